@@ -1,0 +1,36 @@
+"""The ``waldstadt`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Waldstadt: virtual power plant, energy sharing and street lighting.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def demo(
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 144.0,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file describing the simulated devices")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many real seconds")
+    ] = None,
+) -> None:
+    """Start simulated devices on loopback and show a live readout of what the drivers read."""
+    # The demo is the one place where production entry points start simulators.
+    from sims.demo import run_demo
+
+    asyncio.run(run_demo(speed=speed, config=config, duration_s=duration))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The runtime: clock, read → decide → write cycle, jobs, wiring of site config to drivers."""
