@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from protocols.errors import ConfigError
 
@@ -60,7 +61,7 @@ def _line_for(loc: Path_, lines: dict[Path_, int]) -> int | None:
     return lines.get(())
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown key"
     if err["type"] == "missing":
