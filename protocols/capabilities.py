@@ -71,6 +71,15 @@ class AcceptsBatteryPowerW(Protocol):
 
 
 @runtime_checkable
+class AcceptsLoadPowerW(Protocol):
+    async def set_load_power_w(self, power_w: float, revert_s: int, command_id: str) -> None:
+        """Draw ``power_w`` W (EV charger, storage heater, heat pump); the device returns to its
+        own schedule ``revert_s`` seconds after the last write. Under §14a EnWG a limited device
+        keeps at least 4.2 kW; the decider, not the driver, enforces that floor."""
+        ...
+
+
+@runtime_checkable
 class AcceptsDimLevelPct(Protocol):
     async def set_dim_level_pct(
         self, level_pct: float, ramp_s: float, command_id: str, expires_at: datetime

@@ -1,0 +1,250 @@
+"""The read → decide → write cycle.
+
+1. **Read**: every device concurrently, each with its own timeout, into one frozen
+   :class:`~scheduler.snapshot.Snapshot`. A device that fails or times out is *unavailable* in
+   this snapshot; the others are not delayed.
+2. **Decide**: the deciders run in a fixed order, each a function of the snapshot. A decider
+   that raises is reported (log line, report entry) and the cycle goes on without its commands.
+3. **Write**: the commands are written in one batch, concurrently per target. Expired commands
+   are dropped, duplicate ids applied once, and setpoints with a revert time that are still in
+   force are refreshed once half of their revert time has passed (the fail-safe of F2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from protocols.capabilities import (
+    AcceptsBatteryPowerW,
+    AcceptsDimLevelPct,
+    AcceptsLoadPowerW,
+    AcceptsPowerLimitPct,
+    Device,
+)
+from protocols.clock import Clock
+from protocols.errors import WaldstadtError
+from protocols.model import Reading
+from scheduler.commands import Command, CommandKind, CommandResult, CommandStatus
+from scheduler.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+class Decider(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def decide(self, snapshot: Snapshot) -> Sequence[Command]: ...
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    snapshot: Snapshot
+    commands: tuple[Command, ...]
+    results: tuple[CommandResult, ...]
+    decider_errors: dict[str, str] = field(default_factory=dict)
+    read_s: float = 0.0
+    decide_s: float = 0.0
+    write_s: float = 0.0
+
+    @property
+    def duration_s(self) -> float:
+        return self.read_s + self.decide_s + self.write_s
+
+
+async def read_all(
+    devices: Sequence[Device], clock: Clock, timeout_s: float
+) -> tuple[list[Reading], set[str], dict[str, str]]:
+    """Read every device concurrently with its own timeout (seconds of the clock's time)."""
+
+    async def one(dev: Device) -> tuple[str, Sequence[Reading] | None, str]:
+        try:
+            async with asyncio.timeout(timeout_s / clock.speed):
+                return dev.device_id, await dev.read(), ""
+        except TimeoutError:
+            return dev.device_id, None, f"timeout after {timeout_s:g} s"
+        except WaldstadtError as exc:
+            return dev.device_id, None, str(exc)
+        except OSError as exc:
+            return dev.device_id, None, f"{type(exc).__name__}: {exc}"
+
+    results = await asyncio.gather(*(one(d) for d in devices))
+    readings: list[Reading] = []
+    unavailable: set[str] = set()
+    errors: dict[str, str] = {}
+    for device_id, got, err in results:
+        if got is None:
+            unavailable.add(device_id)
+            errors[device_id] = err
+            continue
+        readings.extend(got)
+        if got and all(not r.available for r in got):
+            unavailable.add(device_id)
+    return readings, unavailable, errors
+
+
+class CommandWriter:
+    """Writes commands to devices through their capabilities.
+
+    Keeps the ids it applied (bounded) so that a duplicate is applied once, and the setpoints
+    with a revert time that are in force, so that they can be refreshed in time.
+    """
+
+    def __init__(
+        self,
+        devices: dict[str, object],
+        clock: Clock,
+        timeout_s: float = 5.0,
+        memory: int = 100_000,
+    ) -> None:
+        self._devices = devices
+        self._clock = clock
+        self._timeout_s = timeout_s
+        self._applied: OrderedDict[str, None] = OrderedDict()
+        self._memory = memory
+        #: target → (command, monotonic time of the last write)
+        self._in_force: dict[tuple[str, CommandKind], tuple[Command, float]] = {}
+
+    def in_force(self) -> list[Command]:
+        now = self._clock.now()
+        return [c for c, _ in self._in_force.values() if not c.expired(now)]
+
+    async def write(self, commands: Sequence[Command]) -> list[CommandResult]:
+        now = self._clock.now()
+        results: list[CommandResult] = []
+        todo: list[Command] = []
+        for cmd in commands:
+            if cmd.expired(now):
+                results.append(
+                    CommandResult(cmd, CommandStatus.EXPIRED, f"expired at {cmd.expires_at}")
+                )
+            elif cmd.command_id in self._applied or any(
+                c.command_id == cmd.command_id for c in todo
+            ):
+                results.append(CommandResult(cmd, CommandStatus.DUPLICATE))
+            else:
+                todo.append(cmd)
+        todo.extend(self._due_refreshes(now, {(c.target, c.kind) for c in todo}))
+        results.extend(await asyncio.gather(*(self._apply(c) for c in todo)))
+        return results
+
+    def _due_refreshes(
+        self, now: datetime, superseded: set[tuple[str, CommandKind]]
+    ) -> list[Command]:
+        due: list[Command] = []
+        mono = self._clock.monotonic()
+        for key, (cmd, last) in list(self._in_force.items()):
+            if cmd.expired(now):
+                del self._in_force[key]
+            elif key not in superseded and cmd.revert_s > 0 and mono - last >= cmd.revert_s / 2:
+                due.append(cmd)
+        return due
+
+    async def _apply(self, cmd: Command) -> CommandResult:
+        dev = self._devices.get(cmd.target)
+        if dev is None:
+            return CommandResult(cmd, CommandStatus.FAILED, f"unknown target {cmd.target!r}")
+        try:
+            async with asyncio.timeout(self._timeout_s / self._clock.speed):
+                ok = await self._dispatch(dev, cmd)
+        except TimeoutError:
+            return CommandResult(cmd, CommandStatus.FAILED, f"timeout after {self._timeout_s:g} s")
+        except (WaldstadtError, OSError) as exc:
+            return CommandResult(cmd, CommandStatus.FAILED, str(exc))
+        if not ok:
+            return CommandResult(
+                cmd, CommandStatus.UNSUPPORTED, f"{cmd.target!r} does not accept {cmd.kind}"
+            )
+        self._remember(cmd)
+        return CommandResult(cmd, CommandStatus.APPLIED)
+
+    async def _dispatch(self, dev: object, cmd: Command) -> bool:
+        if cmd.kind is CommandKind.POWER_LIMIT_PCT and isinstance(dev, AcceptsPowerLimitPct):
+            await dev.set_power_limit_pct(cmd.value, cmd.revert_s, cmd.command_id)
+        elif cmd.kind is CommandKind.BATTERY_POWER_W and isinstance(dev, AcceptsBatteryPowerW):
+            await dev.set_battery_power_w(cmd.value, cmd.revert_s, cmd.command_id)
+        elif cmd.kind is CommandKind.LOAD_POWER_W and isinstance(dev, AcceptsLoadPowerW):
+            await dev.set_load_power_w(cmd.value, cmd.revert_s, cmd.command_id)
+        elif cmd.kind is CommandKind.DIM_LEVEL_PCT and isinstance(dev, AcceptsDimLevelPct):
+            await dev.set_dim_level_pct(cmd.value, cmd.ramp_s, cmd.command_id, cmd.expires_at)
+        else:
+            return False
+        return True
+
+    def _remember(self, cmd: Command) -> None:
+        self._applied[cmd.command_id] = None
+        self._applied.move_to_end(cmd.command_id)
+        while len(self._applied) > self._memory:
+            self._applied.popitem(last=False)
+        self._in_force[(cmd.target, cmd.kind)] = (cmd, self._clock.monotonic())
+
+
+class Cycle:
+    """One read → decide → write pass over a fixed set of devices and deciders."""
+
+    def __init__(
+        self,
+        devices: Sequence[Device],
+        deciders: Sequence[Decider],
+        writer: CommandWriter,
+        clock: Clock,
+        read_timeout_s: float = 2.0,
+    ) -> None:
+        self._devices = list(devices)
+        self._deciders = list(deciders)
+        self._writer = writer
+        self._clock = clock
+        self._read_timeout_s = read_timeout_s
+        self._was_unavailable: set[str] = set()
+
+    async def run_once(self) -> CycleReport:
+        t0 = self._clock.monotonic()
+        at = self._clock.now()
+        readings, unavailable, errors = await read_all(
+            self._devices, self._clock, self._read_timeout_s
+        )
+        self._log_availability(unavailable, errors)
+        snapshot = Snapshot.build(at, readings, unavailable, errors)
+        t1 = self._clock.monotonic()
+        commands: list[Command] = []
+        decider_errors: dict[str, str] = {}
+        for decider in self._deciders:
+            try:
+                commands.extend(decider.decide(snapshot))
+            except Exception as exc:
+                # A faulty decider must not stop the cycle: report it and go on.
+                decider_errors[decider.name] = f"{type(exc).__name__}: {exc}"
+                log.exception("decider %s failed; cycle goes on without it", decider.name)
+        t2 = self._clock.monotonic()
+        results = await self._writer.write(commands)
+        for res in results:
+            if res.status is CommandStatus.FAILED:
+                log.warning(
+                    "command %s to %s failed: %s",
+                    res.command.command_id,
+                    res.command.target,
+                    res.detail,
+                )
+        t3 = self._clock.monotonic()
+        return CycleReport(
+            snapshot=snapshot,
+            commands=tuple(commands),
+            results=tuple(results),
+            decider_errors=decider_errors,
+            read_s=t1 - t0,
+            decide_s=t2 - t1,
+            write_s=t3 - t2,
+        )
+
+    def _log_availability(self, unavailable: set[str], errors: dict[str, str]) -> None:
+        for dev in sorted(unavailable - self._was_unavailable):
+            log.warning("device %s unavailable: %s", dev, errors.get(dev, "no values"))
+        for dev in sorted(self._was_unavailable - unavailable):
+            log.info("device %s available again", dev)
+        self._was_unavailable = set(unavailable)
