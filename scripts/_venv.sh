@@ -3,7 +3,7 @@
 # so that a fresh clone needs nothing but Python 3.11 and network access to PyPI.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${WALDSTADT_VENV:-$ROOT/.venv}"
+VENV="${VENV_DIR:-$ROOT/.venv}"
 PY="$(command -v python3.11 || command -v python3)"
 stamp_now="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 stamp_file="$VENV/.waldstadt-stamp"
