@@ -1,0 +1,211 @@
+"""Exact allocation of community generation to members, per quarter-hour.
+
+Two paths compute the same numbers:
+
+* :func:`allocate_quarter_hour` — one quarter-hour on Python ints; it is written to be read
+  next to DOMAIN.md §2 and is what a statement's explanation is built from;
+* :func:`allocate_bulk` — many quarter-hours at once on ``int64`` arrays of shape
+  ``(quarter-hours, members)``; this is how a community-year is settled.
+
+The rules, in whole Wh (remainders by :mod:`vpp.settlement.apportion`):
+
+* **proportional keys** (AT dynamic, DE §42b proportional): if ``G ≥ ΣC`` every member gets
+  ``C_i``; otherwise ``G`` is apportioned by weights ``C_i``. So ``A_i ≤ C_i`` and
+  ``Σ A = min(G, ΣC)``.
+* **share keys** (AT static, DE constant, DE contract): ``G`` is apportioned by the shares
+  (the unassigned rest ``1 − Σk`` is one more weight whose part is surplus), then
+  ``A_i = min(C_i, share_i)``.
+* **re-offer** (contract key option): what is left, ``G − Σ A``, is apportioned again among
+  members that still have unmet demand and a non-zero share, by their shares, capped at the
+  unmet demand; repeated until nothing is left or nothing moves. Each round either places the
+  whole rest or saturates at least one member, so there are at most ``n`` rounds.
+* **producer side** (every key): ``Σ A`` is delivered by the producers in proportion to what
+  each fed in, ``delivered_j = apportion(ΣA, G_j)``; the rest of ``G_j`` is the producer's
+  surplus (AT dynamic: ``G_j·min(1, ΣC/G)`` and ``G_j·max(0, 1 − ΣC/G)``).
+
+Invariants, exactly, for every quarter-hour: ``0 ≤ A_i ≤ C_i``,
+``Σ A_i + S = G``, ``Σ delivered_j = Σ A_i``, ``0 ≤ delivered_j ≤ G_j``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from vpp.settlement.apportion import Int64Array, apportion, apportion_rows
+from vpp.settlement.keys import SharingKey
+
+#: Rows per block of the bulk path: bounds the temporaries to a few tens of MB.
+_BLOCK_ELEMENTS = 1 << 17
+#: Products ``weight · total`` must stay below this to be exact in int64.
+_INT64_SAFE = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class QuarterHourAllocation:
+    """Allocation of one quarter-hour, lists in member order (Wh)."""
+
+    allocated_wh: tuple[int, ...]
+    delivered_wh: tuple[int, ...]
+    surplus_wh: int
+
+
+@dataclass(frozen=True, slots=True)
+class BulkAllocation:
+    """Allocation of many quarter-hours: arrays ``(T, n)`` in member order, ``(T,)`` totals."""
+
+    allocated_wh: Int64Array
+    delivered_wh: Int64Array
+    surplus_wh: Int64Array
+
+
+def _share_weights(key: SharingKey, member_ids: Sequence[str]) -> tuple[list[int], int]:
+    numerators, denominator = key.integer_shares(member_ids)
+    return [*numerators, denominator - sum(numerators)], denominator
+
+
+def allocate_quarter_hour(
+    key: SharingKey,
+    member_ids: Sequence[str],
+    consumption_wh: Sequence[int],
+    generation_wh: Sequence[int],
+) -> QuarterHourAllocation:
+    """Allocate one quarter-hour. ``member_ids`` sorted; values are whole non-negative Wh."""
+    n = len(member_ids)
+    g = sum(generation_wh)
+    c_total = sum(consumption_wh)
+    if key.proportional:
+        allocated = list(consumption_wh) if g >= c_total else apportion(g, consumption_wh)
+    else:
+        weights, _ = _share_weights(key, member_ids)
+        shares = apportion(g, weights)[:n]
+        allocated = [min(c, s) for c, s in zip(consumption_wh, shares, strict=True)]
+        if key.reoffer:
+            allocated = _reoffer(allocated, consumption_wh, weights[:n], g)
+    given = sum(allocated)
+    delivered = apportion(given, generation_wh) if given else [0] * len(generation_wh)
+    return QuarterHourAllocation(tuple(allocated), tuple(delivered), g - given)
+
+
+def _reoffer(
+    allocated: list[int], consumption_wh: Sequence[int], weights: Sequence[int], g: int
+) -> list[int]:
+    result = list(allocated)
+    while True:
+        rest = g - sum(result)
+        active = [
+            w if c > a and w > 0 else 0
+            for w, c, a in zip(weights, consumption_wh, result, strict=True)
+        ]
+        if rest == 0 or sum(active) == 0:
+            return result
+        offer = apportion(rest, active)
+        moved = 0
+        for i, x in enumerate(offer):
+            take = min(x, consumption_wh[i] - result[i])
+            result[i] += take
+            moved += take
+        if moved == 0:
+            return result
+
+
+def allocate_bulk(
+    key: SharingKey,
+    member_ids: Sequence[str],
+    consumption_wh: Int64Array,
+    generation_wh: Int64Array,
+) -> BulkAllocation:
+    """Allocate every row (quarter-hour) of ``consumption_wh``/``generation_wh`` (T, n).
+
+    Arrays are int64 Wh, columns in ``member_ids`` order (sorted ids: the tie rule). Values
+    must be non-negative; validation lives in :mod:`vpp.settlement.validate`.
+    """
+    c = np.ascontiguousarray(consumption_wh, dtype=np.int64)
+    gen = np.ascontiguousarray(generation_wh, dtype=np.int64)
+    rows, n = c.shape
+    if gen.shape != (rows, n) or len(member_ids) != n:
+        raise ValueError(
+            f"shapes disagree: consumption {c.shape}, generation {gen.shape}, "
+            f"{len(member_ids)} members"
+        )
+    allocated = np.empty_like(c)
+    delivered = np.empty_like(gen)
+    surplus = np.empty(rows, dtype=np.int64)
+    weights: Int64Array | None = None
+    if not key.proportional:
+        w, _ = _share_weights(key, member_ids)
+        weights = np.asarray(w, dtype=np.int64)
+    step = max(1, _BLOCK_ELEMENTS // max(n, 1))
+    for lo in range(0, rows, step):
+        hi = min(rows, lo + step)
+        cb, gb = c[lo:hi], gen[lo:hi]
+        g = gb.sum(axis=1)
+        _check_magnitude(cb, g, weights)
+        if weights is None:
+            ab = _proportional_rows(cb, g)
+        else:
+            ab = _share_rows(cb, g, weights, key.reoffer)
+        given = ab.sum(axis=1)
+        allocated[lo:hi] = ab
+        producers = np.flatnonzero(gb.any(axis=0))
+        delivered[lo:hi] = 0
+        if producers.size:
+            delivered[lo:hi, producers] = apportion_rows(given, gb[:, producers])
+        surplus[lo:hi] = g - given
+    return BulkAllocation(allocated, delivered, surplus)
+
+
+def _check_magnitude(c: Int64Array, g: Int64Array, weights: Int64Array | None) -> None:
+    g_max = int(g.max(initial=0))
+    w_max = int(c.max(initial=0)) if weights is None else int(weights.max(initial=0))
+    c_sum = int(c.sum(axis=1).max(initial=0))
+    if max(w_max, c_sum, 1) * max(g_max, 1) >= _INT64_SAFE:
+        raise ValueError(
+            f"values too large for exact int64 settlement: weight {w_max}, generation {g_max} Wh"
+        )
+
+
+def _proportional_rows(c: Int64Array, g: Int64Array) -> Int64Array:
+    # apportioning min(G, ΣC) by C gives exactly C where G ≥ ΣC: one path for every row
+    c_total = c.sum(axis=1)
+    return apportion_rows(np.minimum(g, c_total), c, c_total)
+
+
+def _share_rows(c: Int64Array, g: Int64Array, weights: Int64Array, reoffer: bool) -> Int64Array:
+    n = c.shape[1]
+    w = np.broadcast_to(weights, (c.shape[0], n + 1))
+    shares = apportion_rows(g, w, np.full(c.shape[0], int(weights.sum()), dtype=np.int64))
+    out: Int64Array = np.minimum(c, shares[:, :n])
+    if not reoffer:
+        return out
+    member_w = weights[:n]
+    unmet = c - out
+    rest = g - out.sum(axis=1)
+    rows: Int64Array | None = None  # None: every row of the block (no gather needed)
+    while True:
+        u = unmet if rows is None else unmet[rows]
+        r = rest if rows is None else rest[rows]
+        active_w = np.where(u > 0, member_w, 0)
+        active_sum = active_w.sum(axis=1)
+        r = np.where(active_sum > 0, r, 0)
+        if not r.any():
+            return out
+        offer = apportion_rows(r, active_w, active_sum)
+        take = np.minimum(offer, u)
+        placed = take.sum(axis=1)
+        # a row whose offer was placed entirely is done; others saturated someone: go again
+        again = np.flatnonzero((placed != r) & (placed > 0))
+        if rows is None:
+            out += take
+            unmet -= take
+            rest -= placed
+            rows = again
+        else:
+            out[rows] += take
+            unmet[rows] -= take
+            rest[rows] -= placed
+            rows = rows[again]
+        if rows.size == 0:
+            return out

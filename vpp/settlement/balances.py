@@ -1,0 +1,89 @@
+"""Daily and monthly balances per member and for the community.
+
+A balance sums statement lines over a local day or a local calendar month (Europe/Berlin by
+default, so a day has 92, 96 or 100 quarter-hours). Energy sums are exact integers. Money sums
+are exact and then rounded once per line item (:func:`vpp.settlement.statement.round_eur`);
+``net_eur`` is the rounded exact net, not the sum of rounded items, and the difference is at most
+a few cents by construction of half-even rounding — both are shown, neither is adjusted.
+
+The community balance (``member_id`` = :data:`COMMUNITY`) sums every member's lines; it is the
+aggregate members may see of each other.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from vpp.quarterhours import BERLIN
+from vpp.settlement.statement import ENERGY_FIELDS, MONEY_FIELDS, StatementLine, round_eur
+
+#: ``member_id`` of the community-wide balance.
+COMMUNITY = "*community*"
+
+
+class BalancePeriod(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Sums over one local day or month. Energy in Wh, money in EUR rounded to cents."""
+
+    member_id: str
+    period: BalancePeriod
+    first_day: date
+    quarter_hours: int
+    substitute_quarter_hours: int
+    energy_wh: dict[str, int]
+    money_eur: dict[str, Decimal]
+    net_eur: Decimal
+    co2_avoided_g: Decimal
+
+
+def _period_start(line: StatementLine, period: BalancePeriod, tz: ZoneInfo) -> date:
+    local = line.qh_start.astimezone(tz).date()
+    return local if period is BalancePeriod.DAY else local.replace(day=1)
+
+
+def balances(
+    lines: Iterable[StatementLine],
+    period: BalancePeriod = BalancePeriod.MONTH,
+    tz: ZoneInfo = BERLIN,
+) -> tuple[Balance, ...]:
+    """Balances per member and for the community, sorted by period start, then member id."""
+    groups: dict[tuple[date, str], list[StatementLine]] = defaultdict(list)
+    for line in lines:
+        start = _period_start(line, period, tz)
+        groups[(start, line.member_id)].append(line)
+        groups[(start, COMMUNITY)].append(line)
+    out: list[Balance] = []
+    for (start, member_id), group in sorted(groups.items(), key=_order):
+        qh = {ln.qh_start for ln in group}
+        substitute = {ln.qh_start for ln in group if ln.quality.is_substitute}
+        money_exact = {f: sum((getattr(ln, f) for ln in group), Decimal(0)) for f in MONEY_FIELDS}
+        out.append(
+            Balance(
+                member_id=member_id,
+                period=period,
+                first_day=start,
+                quarter_hours=len(qh),
+                substitute_quarter_hours=len(substitute),
+                energy_wh={f: sum(getattr(ln, f) for ln in group) for f in ENERGY_FIELDS},
+                money_eur={f: round_eur(v) for f, v in money_exact.items()},
+                net_eur=round_eur(sum((ln.net_eur for ln in group), Decimal(0))),
+                co2_avoided_g=sum((ln.co2_avoided_g for ln in group), Decimal(0)),
+            )
+        )
+    return tuple(out)
+
+
+def _order(item: tuple[tuple[date, str], list[StatementLine]]) -> tuple[date, int, str]:
+    (start, member_id), _ = item
+    return start, member_id == COMMUNITY, member_id

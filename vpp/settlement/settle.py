@@ -1,0 +1,131 @@
+"""From validated inputs to statement lines: arrays in the middle, explanations at the ends.
+
+Steps:
+
+1. validate (nothing is computed from bad input);
+2. lay the intervals out as ``int64`` arrays ``(quarter-hours, members)``, members in sorted-id
+   order, and scale each member's values by its participation factor:
+   ``scaled = measured × pct // 100`` — rounded *down* to whole Wh, so that the parts a member
+   brings into its (up to five) communities never add up to more than was measured;
+3. allocate each stretch of quarter-hours with the key in force (a key change splits the period
+   at its ``valid_from``) using :func:`vpp.settlement.allocate.allocate_bulk`;
+4. build one :class:`StatementLine` per active member and quarter-hour with the tariff in force.
+
+Members outside their membership window have no lines and take part in no allocation.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from vpp.metering.quality import IntervalQuality
+from vpp.quarterhours import qh_index, qh_start
+from vpp.settlement.allocate import allocate_bulk
+from vpp.settlement.apportion import Int64Array
+from vpp.settlement.keys import SharingKey
+from vpp.settlement.model import SettlementInputs, Tariff
+from vpp.settlement.statement import StatementLine, build_line
+from vpp.settlement.validate import validate_inputs
+
+_QUALITY_CODE = {IntervalQuality.L1: 0, IntervalQuality.L2: 1, IntervalQuality.L3: 2}
+_QUALITY_OF = {v: k for k, v in _QUALITY_CODE.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class MeteredArrays:
+    """The period as arrays: rows are quarter-hours from ``first_index``, columns members."""
+
+    first_index: int
+    member_ids: tuple[str, ...]
+    consumption_wh: Int64Array
+    generation_wh: Int64Array
+    own_generation_used_wh: Int64Array
+    quality_code: Int64Array
+    active: npt.NDArray[np.bool_]
+
+
+def metered_arrays(inputs: SettlementInputs) -> MeteredArrays:
+    """Validate and lay out the inputs (scaled by participation) as arrays."""
+    by_member = validate_inputs(inputs)
+    community = inputs.community
+    ids = community.member_ids
+    first, end = qh_index(inputs.period_start), qh_index(inputs.period_end)
+    rows, n = end - first, len(ids)
+    c = np.zeros((rows, n), dtype=np.int64)
+    g = np.zeros((rows, n), dtype=np.int64)
+    own = np.zeros((rows, n), dtype=np.int64)
+    quality = np.zeros((rows, n), dtype=np.int64)
+    active = np.zeros((rows, n), dtype=bool)
+    for col, member_id in enumerate(ids):
+        pct = community.membership(member_id).participation_pct
+        for index, iv in by_member[member_id].items():
+            row = index - first
+            c[row, col] = iv.consumption_wh * pct // 100
+            g[row, col] = iv.generation_wh * pct // 100
+            own[row, col] = iv.own_generation_used_wh * pct // 100
+            quality[row, col] = _QUALITY_CODE[iv.quality]
+            active[row, col] = True
+    return MeteredArrays(first, ids, c, g, own, quality, active)
+
+
+def settle_lines(inputs: SettlementInputs) -> tuple[StatementLine, ...]:
+    """Statement lines of the period, ordered by quarter-hour, then member id."""
+    arrays = metered_arrays(inputs)
+    community = inputs.community
+    first = arrays.first_index
+    rows = arrays.consumption_wh.shape[0]
+    received = np.zeros_like(arrays.consumption_wh)
+    delivered = np.zeros_like(arrays.generation_wh)
+    for lo, hi, key in _key_segments(inputs, first, rows):
+        result = allocate_bulk(
+            key,
+            arrays.member_ids,
+            arrays.consumption_wh[lo:hi],
+            arrays.generation_wh[lo:hi],
+        )
+        received[lo:hi] = result.allocated_wh
+        delivered[lo:hi] = result.delivered_wh
+    tariff_starts = [qh_index(t.valid_from) for t in community.tariffs]
+    lines: list[StatementLine] = []
+    for row in range(rows):
+        index = first + row
+        start = qh_start(index)
+        tariff = _tariff_at(community.tariffs, tariff_starts, index)
+        for col in np.flatnonzero(arrays.active[row]).tolist():
+            lines.append(
+                build_line(
+                    member_id=arrays.member_ids[col],
+                    qh_start=start,
+                    quality=_QUALITY_OF[int(arrays.quality_code[row, col])],
+                    consumption_wh=int(arrays.consumption_wh[row, col]),
+                    generation_wh=int(arrays.generation_wh[row, col]),
+                    own_generation_used_wh=int(arrays.own_generation_used_wh[row, col]),
+                    received_wh=int(received[row, col]),
+                    delivered_wh=int(delivered[row, col]),
+                    tariff=tariff,
+                    emission_factor_g_per_kwh=community.emission_factor_g_per_kwh,
+                )
+            )
+    return tuple(lines)
+
+
+def _key_segments(
+    inputs: SettlementInputs, first: int, rows: int
+) -> list[tuple[int, int, SharingKey]]:
+    periods = inputs.community.keys
+    starts = [qh_index(p.valid_from) - first for p in periods]
+    segments = []
+    for i, period in enumerate(periods):
+        lo = max(0, starts[i])
+        hi = rows if i + 1 == len(periods) else min(rows, starts[i + 1])
+        if lo < hi:
+            segments.append((lo, hi, period.key))
+    return segments
+
+
+def _tariff_at(tariffs: tuple[Tariff, ...], starts: list[int], index: int) -> Tariff:
+    return tariffs[bisect.bisect_right(starts, index) - 1]
