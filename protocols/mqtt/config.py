@@ -1,0 +1,72 @@
+"""Configuration, health and counters of the MQTT bus (plain data)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal
+
+from protocols.errors import ConfigError
+from protocols.mqtt.backoff import Backoff
+
+
+class HealthState(enum.StrEnum):
+    STARTING = "starting"
+    CONNECTED = "connected"
+    DEGRADED = "degraded"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class BusHealth:
+    """What an operator sees: the state, why it is not connected, and the backlog."""
+
+    state: HealthState
+    reason: str | None
+    connects: int
+    outbox: int
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    """One connection. ``client_id`` must be stable across restarts (persistent session)."""
+
+    client_id: str
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    #: Retained ``online``/``offline``; default ``waldstadt/clients/{client_id}/availability``.
+    availability_topic: str | None = None
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    #: MQTT 5 only: how long the broker keeps the session after a disconnect, in s.
+    session_expiry_s: int = 86_400
+    keepalive_s: int = 30
+    backoff: Backoff = field(default_factory=Backoff)
+    manual_ack: bool = False
+    #: QoS 1 publishes in flight at once while draining the outbox.
+    publish_window: int = 64
+    #: Messages kept while disconnected; ``publish`` waits when the outbox is full.
+    outbox_max: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not self.client_id or "/" in self.client_id or "+" in self.client_id:
+            raise ConfigError("client_id", f"need a stable id without '/', got {self.client_id!r}")
+        if self.publish_window < 1 or self.outbox_max < 1:
+            raise ConfigError("publish_window", "publish_window and outbox_max must be >= 1")
+
+    @property
+    def will_topic(self) -> str:
+        return self.availability_topic or f"waldstadt/clients/{self.client_id}/availability"
+
+    @property
+    def broker(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class BusStats:
+    received: int
+    handled: int
+    published: int
+    malformed: dict[str, int]

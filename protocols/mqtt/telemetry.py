@@ -1,0 +1,113 @@
+"""Device telemetry over MQTT: the JSON topic/payload scheme and its canonical readings.
+
+Scheme (one message = one instant of one device; QoS 1; not retained)::
+
+    topic    {prefix}/devices/{device_id}/telemetry          prefix defaults to "waldstadt"
+    payload  {"ts": "2026-03-29T01:15:00Z",                  ISO 8601 with offset (UTC advised)
+              "values": {"power_w": 1234.5,                  channel → number, unit in the name
+                         "import_energy_wh": 8123456,
+                         "soc_pct": null},                   null = unavailable (not zero)
+              "quality": "good"}                             optional: good | substitute
+
+* ``device_id`` is the topic level; it must match ``[A-Za-z0-9_.:-]+``.
+* Channel names are lower-case ``snake_case`` with a unit suffix (``_w``, ``_wh``, ``_pct``,
+  ...); see :data:`protocols.model.CHANNEL_UNITS`. Non-finite numbers are refused.
+* ``ts`` without an offset is refused (a device's local wall time cannot be guessed).
+* Unknown top-level fields are ignored, so devices can add diagnostics.
+
+Each value becomes one :class:`~protocols.model.Reading` (``null`` → quality *unavailable*).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+from protocols.errors import PayloadError
+from protocols.model import Quality, Reading, unit_for
+from protocols.mqtt.bus import AckMode, Bus
+from protocols.mqtt.inbound import Inbound
+
+DEFAULT_PREFIX = "waldstadt"
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_.:-]+")
+
+Channel = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+
+
+class TelemetryPayload(BaseModel):
+    """The JSON body of a telemetry message."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+
+    ts: AwareDatetime
+    values: dict[Channel, float | None]
+    quality: Quality = Quality.GOOD
+
+
+def telemetry_topic(device_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}/devices/{device_id}/telemetry"
+
+
+def telemetry_filter(prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{prefix}/devices/+/telemetry"
+
+
+def device_id_from_topic(topic: str) -> str:
+    """The ``{device_id}`` level of a telemetry topic (the third level from the end)."""
+    parts = topic.rsplit("/", 3)
+    if len(parts) != 4 or parts[1] != "devices" or parts[3] != "telemetry":
+        raise PayloadError(topic, "topic", "not a {prefix}/devices/{device_id}/telemetry topic")
+    device_id = parts[2]
+    if not _DEVICE_ID.fullmatch(device_id):
+        raise PayloadError(topic, "device_id", f"bad device id {device_id!r}")
+    return device_id
+
+
+def encode_telemetry(
+    ts: datetime, values: Mapping[str, float | None], quality: Quality = Quality.GOOD
+) -> bytes:
+    """The payload a device (or a simulator) publishes; ``ts`` must be aware."""
+    if ts.tzinfo is None:
+        raise ValueError(f"telemetry ts {ts!r} is naive: give a time zone")
+    body: dict[str, object] = {
+        "ts": ts.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "values": dict(values),
+    }
+    if quality is not Quality.GOOD:
+        body["quality"] = quality.value
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def telemetry_readings(device_id: str, payload: TelemetryPayload) -> list[Reading]:
+    """One reading per value, at the payload's instant (in UTC)."""
+    ts = payload.ts.astimezone(UTC)
+    quality = payload.quality
+    out: list[Reading] = []
+    for channel, value in payload.values.items():
+        if value is None:
+            out.append(Reading.unavailable(device_id, channel, ts))
+        else:
+            out.append(Reading(device_id, channel, value, unit_for(channel), ts, quality))
+    return out
+
+
+ReadingSink = Callable[[list[Reading], Inbound[TelemetryPayload]], Awaitable[None]]
+
+
+async def subscribe_telemetry(
+    bus: Bus, sink: ReadingSink, *, prefix: str = DEFAULT_PREFIX, ack: AckMode = "auto"
+) -> None:
+    """Feed every device's telemetry to ``sink`` as readings.
+
+    With ``ack="manual"`` the sink calls ``inbound.ack()`` once the readings are committed."""
+
+    async def handle(inbound: Inbound[TelemetryPayload]) -> None:
+        device_id = device_id_from_topic(inbound.topic)
+        await sink(telemetry_readings(device_id, inbound.payload), inbound)
+
+    await bus.subscribe(telemetry_filter(prefix), TelemetryPayload, handle, ack=ack)

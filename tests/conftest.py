@@ -1,0 +1,212 @@
+"""Shared fixtures: a real MQTT broker for the protocol tests.
+
+* ``mqtt_broker`` -- Mosquitto on 127.0.0.1:1883 when it answers, else an embedded amqtt broker
+  on a free port (started once per session, in its own thread and event loop so that every
+  test's loop can use it).
+* ``restartable_broker`` -- always a broker of this test's own on a free port that the test can
+  stop and start again: a ``mosquitto`` process with persistence (so sessions and queued QoS 1
+  messages survive the restart) when the binary exists, else amqtt.
+
+Tests use unique topic prefixes and client ids (``unique`` fixture) so concurrent runs against
+the shared broker never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+MOSQUITTO_PORT = 1883
+MOSQUITTO_BINARY = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+)
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    kind: str  # "mosquitto" or "amqtt"
+
+
+def _reachable(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_until_reachable(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _reachable("127.0.0.1", port, 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"broker on 127.0.0.1:{port} did not come up within {timeout_s} s")
+
+
+class _AmqttThread:
+    """An amqtt broker in a daemon thread with its own event loop."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._broker: Any = None
+
+    def start(self) -> None:
+        from amqtt.broker import Broker
+
+        if not self._thread.is_alive():
+            self._thread.start()
+
+        async def _start() -> Any:
+            broker = Broker(
+                {
+                    "listeners": {
+                        "default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"},
+                    },
+                    "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {}},
+                }
+            )
+            await broker.start()
+            return broker
+
+        self._broker = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(30)
+        _wait_until_reachable(self.port)
+
+    def stop(self) -> None:
+        if self._broker is not None:
+            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(30)
+            self._broker = None
+
+    def close(self) -> None:
+        self.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+class _MosquittoProcess:
+    """A mosquitto process on a free port with on-disk persistence in a temp dir."""
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port = port
+        self._conf = workdir / "mosquitto.conf"
+        data = workdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        self._conf.write_text(
+            f"listener {port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {data}/\n"
+            "autosave_interval 1\n"
+            "max_queued_messages 100000\n"
+            "log_type none\n"
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert MOSQUITTO_BINARY is not None
+        self._proc = subprocess.Popen(
+            [MOSQUITTO_BINARY, "-c", str(self._conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_until_reachable(self.port)
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM): mosquitto writes its persistence file on the way out."""
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+            self._proc = None
+
+    def close(self) -> None:
+        self.stop()
+
+
+class RestartableBroker(Protocol):
+    host: str
+    port: int
+    kind: str
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
+@dataclass
+class _Restartable:
+    host: str
+    port: int
+    kind: str
+    impl: _AmqttThread | _MosquittoProcess
+
+    def stop(self) -> None:
+        self.impl.stop()
+
+    def start(self) -> None:
+        self.impl.start()
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker() -> Iterator[BrokerAddress]:
+    """A broker shared by the session: local Mosquitto if reachable, else embedded amqtt."""
+    if _reachable("127.0.0.1", MOSQUITTO_PORT):
+        yield BrokerAddress("127.0.0.1", MOSQUITTO_PORT, "mosquitto")
+        return
+    broker = _AmqttThread(free_port())
+    broker.start()
+    try:
+        yield BrokerAddress("127.0.0.1", broker.port, "amqtt")
+    finally:
+        broker.close()
+
+
+@pytest.fixture
+def restartable_broker(tmp_path: Path) -> Iterator[_Restartable]:
+    """A broker of this test's own that it may ``stop()`` and ``start()`` again."""
+    port = free_port()
+    impl: _AmqttThread | _MosquittoProcess
+    if MOSQUITTO_BINARY is not None:
+        impl = _MosquittoProcess(port, tmp_path / "mosquitto")
+        kind = "mosquitto"
+    else:
+        impl = _AmqttThread(port)
+        kind = "amqtt"
+    impl.start()
+    try:
+        yield _Restartable("127.0.0.1", port, kind, impl)
+    finally:
+        with contextlib.suppress(Exception):
+            impl.close()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique token for topic prefixes and client ids of one test."""
+    return uuid.uuid4().hex[:12]
