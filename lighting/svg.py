@@ -1,0 +1,90 @@
+"""A small SVG renderer for level-over-the-night plots (no plotting library, no files).
+
+The result is an SVG document as a string; the API serves it or the CLI writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from xml.sax.saxutils import escape
+
+from lighting.sun import zone
+
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
+
+
+def render_levels_svg(
+    series: Sequence[tuple[str, Sequence[tuple[datetime, float]]]],
+    timezone: str = "Europe/Berlin",
+    title: str = "",
+    width: int = 800,
+    height: int = 320,
+) -> str:
+    """Plot one or more level curves (label, [(UTC instant, level %)]) over a shared time axis,
+    labelled in local time of ``timezone``; the y axis runs from 0 to 100 %."""
+    tz = zone(timezone)
+    points = [p for _, curve in series for p in curve]
+    if not points:
+        t0 = datetime(2000, 1, 1, tzinfo=UTC)
+        t1 = t0 + timedelta(hours=1)
+    else:
+        t0 = min(p[0] for p in points)
+        t1 = max(p[0] for p in points)
+        if t1 <= t0:
+            t1 = t0 + timedelta(hours=1)
+    left, right, top, bottom = 50, 20, 30 if title else 12, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    span_s = (t1 - t0).total_seconds()
+
+    def x(t: datetime) -> float:
+        return left + plot_w * (t - t0).total_seconds() / span_s
+
+    def y(level: float) -> float:
+        return top + plot_h * (1.0 - max(0.0, min(100.0, level)) / 100.0)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
+    if title:
+        out.append(f'<text x="{left}" y="18" font-size="13">{escape(title)}</text>')
+    for level in (0, 25, 50, 75, 100):
+        yy = y(level)
+        out.append(
+            f'<line x1="{left}" y1="{yy:.1f}" x2="{left + plot_w}" y2="{yy:.1f}" stroke="#ddd"/>'
+        )
+        out.append(f'<text x="{left - 6}" y="{yy + 4:.1f}" text-anchor="end">{level} %</text>')
+    # Whole UTC hours are whole local hours in the zones we serve; stepping in UTC keeps the
+    # DST nights right (wall-clock arithmetic would step into the gap).
+    tick = t0.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    step_h = max(1, round(span_s / 3600 / 12))
+    while tick <= t1:
+        local = tick.astimezone(tz)
+        if local.hour % step_h == 0:
+            xx = x(tick)
+            out.append(
+                f'<line x1="{xx:.1f}" y1="{top}" x2="{xx:.1f}" y2="{top + plot_h}" stroke="#eee"/>'
+            )
+            out.append(
+                f'<text x="{xx:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
+                f"{local.strftime('%H:%M')}</text>"
+            )
+        tick += timedelta(hours=1)
+    out.append(
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#444"/>'
+    )
+    for i, (label, curve) in enumerate(series):
+        colour = COLOURS[i % len(COLOURS)]
+        path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in curve)
+        out.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}">'
+            f"<title>{escape(label)}</title></polyline>"
+        )
+        out.append(
+            f'<text x="{left + 8 + 150 * i}" y="{height - 6}" fill="{colour}">'
+            f"{escape(label)}</text>"
+        )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
