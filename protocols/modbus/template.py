@@ -1,0 +1,147 @@
+"""Register templates: a device's register map as YAML, validated by pydantic.
+
+A new meter model is a YAML file in ``protocols/templates/``, not a module. Unknown keys are
+errors (``extra="forbid"``) that name the key, the file and the line (a ``ConfigError``).
+
+A template lists *channels* (canonical names with their unit suffix, ``power_w``,
+``import_energy_wh`` …) and *setpoints* (writable registers)::
+
+    name: eastron_sdm630
+    defaults: {table: input, type: float32}
+    channels:
+      power_w: {address: 52}
+      import_energy_wh: {address: 72, scale: 1000}     # kWh on the wire, Wh in the channel
+    setpoints: {}
+
+Each register says ``table`` (holding/input), ``address`` (0-based protocol address),
+``type``, ``word_order``, a constant ``scale`` or a ``scale_factor`` register (SunSpec style,
+value × 10^sf), ``sign`` (``inverted`` turns an export-positive device into the import-positive
+convention) and ``not_implemented`` raw values that mean "absent".
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from protocols.errors import ConfigError
+from protocols.modbus.codec import SIZE, RegisterType, WordOrder
+from protocols.yamlconf import load_yaml_file
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+Table = Literal["holding", "input"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    """Values a register inherits when it does not say otherwise."""
+
+    table: Table = "holding"
+    type: RegisterType = "uint16"
+    word_order: WordOrder = "big"
+    #: ``sunspec``: the SunSpec "not implemented" value of each type reads as absent
+    #: (int16 0x8000, uint16 0xFFFF, acc32 0 …); ``none``: only listed values (and NaN) do
+    sentinels: Literal["sunspec", "none"] = "none"
+
+
+class ScaleFactorRef(_Strict):
+    """A register holding a power-of-ten exponent (int16, SunSpec ``sunssf``)."""
+
+    address: int = Field(ge=0, le=0xFFFF)
+    table: Table | None = None
+
+
+class Register(_Strict):
+    """One value on the wire and how it becomes a channel value."""
+
+    address: int = Field(ge=0, le=0xFFFF)
+    table: Table | None = None
+    type: RegisterType | None = None
+    word_order: WordOrder | None = None
+    scale: float = 1.0
+    scale_factor: ScaleFactorRef | None = None
+    sign: Literal["normal", "inverted"] = "normal"
+    not_implemented: tuple[int, ...] = ()
+
+
+class RevertRegister(_Strict):
+    """Where the revert time of a setpoint goes, in seconds."""
+
+    address: int = Field(ge=0, le=0xFFFF)
+    type: Literal["uint16", "uint32"] = "uint16"
+
+
+class EnableRegister(_Strict):
+    """A register set to ``on_value`` for the setpoint to act (``off_value`` releases it)."""
+
+    address: int = Field(ge=0, le=0xFFFF)
+    on_value: int = 1
+    off_value: int = 0
+
+
+class Setpoint(Register):
+    """A writable holding register. Writes go: value, revert time, enable."""
+
+    min: float | None = None
+    max: float | None = None
+    revert: RevertRegister | None = None
+    enable: EnableRegister | None = None
+
+    @model_validator(mode="after")
+    def _holding_only(self) -> Setpoint:
+        if self.table == "input":
+            raise ValueError("setpoints are holding registers; input registers are read-only")
+        if self.scale_factor is not None:
+            raise ValueError("setpoints take a constant scale, not a scale_factor register")
+        return self
+
+
+class Template(_Strict):
+    """A device's register map."""
+
+    name: str
+    description: str = ""
+    manufacturer: str = ""
+    defaults: Defaults = Defaults()
+    #: registers a read may skip to merge two blocks into one request
+    max_gap: int = Field(default=8, ge=0, le=124)
+    channels: dict[str, Register]
+    setpoints: dict[str, Setpoint] = {}
+
+    @model_validator(mode="after")
+    def _channels_carry_units(self) -> Template:
+        if not self.channels:
+            raise ValueError("a template needs at least one channel")
+        return self
+
+
+@cache
+def _load(path: Path) -> Template:
+    return load_yaml_file(Template, path)
+
+
+def load_template(name_or_path: str | Path) -> Template:
+    """Load a template by name (a file in ``protocols/templates/``) or by path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = TEMPLATE_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = ", ".join(template_names())
+        raise ConfigError("template", f"no template {name_or_path!r} (known: {known})")
+    return _load(path.resolve())
+
+
+def template_names() -> list[str]:
+    """Names of the shipped templates."""
+    return sorted(p.stem for p in TEMPLATE_DIR.glob("*.yaml"))
+
+
+def register_size(reg: Register, defaults: Defaults) -> int:
+    return SIZE[reg.type or defaults.type]

@@ -1,0 +1,226 @@
+"""The SunSpec driver: discover once, then poll only the models a cycle needs.
+
+:func:`open_sunspec` discovers the model chain and returns a :class:`SunSpecInverter`
+(ReadsPowerW, AcceptsPowerLimitPct when model 123 or 704 is present) or a
+:class:`SunSpecMeter` (ReadsPowerW, ReadsEnergyWh). A poll reads the measurement model, the
+nameplate and the control model with as few block reads as the map allows (they usually sit
+back to back: one request), decodes them with precomputed plans and maps them to canonical
+readings (see :mod:`protocols.sunspec.mapping`).
+
+A device that does not answer gives ``Reading.unavailable`` for every channel, logged once
+when it goes and once when it returns (:class:`~protocols.modbus.availability.Availability`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from protocols.clock import Clock
+from protocols.errors import DeviceProtocolError, DeviceUnavailable
+from protocols.modbus.availability import Availability
+from protocols.modbus.blocks import RegisterImage, plan_blocks
+from protocols.modbus.codec import encode
+from protocols.modbus.connection import ModbusConnection
+from protocols.model import Reading, unit_for
+from protocols.sunspec.decode import Value, plan_for
+from protocols.sunspec.discovery import ModelLocation, SunSpecMap, discover
+from protocols.sunspec.mapping import (
+    CONTROL_MODELS,
+    DER_MEASURE_MODEL,
+    INVERTER_MODELS,
+    METER_MODELS,
+    canonical,
+    channels_for,
+)
+
+#: Models read on every poll (when present); the rest only on demand.
+POLLED_MODELS = (*INVERTER_MODELS, *METER_MODELS, DER_MEASURE_MODEL, 120, *CONTROL_MODELS)
+
+
+class SunSpecDevice:
+    """A discovered SunSpec device behind ``conn`` at ``unit_id``."""
+
+    def __init__(
+        self,
+        device_id: str,
+        conn: ModbusConnection,
+        unit_id: int,
+        sunspec_map: SunSpecMap,
+        clock: Clock,
+        availability: Availability | None = None,
+    ) -> None:
+        self._device_id = device_id
+        self.conn = conn
+        self.unit_id = unit_id
+        self.map = sunspec_map
+        self.clock = clock
+        self.availability = availability or Availability(device_id, clock)
+        self._polled: tuple[ModelLocation, ...] = tuple(
+            m for m in sunspec_map.models if m.id in POLLED_MODELS
+        )
+        self._blocks = plan_blocks([(m.address, m.count) for m in self._polled], max_gap=0)
+        self.channels = channels_for(tuple(m.id for m in self._polled))
+        #: the last decoded models (by id), e.g. for scale factors of writes
+        self.last_models: dict[int, dict[str, Value]] = {}
+
+    @property
+    def device_id(self) -> str:
+        return self._device_id
+
+    async def read_models(self, locations: Sequence[ModelLocation]) -> dict[int, dict[str, Value]]:
+        """Read and decode the given models (block reads of ≤ 125 registers)."""
+        blocks = (
+            self._blocks
+            if locations is self._polled
+            else plan_blocks([(m.address, m.count) for m in locations], max_gap=0)
+        )
+        data = [
+            await self.conn.read(
+                self.unit_id, "holding", b.address, b.count, device_id=self._device_id
+            )
+            for b in blocks
+        ]
+        image = RegisterImage(blocks, data)
+        out: dict[int, dict[str, Value]] = {}
+        for m in locations:
+            regs = image.window(m.address, m.count)
+            if regs[0] != m.id:
+                raise DeviceProtocolError(
+                    self._device_id,
+                    f"model {m.id} expected at {m.address}, found id {regs[0]}: map changed",
+                )
+            out[m.id] = plan_for(m.id).decode(regs)
+        return out
+
+    async def read(self) -> list[Reading]:
+        """All canonical channels at one instant; unavailable ones as ``Reading.unavailable``."""
+        ts = self.clock.now()
+        if not self.availability.due():
+            return self._unavailable(ts)
+        try:
+            models = await self.read_models(self._polled)
+        except (DeviceUnavailable, DeviceProtocolError) as exc:
+            self.availability.failed(exc.reason)
+            return self._unavailable(ts)
+        self.availability.succeeded()
+        self.last_models = models
+        values = canonical(models)
+        return [self._reading(ch, values.get(ch), ts) for ch in self.channels]
+
+    def _reading(self, channel: str, value: float | None, ts: datetime) -> Reading:
+        if value is None:
+            return Reading.unavailable(self._device_id, channel, ts)
+        return Reading(self._device_id, channel, value, unit_for(channel), ts)
+
+    def _unavailable(self, ts: datetime) -> list[Reading]:
+        return [Reading.unavailable(self._device_id, ch, ts) for ch in self.channels]
+
+    async def _channel(self, channel: str) -> Reading:
+        for r in await self.read():
+            if r.channel == channel:
+                return r
+        return Reading.unavailable(self._device_id, channel, self.clock.now())
+
+    async def read_power_w(self) -> Reading:
+        """AC power in W (meter: + = import; inverter: + = producing)."""
+        return await self._channel("power_w")
+
+
+class SunSpecMeter(SunSpecDevice):
+    """Meter models 201–204: ReadsPowerW, ReadsEnergyWh."""
+
+    async def read_import_energy_wh(self) -> Reading:
+        return await self._channel("import_energy_wh")
+
+    async def read_export_energy_wh(self) -> Reading:
+        return await self._channel("export_energy_wh")
+
+
+class SunSpecInverter(SunSpecDevice):
+    """Inverter models 101–103/111–113/701; with 123 or 704 it takes power limits."""
+
+    def __init__(
+        self,
+        device_id: str,
+        conn: ModbusConnection,
+        unit_id: int,
+        sunspec_map: SunSpecMap,
+        clock: Clock,
+        availability: Availability | None = None,
+    ) -> None:
+        super().__init__(device_id, conn, unit_id, sunspec_map, clock, availability)
+        self._control = sunspec_map.first_of(*CONTROL_MODELS)
+        self._applied: dict[str, tuple[float, int]] = {}
+
+    @property
+    def accepts_power_limit(self) -> bool:
+        return self._control is not None
+
+    async def _write_point(self, loc: ModelLocation, point: str, raw: int) -> None:
+        p = plan_for(loc.id).model.point(point)
+        await self.conn.write(
+            self.unit_id, loc.address + p.offset, encode(raw, p.type), device_id=self._device_id
+        )
+
+    async def write_limit(self, limit_pct: float, revert_s: int) -> None:
+        """Write the limit: percentage (with its scale factor), revert time, enable — in this
+        order, so the device never enables a stale percentage. Used by the keeper to refresh."""
+        loc = self._control
+        if loc is None:
+            raise DeviceProtocolError(self._device_id, "has no control model (123 or 704)")
+        if not 0.0 <= limit_pct <= 100.0:
+            raise ValueError(f"{self._device_id}: limit_pct {limit_pct} outside 0..100")
+        if not 0 <= revert_s <= 0xFFFF:
+            raise ValueError(f"{self._device_id}: revert_s {revert_s} outside 0..65535")
+        sf_name = "WMaxLimPct_SF"
+        controls = (await self.read_models([loc]))[loc.id]
+        sf = controls.get(sf_name)
+        if not isinstance(sf, int):
+            raise DeviceProtocolError(self._device_id, f"model {loc.id}: {sf_name} not implemented")
+        raw_pct = round(limit_pct / 10.0**sf)
+        if loc.id == 123:
+            await self._write_point(loc, "WMaxLimPct", raw_pct)
+            await self._write_point(loc, "WMaxLimPct_RvrtTms", revert_s)
+            await self._write_point(loc, "WMaxLim_Ena", 1)
+        else:
+            await self._write_point(loc, "WMaxLimPct", raw_pct)
+            await self._write_point(loc, "WMaxLimPctRvrtTms", revert_s)
+            await self._write_point(loc, "WMaxLimPctEna", 1)
+
+    async def set_power_limit_pct(self, limit_pct: float, revert_s: int, command_id: str) -> None:
+        """AcceptsPowerLimitPct: the same command id with the same values is applied once."""
+        if self._applied.get(command_id) == (limit_pct, revert_s):
+            return
+        await self.write_limit(limit_pct, revert_s)
+        self._applied = {command_id: (limit_pct, revert_s)}
+
+    async def clear_power_limit(self, command_id: str) -> None:
+        loc = self._control
+        if loc is None:
+            raise DeviceProtocolError(self._device_id, "has no control model (123 or 704)")
+        if self._applied.get(command_id) == (100.0, 0):
+            return
+        await self._write_point(loc, "WMaxLim_Ena" if loc.id == 123 else "WMaxLimPctEna", 0)
+        self._applied = {command_id: (100.0, 0)}
+
+
+async def open_sunspec(
+    device_id: str,
+    conn: ModbusConnection,
+    unit_id: int,
+    clock: Clock,
+    availability: Availability | None = None,
+) -> SunSpecInverter | SunSpecMeter:
+    """Discover the device's models and return the matching driver."""
+    smap = await discover(conn, unit_id, device_id=device_id)
+    if (
+        smap.first_of(*METER_MODELS) is not None
+        and smap.first_of(*INVERTER_MODELS, DER_MEASURE_MODEL) is None
+    ):
+        return SunSpecMeter(device_id, conn, unit_id, smap, clock, availability)
+    if smap.first_of(*INVERTER_MODELS, DER_MEASURE_MODEL) is None:
+        raise DeviceProtocolError(
+            device_id, f"SunSpec models {list(smap.ids)}: neither an inverter nor a meter"
+        )
+    return SunSpecInverter(device_id, conn, unit_id, smap, clock, availability)
