@@ -1,0 +1,111 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL, and the write transaction.
+
+SQLite is tuned for one busy writer and many readers: WAL journal, a busy timeout instead of
+immediate "database is locked" errors, foreign keys on. Python's sqlite3 driver would start
+transactions lazily (and never for SELECT); SQLAlchemy takes over instead, so a read-then-write
+transaction is one real transaction. Write transactions start with ``BEGIN IMMEDIATE``: they
+take the write lock up front, so two writers queue behind the busy timeout instead of one of
+them failing when it upgrades a read lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from store.errors import AppendOnlyViolation, StoreError, StoreUnavailable
+
+#: How long a SQLite writer waits for the lock before giving up, in s.
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_WRITE_OPTION = "waldstadt_write"
+
+
+def make_engine(url: str | URL, *, echo: bool = False) -> AsyncEngine:
+    """An async engine for ``sqlite+aiosqlite:///path`` or ``postgresql+asyncpg://...``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.get_driver_name() != "aiosqlite":
+            parsed = parsed.set(drivername="sqlite+aiosqlite")
+        engine = create_async_engine(
+            parsed, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}
+        )
+        _tune_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.get_driver_name() != "asyncpg":
+            parsed = parsed.set(drivername="postgresql+asyncpg")
+        return create_async_engine(parsed, echo=echo, pool_pre_ping=True)
+    raise StoreError("open database", f"unsupported backend {parsed.get_backend_name()!r}")
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def describe(engine: AsyncEngine) -> str:
+    """The engine's URL without the password, for messages."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def translate(engine: AsyncEngine, operation: str, error: exc.SQLAlchemyError) -> Exception:
+    """Map a SQLAlchemy error onto the Waldstadt tree; the caller raises it ``from`` error."""
+    text = str(getattr(error, "orig", None) or error)
+    if "append-only" in text:
+        return AppendOnlyViolation(operation, text)
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated or isinstance(
+            error, exc.OperationalError | exc.InterfaceError
+        ):
+            return StoreUnavailable(describe(engine), f"{operation}: {text}")
+        return StoreError(operation, text)
+    if isinstance(error, exc.StatementError):
+        # raised before the database saw anything, e.g. a refused value in a bind parameter
+        return StoreError(operation, text)
+    return StoreUnavailable(describe(engine), f"{operation}: {text}")
+
+
+@contextlib.asynccontextmanager
+async def write_tx(engine: AsyncEngine, operation: str) -> AsyncIterator[AsyncConnection]:
+    """One write transaction; commits on exit, translates database errors.
+
+    Returns (exits) only after COMMIT has succeeded, so callers may acknowledge what they
+    wrote to whoever sent it.
+    """
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(**{_WRITE_OPTION: True})
+            async with conn.begin():
+                yield conn
+    except exc.SQLAlchemyError as error:
+        raise translate(engine, operation, error) from error
+
+
+@contextlib.asynccontextmanager
+async def read_tx(engine: AsyncEngine, operation: str) -> AsyncIterator[AsyncConnection]:
+    """One read transaction (a consistent snapshot on both backends)."""
+    try:
+        async with engine.connect() as conn, conn.begin():
+            yield conn
+    except exc.SQLAlchemyError as error:
+        raise translate(engine, operation, error) from error

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Waldstadt schema (run them through :mod:`store.migrate`)."""
