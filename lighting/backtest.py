@@ -13,7 +13,7 @@ noticed), and integrates the resulting level curve (ramps included).
 from __future__ import annotations
 
 import csv
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -123,7 +123,7 @@ def backtest(
     out: list[BacktestNight] = []
     for k in range(total):
         resolved = resolve_segment_night(segment, programs, first_night + timedelta(days=k))
-        lo, hi = bisect_right(times, resolved.start), bisect_right(times, resolved.end)
+        lo, hi = bisect_left(times, resolved.start), bisect_left(times, resolved.end)
         events = {s.at for s in resolved.steps}
         events.update(times[lo:hi])
         grid = resolved.start

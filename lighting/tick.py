@@ -119,7 +119,10 @@ def decide_segment(
             len(classing.lower_classes),
         )
         class_steps = new_traffic.steps
-        if new_traffic.since is not None and new_traffic.since > changed_at:
+        # The class ramp applies when the class changed after the step in force (not when
+        # this is the segment's first tick, which merely starts the state).
+        known = traffic is not None and traffic.since is not None
+        if known and new_traffic.since is not None and new_traffic.since > changed_at:
             ramp_s = segment.class_ramp_s
     chain = classing.chain
     level = program_pct * class_factors(classing)[class_steps]
