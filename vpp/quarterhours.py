@@ -91,11 +91,11 @@ def local_to_utc(wall: datetime, tz: ZoneInfo = BERLIN) -> datetime:
         raise TimeGridError(f"local time {wall.isoformat()} must be naive (wall clock)")
     early = wall.replace(tzinfo=tz, fold=0)
     late = wall.replace(tzinfo=tz, fold=1)
-    if early.utcoffset() != late.utcoffset():
-        raise TimeGridError(f"{wall.isoformat()} is ambiguous in {tz.key} (clocks go back)")
     utc = early.astimezone(UTC)
     if utc.astimezone(tz).replace(tzinfo=None) != wall:
         raise TimeGridError(f"{wall.isoformat()} does not exist in {tz.key} (clocks go forward)")
+    if early.utcoffset() != late.utcoffset():
+        raise TimeGridError(f"{wall.isoformat()} is ambiguous in {tz.key} (clocks go back)")
     return utc
 
 
