@@ -53,6 +53,9 @@ class Classing:
     class_levels_pct: Mapping[str, float] = field(default_factory=dict)
     design_level_pct: float = 100.0
     driver_min_pct: float = 1.0
+    #: Computed once: per class step the factor on the program level, and the floor in %.
+    factors: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    floor_level_pct: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         where = f"segment {self.segment!r}"
@@ -83,6 +86,10 @@ class Classing:
                     f"{where}.class_levels_pct.{lower}",
                     f"{levels[lower]} % is above the level of the higher class {upper}",
                 )
+        design = levels[self.design_class]
+        factors = tuple(levels[n] / design if design > 0 else 1.0 for n in chain)
+        object.__setattr__(self, "factors", factors)
+        object.__setattr__(self, "floor_level_pct", max(self.driver_min_pct, levels[chain[-1]]))
 
     @property
     def chain(self) -> tuple[str, ...]:
@@ -102,15 +109,10 @@ def class_levels(classing: Classing) -> dict[str, float]:
 
 def class_factors(classing: Classing) -> tuple[float, ...]:
     """Per class step (0 = design) the factor a program level is scaled by (design = 1)."""
-    levels = class_levels(classing)
-    design = levels[classing.design_class]
-    if design <= 0.0:
-        return tuple(1.0 for _ in classing.chain)
-    return tuple(levels[name] / design for name in classing.chain)
+    return classing.factors
 
 
 def floor_pct(classing: Classing) -> float:
     """The lowest lit level: the lowest permitted class's level, never below the driver's
     minimum."""
-    levels = class_levels(classing)
-    return max(classing.driver_min_pct, levels[classing.chain[-1]])
+    return classing.floor_level_pct
