@@ -31,6 +31,9 @@ from lighting.energy import curve_from_commands
 from lighting.errors import LightingInputError, check_level_pct
 from lighting.sun import NightAnchors, Place, night_anchors, zone
 
+#: Longest ramp a node accepts, in s (the node protocol's limit).
+MAX_RAMP_S = 3600.0
+
 
 class Anchor(enum.StrEnum):
     CLOCK = "clock"
@@ -68,8 +71,10 @@ class Program:
                 raise LightingInputError(f"{where}.name", f"duplicate step name {step.name!r}")
             seen.add(step.name)
             check_level_pct(f"{where}.level_pct", step.level_pct)
-            if not step.ramp_s >= 0.0:
-                raise LightingInputError(f"{where}.ramp_s", f"{step.ramp_s!r} s is negative")
+            if not 0.0 <= step.ramp_s <= MAX_RAMP_S:
+                raise LightingInputError(
+                    f"{where}.ramp_s", f"{step.ramp_s!r} s is not in [0, {MAX_RAMP_S:g}]"
+                )
             if (step.anchor is Anchor.CLOCK) != (step.clock is not None):
                 raise LightingInputError(
                     f"{where}.clock", "a clock time is needed with anchor 'clock' and only there"

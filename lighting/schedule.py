@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from lighting.calendar import Calendar, choose_program
 from lighting.classes import Classing, floor_pct
 from lighting.errors import LightingInputError, check_level_pct
-from lighting.program import Program, ResolvedNight, resolve_night
+from lighting.program import Program, ResolvedNight, ResolvedStep, resolve_night
 from lighting.site import Segment
 
 
@@ -88,6 +88,16 @@ class NodeSchedule:
     fallback_level_pct: float
     controller_timeout_s: float
 
+    @property
+    def steps(self) -> tuple[ResolvedStep, ...]:
+        """All nights' steps in time order: the ``steps`` of the retained schedule message."""
+        return tuple(step for night in self.nights for step in night.steps)
+
+    @property
+    def valid_until(self) -> datetime:
+        """End of the last night (local noon): after it a node uses the fallback level."""
+        return self.nights[-1].end
+
 
 def node_schedule(
     segment: Segment,
@@ -95,10 +105,12 @@ def node_schedule(
     first_night: date,
     count: int = 3,
     fallback_level_pct: float = 100.0,
-    controller_timeout_s: float = 300.0,
+    controller_timeout_s: float = 900.0,
 ) -> NodeSchedule:
     """The retained schedule for the nodes of ``segment`` (industry default fallback 100 %)."""
     check_level_pct(f"segment {segment.segment_id!r}.fallback_level_pct", fallback_level_pct)
+    if count < 1:
+        raise LightingInputError(f"segment {segment.segment_id!r}.schedule_nights", "must be ≥ 1")
     if not controller_timeout_s > 0:
         raise LightingInputError(
             f"segment {segment.segment_id!r}.controller_timeout_s", "must be above 0"

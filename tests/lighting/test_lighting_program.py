@@ -150,6 +150,11 @@ def test_node_schedule_applies_the_floor_and_carries_the_fallback() -> None:
         date(2026, 1, 14),
     ]
     assert sched.fallback_level_pct == 80
+    assert sched.controller_timeout_s == 900
+    assert len(sched.steps) == sum(len(n.steps) for n in sched.nights)
+    assert [s.at for s in sched.steps] == sorted(s.at for s in sched.steps)
+    assert sched.valid_until == sched.nights[-1].end
+    assert local(sched.valid_until).hour == 12
     # the floor is M6 = 50 % × 0.3/0.75 = 20 %, so 30 % after midnight stays 30 %
     lit = [s.level_pct for n in sched.nights for s in n.steps if s.level_pct > 0]
     assert min(lit) == 30.0
@@ -211,6 +216,10 @@ def test_step_outside_the_night_is_refused() -> None:
             "program 'P'.steps[1].name",
         ),
         (lambda: Program("P", ()), "program 'P'.steps"),
+        (
+            lambda: Program("P", (Step("on", Anchor.SUNSET, 50.0, ramp_s=4000.0),)),
+            "program 'P'.steps[0].ramp_s",
+        ),
         (
             lambda: Calendar("C", (), "Wohnstraße", state="XX"),
             "calendar 'C'.state",
