@@ -147,7 +147,7 @@ class Outbox:
         async with read_tx(self._engine, "read mirror counters") as conn:
             rows: dict[str, int] = {
                 name: int(value)
-                for name, value in (await conn.execute(select(mirror_counters))).tuples()
+                for name, value in (await conn.execute(select(mirror_counters))).all()
             }
             # The counter is the fast path; the count is the truth, and cheap enough here.
             pending = (
