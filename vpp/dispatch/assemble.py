@@ -1,0 +1,176 @@
+"""Turn solver values (or fallback values) into a :class:`Plan`, and price the plan.
+
+Both formulations and the fallbacks hand over a :class:`RawSolution` in LP units (kW, kWh).
+The plan's grid flows are recomputed from the physics (member balance at the meter), so a plan
+is consistent whatever produced it, and its cost is evaluated the same way for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vpp.dispatch.bounds import FloatArray, deferrable_bounds, pv_forecast_kw
+from vpp.dispatch.community import (
+    QH_H,
+    Battery,
+    DispatchProblem,
+    EvCharger,
+    HeatPump,
+    Pv,
+    StorageHeater,
+)
+from vpp.dispatch.plan import (
+    Alarm,
+    AssetKind,
+    AssetSchedule,
+    MemberFlows,
+    Plan,
+    PlanStatus,
+    Timings,
+    Violation,
+    plan_id_for,
+)
+
+#: Soft-constraint misses below this (kWh) are solver tolerance, not violations.
+VIOLATION_TOL_KWH = 1e-3
+
+Key = tuple[str, str]
+
+
+@dataclass
+class RawSolution:
+    """Decisions per asset in kW (charge/discharge split for batteries) plus solver figures."""
+
+    pv_kw: dict[Key, FloatArray] = field(default_factory=dict)
+    charge_kw: dict[Key, FloatArray] = field(default_factory=dict)
+    discharge_kw: dict[Key, FloatArray] = field(default_factory=dict)
+    deferrable_kw: dict[Key, FloatArray] = field(default_factory=dict)
+    solver_objective_eur: float | None = None
+    dual_bound_eur: float | None = None
+
+
+def _soc_path_kwh(b: Battery, charge: FloatArray, discharge: FloatArray) -> FloatArray:
+    step = QH_H * (charge * b.charge_efficiency - discharge / b.discharge_efficiency)
+    out: FloatArray = b.soc_wh / 1e3 + np.cumsum(step)
+    return out
+
+
+def _t(values: FloatArray, scale: float) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.round(values * scale, 6))
+
+
+def assemble_plan(
+    problem: DispatchProblem,
+    raw: RawSolution,
+    status: PlanStatus,
+    alarms: tuple[Alarm, ...],
+    timings: Timings,
+) -> Plan:
+    """Build the frozen plan; ``status`` OPTIMAL is downgraded if a soft constraint gave way."""
+    n = problem.n_qh
+    w = problem.weights
+    p = problem.prices
+    price_imp = np.asarray(p.import_eur_per_kwh, dtype=float)
+    price_exp = np.asarray(p.feed_in_eur_per_kwh, dtype=float)
+    share_value = w.sharing * (price_imp - np.asarray(p.network_fee_eur_per_kwh) - price_exp)
+    total_imp = np.zeros(n)
+    total_exp = np.zeros(n)
+    cost = 0.0
+    schedules: list[AssetSchedule] = []
+    flows: list[MemberFlows] = []
+    violations: list[Violation] = []
+    for member in problem.members:
+        m = member.member_id
+        net = np.asarray(member.load_w, dtype=float) / 1000.0
+        pv_total, _ = pv_forecast_kw(member, n)
+        pv_out = np.zeros(n)
+        for a in member.assets:
+            key = (m, a.asset_id)
+            if isinstance(a, Pv):
+                forecast = np.asarray(a.forecast_w, dtype=float) / 1e3
+                out = np.clip(raw.pv_kw.get(key, forecast), 0.0, forecast)
+                pv_out += out
+                limit = np.where(forecast - out > VIOLATION_TOL_KWH, out, a.rated_power_w / 1e3)
+                schedules.append(
+                    AssetSchedule(
+                        m,
+                        a.asset_id,
+                        AssetKind.PV,
+                        _t(out, 1e3),
+                        rated_power_w=a.rated_power_w,
+                        limit_w=_t(limit, 1e3),
+                    )
+                )
+            elif isinstance(a, Battery):
+                ch = np.clip(raw.charge_kw.get(key, np.zeros(n)), 0.0, None)
+                dis = np.clip(raw.discharge_kw.get(key, np.zeros(n)), 0.0, None)
+                net += ch - dis
+                cost += float(np.sum(ch + dis)) * QH_H * w.battery_wear_eur_per_kwh
+                soc = _soc_path_kwh(a, ch, dis)
+                if a.terminal_soc_wh is not None:
+                    short = a.terminal_soc_wh / 1e3 - float(soc[-1])
+                    if short > VIOLATION_TOL_KWH:
+                        cost += short * w.terminal_soc_shortfall_eur_per_kwh
+                        violations.append(Violation("terminal_soc", short * 1e3, m, a.asset_id))
+                schedules.append(
+                    AssetSchedule(m, a.asset_id, AssetKind.BATTERY, _t(ch - dis, 1e3), _t(soc, 1e3))
+                )
+            else:
+                d = np.clip(raw.deferrable_kw.get(key, np.zeros(n)), 0.0, None)
+                net += d
+                bounds = deferrable_bounds(a, n)
+                short = bounds.need_kwh - bounds.efficiency * QH_H * float(np.sum(d))
+                if short > VIOLATION_TOL_KWH:
+                    cost += short * w.unmet_energy_eur_per_kwh
+                    violations.append(Violation("energy_need", short * 1e3, m, a.asset_id))
+                kind = {
+                    EvCharger: AssetKind.EV,
+                    StorageHeater: AssetKind.STORAGE_HEATER,
+                    HeatPump: AssetKind.HEAT_PUMP,
+                }[type(a)]
+                nominal = a.nominal_power_w if isinstance(a, HeatPump) else None
+                schedules.append(
+                    AssetSchedule(m, a.asset_id, kind, _t(d, 1e3), None, None, nominal)
+                )
+        net -= pv_out
+        cost += float(np.sum(pv_total - pv_out)) * QH_H * w.curtailment_eur_per_kwh
+        imp = np.maximum(net, 0.0)
+        exp = np.maximum(-net, 0.0)
+        total_imp += imp
+        total_exp += exp
+        flows.append(MemberFlows(m, _t(imp * QH_H, 1e3), _t(exp * QH_H, 1e3)))
+    shared = np.minimum(total_imp, total_exp)
+    cost += float(np.sum((price_imp * total_imp - price_exp * total_exp) * QH_H))
+    cost -= float(np.sum(np.maximum(share_value, 0.0) * shared * QH_H))
+    net_imp = total_imp - total_exp
+    limits: tuple[tuple[str, float | None, FloatArray], ...] = (
+        ("feeder_import", problem.feeder_import_limit_w, net_imp),
+        ("feeder_export", problem.feeder_export_limit_w, -net_imp),
+    )
+    for name, limit_w, amount in limits:
+        if limit is None:
+            continue
+        over = np.maximum(amount - limit_w / 1e3, 0.0) * QH_H
+        cost += float(np.sum(over)) * w.feeder_violation_eur_per_kwh
+        for t in np.flatnonzero(over > VIOLATION_TOL_KWH):
+            violations.append(Violation(name, float(over[t]) * 1e3, qh=int(t)))
+    if status is PlanStatus.OPTIMAL and violations:
+        status = PlanStatus.FEASIBLE_WITH_VIOLATIONS
+    return Plan(
+        plan_id=plan_id_for(problem.community_id, problem.start),
+        community_id=problem.community_id,
+        start=problem.start,
+        n_qh=n,
+        status=status,
+        objective_eur=cost,
+        solver_objective_eur=raw.solver_objective_eur,
+        dual_bound_eur=raw.dual_bound_eur,
+        assets=tuple(schedules),
+        members=tuple(flows),
+        shared_wh=_t(shared * QH_H, 1e3),
+        violations=tuple(violations),
+        alarms=alarms,
+        timings=timings,
+    )

@@ -1,0 +1,142 @@
+"""``solve(problem, options) -> Plan``: one dispatch round, always returning a plan.
+
+Pure: values in, plan out; no clock, no threads. The runtime runs it in a worker thread
+(``await asyncio.to_thread(solve, problem, options, last_plan)``); the time limit is the
+solver's own (``HighsOptions.time_limit_s``). Timings of the modelling layer need a timer from
+the caller (``SolveOptions.timer``, e.g. ``time.perf_counter``); the solver time comes from
+HiGHS's clock.
+
+The ladder (fault F9): configuration errors raise :class:`InvalidAssetConfig`; an unusable
+forecast (:class:`InvalidForecast`), an infeasible model (possible only with
+``hard_feeder_limit``), a solver failure or time-out give the last valid plan shifted forward,
+else the safe default — with an alarm naming the cause.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vpp.dispatch.assemble import RawSolution, assemble_plan
+from vpp.dispatch.community import DispatchProblem
+from vpp.dispatch.errors import InvalidForecast
+from vpp.dispatch.fallback import fallback_raw, sanitize
+from vpp.dispatch.highs import Algorithm, HighsOptions, RunStatus, new_highs, pass_model, run
+from vpp.dispatch.matrix import build_matrix_lp, dual_bound, read_back
+from vpp.dispatch.plan import Alarm, Plan, PlanStatus, Timings
+from vpp.dispatch.validate import validate_problem
+
+
+class Engine(enum.Enum):
+    #: numpy-built matrix passed to highspy in one call; inflexible members aggregated
+    MATRIX = "matrix"
+    #: the PuLP reference formulation, solved through PuLP (HiGHS or CBC)
+    PULP = "pulp"
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """How to solve. Defaults are the measured best (see ``bench/bench_dispatch.py``)."""
+
+    engine: Engine = Engine.MATRIX
+    highs: HighsOptions = field(default_factory=lambda: HighsOptions(Algorithm.SIMPLEX))
+    pulp_solver: str = "highs"
+    aggregate: bool = True
+    hard_feeder_limit: bool = False
+    timer: Callable[[], float] | None = None
+
+
+def _elapsed(timer: Callable[[], float] | None, since: float | None) -> float | None:
+    return None if timer is None or since is None else timer() - since
+
+
+def _now(timer: Callable[[], float] | None) -> float | None:
+    return None if timer is None else timer()
+
+
+def _fallback(problem: DispatchProblem, last: Plan | None, alarm: Alarm, timings: Timings) -> Plan:
+    raw, status = fallback_raw(problem, last)
+    rung = "the last valid plan" if status is PlanStatus.FALLBACK_LAST_PLAN else "the safe default"
+    alarms = (alarm, Alarm("dispatch_fallback", f"dispatch fell back to {rung}"))
+    return assemble_plan(problem, raw, status, alarms, timings)
+
+
+def _solve_matrix(
+    problem: DispatchProblem, options: SolveOptions
+) -> tuple[RawSolution | None, str, Timings]:
+    timer = options.timer
+    t0 = _now(timer)
+    lp = build_matrix_lp(
+        problem, aggregate=options.aggregate, hard_feeder_limit=options.hard_feeder_limit
+    )
+    h = new_highs(options.highs)
+    pass_model(h, lp)
+    build_s = _elapsed(timer, t0)
+    result = run(h, lp.n_col, lp.n_row)
+    if result.status is not RunStatus.OPTIMAL:
+        return (
+            None,
+            f"{result.status.value}: {result.detail}",
+            Timings(build_s, result.run_time_s, None),
+        )
+    t1 = _now(timer)
+    raw = read_back(problem, lp, result.col_value)
+    raw.solver_objective_eur = result.objective
+    raw.dual_bound_eur = dual_bound(lp, result.row_dual) if result.row_dual.any() else None
+    return raw, "optimal", Timings(build_s, result.run_time_s, _elapsed(timer, t1))
+
+
+def _solve_pulp(
+    problem: DispatchProblem, options: SolveOptions
+) -> tuple[RawSolution | None, str, Timings]:
+    from vpp.dispatch.reference import (  # PuLP is loaded only when asked for
+        build_reference,
+        pulp_solver,
+        read_reference,
+        solve_reference_with_pulp,
+    )
+
+    timer = options.timer
+    t0 = _now(timer)
+    ref = build_reference(problem, hard_feeder_limit=options.hard_feeder_limit)
+    build_s = _elapsed(timer, t0)
+    t1 = _now(timer)
+    solver = pulp_solver(
+        options.pulp_solver, options.highs.time_limit_s, options.highs.algorithm.value
+    )
+    status = solve_reference_with_pulp(ref, solver)
+    solve_s = _elapsed(timer, t1)
+    if status != "Optimal":
+        return None, f"PuLP status {status}", Timings(build_s, solve_s, None)
+    t2 = _now(timer)
+    raw = read_reference(problem, ref)
+    return raw, "optimal", Timings(build_s, solve_s, _elapsed(timer, t2))
+
+
+def solve(
+    problem: DispatchProblem, options: SolveOptions | None = None, last_plan: Plan | None = None
+) -> Plan:
+    """Plan the community for ``problem``'s horizon; see the module doc for the ladder.
+
+    ``last_plan`` is the last plan whose status was not a fallback (the caller keeps it).
+    """
+    options = options or SolveOptions()
+    empty = Timings(None, None, None)
+    try:
+        validate_problem(problem)
+    except InvalidForecast as exc:
+        alarm = Alarm("dispatch_invalid_forecast", str(exc))
+        return _fallback(sanitize(problem), last_plan, alarm, empty)
+    solve_one = _solve_matrix if options.engine is Engine.MATRIX else _solve_pulp
+    try:
+        raw, detail, timings = solve_one(problem, options)
+    except (ValueError, RuntimeError, MemoryError, np.linalg.LinAlgError) as exc:
+        alarm = Alarm("dispatch_solver_error", f"{type(exc).__name__}: {exc}")
+        return _fallback(problem, last_plan, alarm, empty)
+    if raw is None:
+        alarm = Alarm("dispatch_solver_failed", f"community {problem.community_id}: {detail}")
+        return _fallback(problem, last_plan, alarm, timings)
+    return assemble_plan(problem, raw, PlanStatus.OPTIMAL, (), timings)
