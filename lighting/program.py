@@ -195,6 +195,16 @@ def resolve_night(program: Program, place: Place, night: date, rule: str = "") -
     return resolve_with_anchors(program, night_anchors(place, night), place.timezone, rule)
 
 
+def check_program(program: Program, place: Place, first_night: date, nights: int = 366) -> None:
+    """Resolve ``program`` on every night from ``first_night`` on and raise the first
+    :class:`LightingInputError` (steps out of order, outside the night): the check a lighting
+    engineer runs before a program goes live, since an anchor order can hold in winter and
+    break in summer."""
+    for k in range(nights):
+        night = first_night + timedelta(days=k)
+        resolve_with_anchors(program, night_anchors(place, night), place.timezone)
+
+
 def step_at(resolved: ResolvedNight, instant: datetime) -> ResolvedStep | None:
     """The step in force at ``instant`` (the last one at or before it), or None before the
     first step (dark-off) and outside the night window."""

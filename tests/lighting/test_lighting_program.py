@@ -15,6 +15,7 @@ from lighting.program import (
     Anchor,
     Program,
     Step,
+    check_program,
     level_curve,
     resolve_clock,
     resolve_night,
@@ -188,6 +189,22 @@ def test_steps_out_of_order_after_resolving_anchors_name_program_and_step() -> N
     assert err.value.field == "program 'Zu früh'.steps[1] ('dim')"
     assert "time order" in err.value.reason
     assert "'on'" in err.value.reason
+
+
+def test_a_year_check_finds_the_first_night_that_breaks() -> None:
+    program = Program(
+        "Zu früh",
+        (
+            Step("on", Anchor.SUNSET, 100.0),
+            Step("dim", Anchor.CLOCK, 50.0, clock=time(21, 0)),
+            Step("off", Anchor.SUNRISE, 0.0),
+        ),
+    )
+    check_program(WOHNSTRASSE, SEGMENT.place, date(2026, 1, 1))
+    with pytest.raises(LightingInputError) as err:
+        check_program(program, SEGMENT.place, date(2026, 1, 1))
+    assert err.value.field == "program 'Zu früh'.steps[1] ('dim')"
+    assert "night of 2026-05-06" in err.value.reason  # sunset passes 21:00 CEST in May
 
 
 def test_step_outside_the_night_is_refused() -> None:
