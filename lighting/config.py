@@ -54,7 +54,7 @@ from lighting.presence import PresenceRule
 from lighting.preview import DEFAULT_CO2_G_PER_KWH
 from lighting.program import MAX_RAMP_S, Anchor, Program, Step
 from lighting.schedule import Programs
-from lighting.site import LightingIndex, Luminaire, Segment, build_index
+from lighting.site import LightingIndex, Luminaire, Segment, Sensor, build_index
 from lighting.traffic import TrafficRule
 
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -285,6 +285,13 @@ class LuminaireConfig(_Model):
     driver_curve: str | None = None
 
 
+class SensorConfig(_Model):
+    id: str = Field(min_length=1)
+    segment: str
+    street: str
+    pole: int
+
+
 class LightingSite(BaseModel):
     """The built core values: the index (segments, luminaires, streets) and the programs."""
 
@@ -300,6 +307,7 @@ class LightingConfig(_Model):
     calendars: list[CalendarConfig]
     segments: list[SegmentConfig] = Field(default_factory=list)
     luminaires: list[LuminaireConfig] = Field(default_factory=list)
+    sensors: list[SensorConfig] = Field(default_factory=list)
     driver_curves: dict[str, list[tuple[float, float]]] = Field(default_factory=dict)
     co2_g_per_kwh: float = Field(default=DEFAULT_CO2_G_PER_KWH, ge=0.0)
     _site: LightingSite | None = PrivateAttr(default=None)
@@ -341,7 +349,8 @@ class LightingConfig(_Model):
                     curve,
                 )
             )
-        index = build_index([s.segment for s in self.segments], lums)
+        sensors = [Sensor(s.id, s.segment, s.street, s.pole) for s in self.sensors]
+        index = build_index([s.segment for s in self.segments], lums, sensors)
         self._site = LightingSite(index=index, programs=programs, co2_g_per_kwh=self.co2_g_per_kwh)
         return self
 

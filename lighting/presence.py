@@ -85,6 +85,16 @@ class LuminaireCommand:
     reason: str
 
 
+def detection_from_sensor(
+    index: LightingIndex, sensor_id: str, at: datetime, direction: int = 0
+) -> Detection:
+    """The detection a presence sensor's uplink stands for (its configured street and pole)."""
+    sensor = index.sensors.get(sensor_id)
+    if sensor is None:
+        raise LightingInputError("detection.sensor_id", f"unknown sensor {sensor_id!r}")
+    return Detection(sensor.street_id, sensor.pole_index, at, direction, sensor_id)
+
+
 def corridor(index: LightingIndex, detection: Detection) -> tuple[str, ...]:
     """Luminaire ids of the corridor around ``detection``, in street order.
 

@@ -69,6 +69,17 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class Sensor:
+    """A traffic or presence sensor: its counts feed ``segment_id``'s traffic adaptation, its
+    detections start corridors at ``pole_index`` of ``street_id``."""
+
+    sensor_id: str
+    segment_id: str
+    street_id: str
+    pole_index: int
+
+
+@dataclass(frozen=True, slots=True)
 class Street:
     """Luminaires of one street in pole order: parallel tuples, sorted by ``poles``."""
 
@@ -100,9 +111,14 @@ class LightingIndex:
     luminaires: dict[str, Luminaire]
     by_segment: dict[str, tuple[Luminaire, ...]]
     streets: dict[str, Street]
+    sensors: dict[str, Sensor] = field(default_factory=dict)
 
 
-def build_index(segments: Iterable[Segment], luminaires: Iterable[Luminaire]) -> LightingIndex:
+def build_index(
+    segments: Iterable[Segment],
+    luminaires: Iterable[Luminaire],
+    sensors: Iterable[Sensor] = (),
+) -> LightingIndex:
     """Check references and uniqueness and build the lookups."""
     seg_map: dict[str, Segment] = {}
     for seg in segments:
@@ -133,4 +149,16 @@ def build_index(segments: Iterable[Segment], luminaires: Iterable[Luminaire]) ->
                 )
         streets[street_id] = Street(street_id, tuple(p for p, _ in rows), tuple(i for _, i in rows))
     by_segment = {s: tuple(v) for s, v in grouped.items()}
-    return LightingIndex(seg_map, lum_map, by_segment, streets)
+    sensor_map: dict[str, Sensor] = {}
+    for sensor in sensors:
+        where = f"sensor {sensor.sensor_id!r}"
+        if sensor.sensor_id in sensor_map:
+            raise LightingInputError(where, "defined twice")
+        if sensor.segment_id not in seg_map:
+            raise LightingInputError(
+                f"{where}.segment_id", f"unknown segment {sensor.segment_id!r}"
+            )
+        if sensor.street_id not in streets:
+            raise LightingInputError(f"{where}.street_id", f"no luminaire on {sensor.street_id!r}")
+        sensor_map[sensor.sensor_id] = sensor
+    return LightingIndex(seg_map, lum_map, by_segment, streets, sensor_map)

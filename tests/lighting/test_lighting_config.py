@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import yaml
 
 from lighting.config import LightingConfig
 from lighting.errors import LightingInputError
+from lighting.presence import corridor, detection_from_sensor
 from lighting.schedule import resolve_segment_night
 from protocols.errors import ConfigError
 from protocols.yamlconf import load_yaml_text
@@ -51,6 +52,8 @@ luminaires:
   - {id: lum-1, segment: seg-0, street: Hauptstraße, pole: 1, rated_power_w: 40}
   - {id: lum-2, segment: seg-0, street: Hauptstraße, pole: 2, rated_power_w: 40,
      driver_curve: linear}
+sensors:
+  - {id: radar-1, segment: seg-0, street: Hauptstraße, pole: 2}
 """
 
 
@@ -64,6 +67,9 @@ def test_site_section_builds_the_core_values() -> None:
     assert seg.presence.boost_pct == 80
     assert site.index.luminaires["lum-2"].curve.points == ((0.0, 0.0), (100.0, 1.0))
     assert site.index.streets["Hauptstraße"].luminaire_ids == ("lum-1", "lum-2")
+    det = detection_from_sensor(site.index, "radar-1", datetime(2026, 1, 14, 22, tzinfo=UTC))
+    assert (det.street_id, det.pole_index, det.sensor_id) == ("Hauptstraße", 2, "radar-1")
+    assert corridor(site.index, det) == ("lum-1", "lum-2")
     night = resolve_segment_night(seg, site.programs, date(2026, 1, 14))  # a Wednesday
     assert night.program == "Wohnstraße"
     assert [s.step_name for s in night.steps] == ["on", "evening", "after midnight", "off"]
@@ -100,6 +106,13 @@ def test_site_section_builds_the_core_values() -> None:
             "<root>",
             1,
             "unknown segment 'seg-9'",
+        ),
+        (
+            "{id: radar-1, segment: seg-0, street: Hauptstraße",
+            "{id: radar-1, segment: seg-0, street: Nebenweg",
+            "<root>",
+            1,
+            "sensor 'radar-1'.street_id",
         ),
     ],
 )
