@@ -17,7 +17,8 @@ from lighting.calendar import Calendar, choose_program
 from lighting.classes import Classing, floor_pct
 from lighting.errors import LightingInputError, check_level_pct
 from lighting.program import Program, ResolvedNight, ResolvedStep, resolve_night
-from lighting.site import Segment
+from lighting.site import LightingIndex, Segment
+from lighting.sun import night_of, zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,25 @@ def resolve_segment_nights(
         resolve_segment_night(segment, programs, first_night + timedelta(days=k))
         for k in range(count)
     )
+
+
+def nights_covering(
+    index: LightingIndex,
+    programs: Programs,
+    now: datetime,
+    previous: Mapping[str, ResolvedNight] | None = None,
+) -> dict[str, ResolvedNight]:
+    """Each segment's resolved night covering ``now``, reusing ``previous`` entries that
+    still cover it (so the runtime resolves anchors once per night, not once per tick)."""
+    out: dict[str, ResolvedNight] = {}
+    for sid, segment in index.segments.items():
+        old = previous.get(sid) if previous is not None else None
+        if old is not None and old.start <= now < old.end:
+            out[sid] = old
+        else:
+            night = night_of(now, zone(segment.timezone))
+            out[sid] = resolve_segment_night(segment, programs, night)
+    return out
 
 
 def floored_level(classing: Classing, level_pct: float) -> float:

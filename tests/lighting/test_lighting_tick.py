@@ -12,7 +12,7 @@ from lighting.examples import PROGRAMS, example_grid
 from lighting.overrides import Override, Scope
 from lighting.presence import Detection, PresenceHold, apply_detection
 from lighting.program import ResolvedNight
-from lighting.schedule import resolve_segment_night
+from lighting.schedule import nights_covering, resolve_segment_night
 from lighting.tick import Tick, changed_commands, decide_tick
 from lighting.traffic import TrafficSample, TrafficState
 
@@ -195,3 +195,13 @@ def test_level_always_within_floor_and_100(
                 assert floor <= dec.level_pct <= 100.0
             else:
                 assert dec.level_pct == 0.0
+
+
+def test_nights_covering_switches_at_local_noon_and_reuses_the_rest() -> None:
+    before_noon = datetime(2026, 1, 15, 10, 59, tzinfo=UTC)  # 11:59 CET
+    nights = nights_covering(INDEX, PROGRAMS, before_noon, NIGHTS)
+    assert all(nights[sid] is NIGHTS[sid] for sid in INDEX.segments)
+    after_noon = datetime(2026, 1, 15, 11, 0, tzinfo=UTC)
+    next_nights = nights_covering(INDEX, PROGRAMS, after_noon, nights)
+    assert {n.night for n in next_nights.values()} == {date(2026, 1, 15)}
+    assert decide_tick(INDEX, next_nights, {}, {}, {}, [], after_noon).decisions
