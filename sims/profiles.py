@@ -51,17 +51,19 @@ class ClearSkyPv:
             loc = pvlib.location.Location(self.lat, self.lon, tz="UTC", altitude=self.altitude_m)
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             times = pd.date_range(start, periods=86400 // _STEP_S + 1, freq=f"{_STEP_S}s")
-            sky = loc.get_clearsky(times, model="ineichen", linke_turbidity=3.0)
-            sun = loc.get_solarposition(times)
-            poa = pvlib.irradiance.get_total_irradiance(
-                self.tilt_deg,
-                self.azimuth_deg,
-                sun["apparent_zenith"],
-                sun["azimuth"],
-                sky["dni"],
-                sky["ghi"],
-                sky["dhi"],
-            )["poa_global"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pvlib 0.16 on pandas 3.1: deprecations
+                sky = loc.get_clearsky(times, model="ineichen", linke_turbidity=3.0)
+                sun = loc.get_solarposition(times)
+                poa = pvlib.irradiance.get_total_irradiance(
+                    self.tilt_deg,
+                    self.azimuth_deg,
+                    sun["apparent_zenith"],
+                    sun["azimuth"],
+                    sky["dni"],
+                    sky["ghi"],
+                    sky["dhi"],
+                )["poa_global"]
             curve = np.clip(np.nan_to_num(poa.to_numpy(dtype=float)), 0.0, None)
             curve = curve * self.kwp * self.derate  # W/m² × kWp / (1000 W/m²) × 1000 W/kW
             if len(self._days) > 8:

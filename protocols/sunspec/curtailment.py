@@ -92,11 +92,16 @@ class CurtailmentKeeper:
         assert self._target is not None
         self._next_at = self._clock.monotonic() + self._target.revert_s * self._fraction
 
-    async def _wait(self, seconds: float | None) -> None:
-        """Sleep ``seconds`` of clock time, or until the target changes."""
+    async def _sleep_until(self, deadline: float) -> None:
+        # measured against the clock when the sleep starts, so a late start never oversleeps
+        while (left := deadline - self._clock.monotonic()) > 0:
+            await self._clock.sleep(left)
+
+    async def _wait(self, deadline: float | None) -> None:
+        """Sleep until clock-monotonic ``deadline``, or until the target changes."""
         waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._changed.wait())}
-        if seconds is not None:
-            waiters.add(asyncio.ensure_future(self._clock.sleep(seconds)))
+        if deadline is not None:
+            waiters.add(asyncio.ensure_future(self._sleep_until(deadline)))
         try:
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -111,9 +116,8 @@ class CurtailmentKeeper:
             if target is None or target.revert_s == 0:
                 await self._wait(None)
                 continue
-            delay = self._next_at - self._clock.monotonic()
-            if delay > 0:
-                await self._wait(delay)
+            if self._next_at > self._clock.monotonic():
+                await self._wait(self._next_at)
                 continue
             try:
                 await self._inverter.write_limit(target.limit_pct, target.revert_s)

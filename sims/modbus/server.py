@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
 from typing import Literal
 
@@ -62,6 +63,8 @@ class SimUnit:
         self.banks: dict[Table, list[RegisterBank]] = {"holding": [], "input": []}
         #: holding-register addresses a client may write; others answer "illegal address"
         self.writable: set[int] = set()
+        #: start addresses of the latest accepted writes, oldest first (for tests)
+        self.write_log: deque[int] = deque(maxlen=64)
 
     def add_bank(self, table: Table, start: int, regs: Sequence[int]) -> RegisterBank:
         bank = RegisterBank(start, regs)
@@ -95,6 +98,7 @@ class SimUnit:
             return False
         self.refresh()
         bank.put(address, values)
+        self.write_log.append(address)
         self.on_write(address, values)
         return True
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from protocols.modbus.codec import NOT_IMPLEMENTED, encode
 from protocols.sunspec.discovery import END_ID, SUNS_MARKER
 from protocols.sunspec.models import ModelDef, PointDef, model_def
+from sims.modbus.server import SimUnit
 
 Raw = int | float | str
 
@@ -93,3 +94,14 @@ class SunSpecImage:
         p = model_def(model_id).point(name)
         o = self._starts[model_id] + p.offset - self.base
         return self.registers[o : o + p.size]
+
+
+class SunSpecImageUnit(SimUnit):
+    """A device that serves a fixed :class:`SunSpecImage` (holding registers from its base);
+    ``writable`` addresses accept writes. For decoding tests and recorded device images."""
+
+    def __init__(self, image: SunSpecImage, writable: set[int] | None = None) -> None:
+        super().__init__()
+        self.image = image
+        self.add_bank("holding", image.base, image.registers)
+        self.writable = set(writable or ())
