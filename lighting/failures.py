@@ -103,6 +103,11 @@ def check_report(
     th = thresholds or FailureThresholds()
     lid = luminaire.luminaire_id
     at = report.ts
+    if not anchors.start <= at < anchors.end:
+        raise LightingInputError(
+            f"report {lid!r}.ts",
+            f"{at.isoformat()} is outside the night of {anchors.night.isoformat()} given",
+        )
     alarms = [Alarm(lid, FailureKind.NODE_REPORTED, at, f) for f in report.failures]
     dark_w = luminaire.standby_power_w + th.lamp_failure_fraction * luminaire.rated_power_w
     lit = report.level_pct > 0.0

@@ -135,7 +135,7 @@ def decide_segment(
             reasons.append(
                 f"class lowered to {chain[class_steps]} by {new_traffic.cause} → {pct(level)}"
             )
-        elif new_traffic is not None and "design" in new_traffic.cause:
+        elif new_traffic is not None and new_traffic.fallback:
             reasons.append(f"class {chain[0]}: {new_traffic.cause}")
         floor = floor_pct(classing)
         if level < floor:

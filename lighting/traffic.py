@@ -61,7 +61,9 @@ class TrafficSample:
 
 @dataclass(frozen=True, slots=True)
 class TrafficState:
-    """Hysteresis state of one segment. ``steps`` = classes below design (0 = design)."""
+    """Hysteresis state of one segment. ``steps`` = classes below design (0 = design);
+    ``fallback`` is set while the segment sits at its design class because the sensor is
+    silent, implausible or has not sent anything yet; ``cause`` says it in words."""
 
     steps: int = 0
     since: datetime | None = None
@@ -71,6 +73,7 @@ class TrafficState:
     last_good_at: datetime | None = None
     flow_veh_per_h: float | None = None
     cause: str = "no traffic data yet"
+    fallback: bool = True
 
 
 def flow_veh_per_h(rule: TrafficRule, count: int) -> float:
@@ -89,7 +92,9 @@ def wanted_steps(rule: TrafficRule, flow: float, max_steps: int) -> int:
 
 def _to_design(state: TrafficState, now: datetime, cause: str) -> TrafficState:
     since = state.since if state.steps == 0 else now
-    return replace(state, steps=0, since=since, low_streak=0, streak_steps=0, cause=cause)
+    return replace(
+        state, steps=0, since=since, low_streak=0, streak_steps=0, cause=cause, fallback=True
+    )
 
 
 def adapt(
@@ -121,7 +126,7 @@ def adapt(
                 f"sensor implausible ({sample.count} vehicles in {rule.window_s:.0f} s) "
                 "→ design class",
             )
-        state = replace(state, last_good_at=sample.at, flow_veh_per_h=flow)
+        state = replace(state, last_good_at=sample.at, flow_veh_per_h=flow, fallback=False)
         want = wanted_steps(rule, flow, max_steps)
         if want < state.steps:
             cause = f"traffic {flow:.0f} veh/h → raised at once"

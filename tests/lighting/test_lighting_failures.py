@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from lighting.errors import LightingInputError
 from lighting.examples import example_segment
 from lighting.failures import (
     FailureKind,
@@ -72,3 +73,10 @@ def test_communication_lost_after_the_timeout() -> None:
     loose = FailureThresholds(comm_timeout_s=2000.0)
     assert check_communication(["b"], last, NIGHT, start, loose) == ()
     assert alarms[0].key == ("b", "communication_lost")
+
+
+def test_a_report_from_another_night_is_refused() -> None:
+    morning_before = datetime(2026, 1, 14, 7, 0, tzinfo=UTC)  # belongs to the night of 13 Jan
+    with pytest.raises(LightingInputError) as err:
+        check_report(LUM, NodeReport("lum-7", morning_before, 100.0, 40.0), ANCHORS)
+    assert err.value.field == "report 'lum-7'.ts"

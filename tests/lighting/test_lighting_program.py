@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lighting.calendar import Calendar
 from lighting.classes import Classing
@@ -115,6 +117,25 @@ def test_clock_times_by_the_dst_rule(
     at, note = resolve_clock(day, clock, BERLIN)
     assert at == expected_utc
     assert bool(note) is noted
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    day=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)),
+    clock=st.times(),
+)
+def test_clock_resolution_is_exact_or_the_end_of_the_gap(day: date, clock: time) -> None:
+    at, note = resolve_clock(day, clock, BERLIN)
+    wall = datetime.combine(day, clock)
+    shown = at.astimezone(BERLIN).replace(tzinfo=None)
+    if shown == wall.replace(microsecond=0) or shown == wall:
+        return
+    # in a gap: the first local instant after the requested wall time, one second earlier is
+    # still before it
+    assert "DST gap" in note
+    assert shown > wall
+    before = (at - timedelta(seconds=1)).astimezone(BERLIN).replace(tzinfo=None)
+    assert before < wall
 
 
 def test_night_window_is_noon_to_noon_also_on_dst_nights() -> None:

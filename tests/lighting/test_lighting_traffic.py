@@ -78,6 +78,8 @@ def test_silent_sensor_returns_to_design_class() -> None:
     silent = adapt(RULE, state, None, at(46), 2)
     assert silent.steps == 0
     assert "silent" in silent.cause
+    assert silent.fallback
+    assert not state.fallback
 
 
 def test_implausible_sensor_returns_to_design_class() -> None:
