@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vpp.dispatch.bounds import FloatArray, deferrable_bounds, pv_forecast_kw
+from vpp.dispatch.bounds import (
+    FloatArray,
+    deferrable_bounds,
+    feed_in_effective,
+    pv_forecast_kw,
+)
 from vpp.dispatch.community import (
     QH_H,
     Battery,
@@ -73,7 +78,7 @@ def assemble_plan(
     w = problem.weights
     p = problem.prices
     price_imp = np.asarray(p.import_eur_per_kwh, dtype=float)
-    price_exp = np.asarray(p.feed_in_eur_per_kwh, dtype=float)
+    price_exp = feed_in_effective(p)
     share_value = w.sharing * (price_imp - np.asarray(p.network_fee_eur_per_kwh) - price_exp)
     total_imp = np.zeros(n)
     total_exp = np.zeros(n)
@@ -111,8 +116,8 @@ def assemble_plan(
                 soc = _soc_path_kwh(a, ch, dis)
                 if a.terminal_soc_wh is not None:
                     short = a.terminal_soc_wh / 1e3 - float(soc[-1])
+                    cost += max(short, 0.0) * w.terminal_soc_shortfall_eur_per_kwh
                     if short > VIOLATION_TOL_KWH:
-                        cost += short * w.terminal_soc_shortfall_eur_per_kwh
                         violations.append(Violation("terminal_soc", short * 1e3, m, a.asset_id))
                 schedules.append(
                     AssetSchedule(m, a.asset_id, AssetKind.BATTERY, _t(ch - dis, 1e3), _t(soc, 1e3))
@@ -122,8 +127,8 @@ def assemble_plan(
                 net += d
                 bounds = deferrable_bounds(a, n)
                 short = bounds.need_kwh - bounds.efficiency * QH_H * float(np.sum(d))
+                cost += max(short, 0.0) * w.unmet_energy_eur_per_kwh
                 if short > VIOLATION_TOL_KWH:
-                    cost += short * w.unmet_energy_eur_per_kwh
                     violations.append(Violation("energy_need", short * 1e3, m, a.asset_id))
                 kind = {
                     EvCharger: AssetKind.EV,
@@ -150,7 +155,7 @@ def assemble_plan(
         ("feeder_export", problem.feeder_export_limit_w, -net_imp),
     )
     for name, limit_w, amount in limits:
-        if limit is None:
+        if limit_w is None:
             continue
         over = np.maximum(amount - limit_w / 1e3, 0.0) * QH_H
         cost += float(np.sum(over)) * w.feeder_violation_eur_per_kwh

@@ -19,6 +19,7 @@ from vpp.dispatch.community import (
     EvCharger,
     HeatPump,
     Member,
+    Prices,
     Pv,
     StorageHeater,
 )
@@ -115,3 +116,16 @@ def pv_forecast_kw(member: Member, n_qh: int) -> tuple[FloatArray, FloatArray]:
 
 def is_deferrable(asset: object) -> bool:
     return isinstance(asset, EvCharger | StorageHeater | HeatPump)
+
+
+def feed_in_effective(prices: Prices) -> FloatArray:
+    """The feed-in price the LP works with: ``min(feed_in, import)`` per quarter-hour, EUR/kWh.
+
+    One meter cannot import and export in the same quarter-hour. If exporting paid more than
+    importing costs, a linear program would do both at once without bound; capping the feed-in
+    price at the import price removes that incentive without a binary variable. The plan is
+    priced with the same figure, so its cost is the one the LP optimised.
+    """
+    imp = np.asarray(prices.import_eur_per_kwh, dtype=float)
+    out: FloatArray = np.minimum(np.asarray(prices.feed_in_eur_per_kwh, dtype=float), imp)
+    return out

@@ -49,7 +49,7 @@ def sanitize(problem: DispatchProblem) -> DispatchProblem:
         _clean(p.import_eur_per_kwh, n, non_negative=False),
         _clean(p.feed_in_eur_per_kwh, n, non_negative=False),
         _clean(p.community_eur_per_kwh, n, non_negative=False),
-        _clean(p.network_fee_eur_per_kwh, n, non_negative=False),
+        _clean(p.network_fee_eur_per_kwh, n, non_negative=True),
     )
     members = []
     for m in problem.members:

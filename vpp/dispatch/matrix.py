@@ -32,6 +32,7 @@ from vpp.dispatch.assemble import Key, RawSolution
 from vpp.dispatch.bounds import (
     FloatArray,
     deferrable_bounds,
+    feed_in_effective,
     is_deferrable,
     pv_forecast_kw,
     soc_bounds_kwh,
@@ -180,7 +181,7 @@ def build_matrix_lp(
     w = problem.weights
     p = problem.prices
     p_imp = np.asarray(p.import_eur_per_kwh, dtype=float)
-    p_exp = np.asarray(p.feed_in_eur_per_kwh, dtype=float)
+    p_exp = feed_in_effective(p)
     share_value = w.sharing * (p_imp - np.asarray(p.network_fee_eur_per_kwh) - p_exp)
     b = _Builder()
     layout = Layout()

@@ -20,7 +20,13 @@ import numpy as np
 import pulp
 
 from vpp.dispatch.assemble import Key, RawSolution
-from vpp.dispatch.bounds import deferrable_bounds, is_deferrable, pv_forecast_kw, soc_bounds_kwh
+from vpp.dispatch.bounds import (
+    deferrable_bounds,
+    feed_in_effective,
+    is_deferrable,
+    pv_forecast_kw,
+    soc_bounds_kwh,
+)
 from vpp.dispatch.community import QH_H, Battery, DispatchProblem, Pv
 from vpp.dispatch.highs import HighsOptions, new_highs
 
@@ -60,6 +66,7 @@ def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False
     dt = QH_H
     w = problem.weights
     pr = problem.prices
+    feed_in = feed_in_effective(pr)
     model = pulp.LpProblem(f"dispatch_{problem.community_id}", pulp.LpMinimize)
     ref = ReferenceModel(model)
     objective: list[tuple[pulp.LpVariable, float]] = []
@@ -70,18 +77,18 @@ def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False
         m = member.member_id
         tag = f"m{mi}"
         load = np.asarray(member.load_w, dtype=float) / 1000.0
-        imp = [pulp.LpVariable(f"imp_{tag}_{t}", 0) for t in range(n)]
-        exp = [pulp.LpVariable(f"exp_{tag}_{t}", 0) for t in range(n)]
+        imp = [model.add_variable(f"imp_{tag}_{t}", 0) for t in range(n)]
+        exp = [model.add_variable(f"exp_{tag}_{t}", 0) for t in range(n)]
         balance: list[list[tuple[pulp.LpVariable, float]]] = [
             [(imp[t], 1.0), (exp[t], -1.0)] for t in range(n)
         ]
         for t in range(n):
             objective += [(imp[t], pr.import_eur_per_kwh[t] * dt)]
-            objective += [(exp[t], -pr.feed_in_eur_per_kwh[t] * dt)]
+            objective += [(exp[t], -float(feed_in[t]) * dt)]
         pv_total, pv_fixed = pv_forecast_kw(member, n)
         if any(isinstance(a, Pv) for a in member.assets):
             pv = [
-                pulp.LpVariable(f"pv_{tag}_{t}", float(pv_fixed[t]), float(pv_total[t]))
+                model.add_variable(f"pv_{tag}_{t}", float(pv_fixed[t]), float(pv_total[t]))
                 for t in range(n)
             ]
             ref.pv[m] = pv
@@ -93,13 +100,17 @@ def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False
             key = (m, a.asset_id)
             atag = f"{tag}_a{ai}"
             if isinstance(a, Battery):
-                ch = [pulp.LpVariable(f"ch_{atag}_{t}", 0, a.max_charge_w / 1e3) for t in range(n)]
+                ch = [
+                    model.add_variable(f"ch_{atag}_{t}", 0, a.max_charge_w / 1e3) for t in range(n)
+                ]
                 dis = [
-                    pulp.LpVariable(f"dis_{atag}_{t}", 0, a.max_discharge_w / 1e3) for t in range(n)
+                    model.add_variable(f"dis_{atag}_{t}", 0, a.max_discharge_w / 1e3)
+                    for t in range(n)
                 ]
                 lo, hi = soc_bounds_kwh(a, n)
                 soc = [
-                    pulp.LpVariable(f"soc_{atag}_{t}", float(lo[t]), float(hi[t])) for t in range(n)
+                    model.add_variable(f"soc_{atag}_{t}", float(lo[t]), float(hi[t]))
+                    for t in range(n)
                 ]
                 for t in range(n):
                     pairs = [
@@ -115,7 +126,7 @@ def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False
                     objective += [(ch[t], w.battery_wear_eur_per_kwh * dt)]
                     objective += [(dis[t], w.battery_wear_eur_per_kwh * dt)]
                 if a.terminal_soc_wh is not None:
-                    short = pulp.LpVariable(f"short_{atag}", 0)
+                    short = model.add_variable(f"short_{atag}", 0)
                     objective.append((short, w.terminal_soc_shortfall_eur_per_kwh))
                     _row(
                         model,
@@ -129,10 +140,12 @@ def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False
             elif is_deferrable(a):
                 db = deferrable_bounds(a, n)  # type: ignore[arg-type]
                 d = [
-                    pulp.LpVariable(f"d_{atag}_{t}", float(db.lower_kw[t]), float(db.upper_kw[t]))
+                    model.add_variable(
+                        f"d_{atag}_{t}", float(db.lower_kw[t]), float(db.upper_kw[t])
+                    )
                     for t in range(n)
                 ]
-                unmet = pulp.LpVariable(f"unmet_{atag}", 0)
+                unmet = model.add_variable(f"unmet_{atag}", 0)
                 objective.append((unmet, w.unmet_energy_eur_per_kwh))
                 delivered = [(d[t], db.efficiency * dt) for t in range(n)]
                 _row(
@@ -158,9 +171,9 @@ def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False
         all_exp.append(exp)
     for t in range(n):
         value = w.sharing * (
-            pr.import_eur_per_kwh[t] - pr.network_fee_eur_per_kwh[t] - pr.feed_in_eur_per_kwh[t]
+            pr.import_eur_per_kwh[t] - pr.network_fee_eur_per_kwh[t] - float(feed_in[t])
         )
-        shared = pulp.LpVariable(f"shared_{t}", 0)
+        shared = model.add_variable(f"shared_{t}", 0)
         objective.append((shared, -value * dt))
         imports = [(v[t], 1.0) for v in all_imp]
         exports = [(v[t], 1.0) for v in all_exp]
@@ -187,7 +200,7 @@ def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False
             if limit is None:
                 continue
             if not hard_feeder_limit:
-                slack = pulp.LpVariable(f"{name}_slack_{t}", 0)
+                slack = model.add_variable(f"{name}_slack_{t}", 0)
                 objective.append((slack, w.feeder_violation_eur_per_kwh * dt))
                 pairs = [*pairs, (slack, -1.0)]
             _row(model, pairs, pulp.LpConstraintLE, limit / 1e3, f"{name}_{t}")

@@ -168,7 +168,7 @@ def validate_problem(problem: DispatchProblem) -> None:
     _series(p.import_eur_per_kwh, n, None, None, "import_eur_per_kwh", non_negative=False)
     _series(p.feed_in_eur_per_kwh, n, None, None, "feed_in_eur_per_kwh", non_negative=False)
     _series(p.community_eur_per_kwh, n, None, None, "community_eur_per_kwh", non_negative=False)
-    _series(p.network_fee_eur_per_kwh, n, None, None, "network_fee_eur_per_kwh", non_negative=False)
+    _series(p.network_fee_eur_per_kwh, n, None, None, "network_fee_eur_per_kwh", non_negative=True)
     for name in ("feeder_import_limit_w", "feeder_export_limit_w"):
         limit = getattr(problem, name)
         if limit is not None and not (math.isfinite(limit) and limit >= 0):
