@@ -1,4 +1,5 @@
-"""A small SVG renderer for level-over-the-night plots (no plotting library, no files).
+"""A small SVG renderer: level over a night, energy per night over a year (no plotting
+library, no files).
 
 The result is an SVG document as a string; the API serves it or the CLI writes it.
 """
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
+from lighting.preview import NightEnergy
 from lighting.sun import zone
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf")
@@ -86,5 +88,60 @@ def render_levels_svg(
             f'<text x="{left + 8 + 150 * i}" y="{height - 6}" fill="{colour}">'
             f"{escape(label)}</text>"
         )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def render_year_svg(
+    rows: Sequence[NightEnergy], title: str = "", width: int = 900, height: int = 320
+) -> str:
+    """Energy per night (kWh) over a year: the program's line against full light's."""
+    left, right, top, bottom = 60, 20, 30 if title else 12, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak_kwh = max((max(r.baseline_wh, r.energy_wh) for r in rows), default=0) / 1000.0 or 1.0
+    n = max(1, len(rows) - 1)
+
+    def x(i: int) -> float:
+        return left + plot_w * i / n
+
+    def y(kwh: float) -> float:
+        return top + plot_h * (1.0 - kwh / peak_kwh)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
+    if title:
+        out.append(f'<text x="{left}" y="18" font-size="13">{escape(title)}</text>')
+    for k in range(5):
+        kwh = peak_kwh * k / 4
+        out.append(
+            f'<line x1="{left}" y1="{y(kwh):.1f}" x2="{left + plot_w}" y2="{y(kwh):.1f}" '
+            'stroke="#ddd"/>'
+        )
+        out.append(
+            f'<text x="{left - 6}" y="{y(kwh) + 4:.1f}" text-anchor="end">{kwh:.3g} kWh</text>'
+        )
+    for i, row in enumerate(rows):
+        if row.night.day == 1:
+            out.append(
+                f'<text x="{x(i):.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
+                f"{row.night.strftime('%m/%Y')}</text>"
+            )
+    for label, colour, values in (
+        ("full light dusk to dawn", COLOURS[1], [r.baseline_wh for r in rows]),
+        ("program", COLOURS[0], [r.energy_wh for r in rows]),
+    ):
+        path = " ".join(f"{x(i):.1f},{y(v / 1000.0):.1f}" for i, v in enumerate(values))
+        out.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{path}">'
+            f"<title>{escape(label)}</title></polyline>"
+        )
+    out.append(f'<text x="{left + 8}" y="{height - 6}" fill="{COLOURS[0]}">program</text>')
+    out.append(
+        f'<text x="{left + 120}" y="{height - 6}" fill="{COLOURS[1]}">'
+        "full light dusk to dawn</text>"
+    )
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -15,7 +15,7 @@ from lighting.examples import FULL, PROGRAMS, example_grid
 from lighting.forecast import lighting_load_forecast, quarter_hours
 from lighting.preview import format_table, preview_night, preview_year
 from lighting.site import Luminaire
-from lighting.svg import render_levels_svg
+from lighting.svg import render_levels_svg, render_year_svg
 
 LUMS = [Luminaire(f"l{i}", "seg-0", "s", i, 40.0, standby_power_w=0.5) for i in range(10)]
 LOAD = load_of(LUMS)
@@ -102,6 +102,11 @@ def test_preview_year_has_every_night_and_reports_progress() -> None:
     assert winter.baseline_wh > 1.8 * summer.baseline_wh
     assert year.energy_wh == sum(r.energy_wh for r in year.rows)
     assert 0 < year.savings_pct < 100
+    svg = ElementTree.fromstring(render_year_svg(year.rows, title="seg-0 2026"))
+    lines = [e for e in svg.iter() if e.tag.endswith("polyline")]
+    assert [len(e.attrib["points"].split()) for e in lines] == [365, 365]
+    months = [e.text for e in svg.iter() if e.tag.endswith("text") and "/2026" in (e.text or "")]
+    assert len(months) == 12
 
 
 def test_svg_plot_is_valid_and_shows_the_curve() -> None:
