@@ -172,7 +172,7 @@ def decide_tick(
     """Decide every luminaire's level at ``now`` (UTC).
 
     ``nights`` maps each segment to its resolved night covering ``now`` (see
-    :func:`lighting.schedule.resolve_segment_night`); ``traffic`` is the previous tick's
+    :func:`lighting.schedule.nights_covering`); ``traffic`` is the previous tick's
     states, ``samples`` the latest sensor sample per segment (old ones are harmless),
     ``holds`` the presence holds (from :func:`lighting.presence.apply_detection`).
     """
