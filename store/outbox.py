@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from influxdb_client.client.write.point import Point
@@ -32,12 +32,44 @@ COUNTERS = ("pending", "dropped", "sent")
 DEFAULT_CAPACITY = 100_000
 
 
+_ESCAPE_TAG = str.maketrans(
+    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _tag(value: str) -> str:
+    escaped = value.translate(_ESCAPE_TAG)
+    return escaped + " " if escaped.endswith("\\") else escaped
+
+
 def reading_line(reading: Reading) -> str:
-    """One reading as a line: measurement ``reading``, tags device/channel/unit/quality.
+    """One reading as a line: measurement ``reading``, tags channel/device_id/quality/unit,
+    field ``value``, timestamp in ns.
 
     Only readings with a value are mirrored (a line needs a field; an unavailable value has
-    nothing to plot). The timestamp is in ns.
+    nothing to plot). The encoding is byte for byte what influxdb-client's ``Point`` writes
+    (a test holds it to that), about ten times faster — it runs once per ingested reading.
     """
+    if reading.value is None:
+        raise ValueError(f"reading {reading.device_id}/{reading.channel} has no value to mirror")
+    tags = (
+        ("channel", reading.channel),
+        ("device_id", reading.device_id),
+        ("quality", reading.quality.value),
+        ("unit", reading.unit),
+    )
+    tag_text = "".join(f",{key}={_tag(value)}" for key, value in tags if value)
+    number = str(float(reading.value))
+    if number.endswith(".0"):
+        number = number[:-2]
+    delta = reading.ts - _EPOCH
+    ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    return f"reading{tag_text} value={number} {ns}"
+
+
+def reading_point_line(reading: Reading) -> str:
+    """The same line built with influxdb-client's ``Point`` (the reference encoding)."""
     if reading.value is None:
         raise ValueError(f"reading {reading.device_id}/{reading.channel} has no value to mirror")
     point: Any = Point("reading")  # type: ignore[no-untyped-call]
@@ -45,11 +77,10 @@ def reading_line(reading: Reading) -> str:
         point.tag("device_id", reading.device_id)
         .tag("channel", reading.channel)
         .tag("quality", reading.quality.value)
+        .tag("unit", reading.unit)
         .field("value", float(reading.value))
         .time(reading.ts, WritePrecision.NS)
     )
-    if reading.unit:
-        point = point.tag("unit", reading.unit)
     line: str = point.to_line_protocol()
     return line
 
@@ -98,8 +129,11 @@ class Outbox:
         """Queue lines inside the caller's transaction; returns how many were dropped."""
         if not lines:
             return 0
+        # RETURNING makes SQLAlchemy batch the rows into multi-row INSERTs ("insertmanyvalues")
+        # with a cached statement: far fewer round trips than a plain executemany on asyncpg.
         await conn.execute(
-            insert(mirror_outbox), [{"line": line, "enqueued_at": now} for line in lines]
+            insert(mirror_outbox).returning(mirror_outbox.c.id),
+            [{"line": line, "enqueued_at": now} for line in lines],
         )
         pending = await _add(conn, "pending", len(lines))
         excess = pending - self.capacity

@@ -2,9 +2,11 @@
 
 Each producer (an MQTT message handler, a Modbus poll) calls :meth:`ReadingWriter.write` with
 its readings and is resumed only after the batch that carried them has been committed, so it
-may acknowledge its message then (F5). Batches close at ``max_batch`` readings or after
-``max_delay_s`` s, whichever comes first. The queue is bounded (F11): when the database falls
-behind, producers wait in ``write`` instead of growing memory without limit.
+may acknowledge its message then (F5). A batch is whatever queued up while the previous one
+was being committed (classic group commit: no added latency when idle), capped at
+``max_batch`` readings; ``max_delay_s`` > 0 additionally waits that long for company. The
+queue is bounded (F11): when the database falls behind, producers wait in ``write`` instead
+of growing memory without limit.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class ReadingWriter:
         *,
         now: Callable[[], datetime],
         max_batch: int = 5_000,
-        max_delay_s: float = 0.05,
+        max_delay_s: float = 0.0,
         max_queued_calls: int = 10_000,
     ) -> None:
         self._repository = repository
@@ -73,20 +75,24 @@ class ReadingWriter:
         return await future
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             first = await self._queue.get()
             batch = [first]
             size = len(first[0])
-            deadline = asyncio.get_running_loop().time() + self.max_delay_s
+            deadline = loop.time() + self.max_delay_s
             while size < self.max_batch:
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(remaining):
-                        item = await self._queue.get()
-                except TimeoutError:
-                    break
+                if not self._queue.empty():
+                    item = self._queue.get_nowait()
+                else:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        async with asyncio.timeout(remaining):
+                            item = await self._queue.get()
+                    except TimeoutError:
+                        break
                 batch.append(item)
                 size += len(item[0])
             await self._flush(batch)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from protocols.model import Reading
+from protocols.model import Quality, Reading
 from store import Store, StoreSettings
-from store.outbox import reading_line
+from store.outbox import reading_line, reading_point_line
 from tests.store.conftest import T0
 
 
@@ -78,3 +80,21 @@ def test_reading_line_is_influx_line_protocol() -> None:
     )
     with pytest.raises(ValueError, match="no value"):
         reading_line(Reading.unavailable("inv-7", "power_w", T0))
+
+
+@settings(max_examples=300)
+@given(
+    device_id=st.text(min_size=1, max_size=20),
+    channel=st.text(min_size=1, max_size=20),
+    unit=st.text(max_size=5),
+    value=st.floats(allow_nan=False, allow_infinity=False),
+    ts=st.datetimes(
+        min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    ),
+    quality=st.sampled_from([Quality.GOOD, Quality.SUBSTITUTE]),
+)
+def test_fast_line_encoding_equals_influxdb_clients_point(
+    device_id: str, channel: str, unit: str, value: float, ts: datetime, quality: Quality
+) -> None:
+    reading = Reading(device_id, channel, value, unit, ts, quality)
+    assert reading_line(reading) == reading_point_line(reading)
