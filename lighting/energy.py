@@ -9,7 +9,7 @@ a site gives the measured curve of its drivers where it has one.
 from __future__ import annotations
 
 import itertools
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -168,3 +168,18 @@ def energy_wh(
             p1 = load.power_w(la + (lb - la) * u1)
             total_ws += (p0 + p1) / 2.0 * (u1 - u0) * dur
     return total_ws / 3600.0
+
+
+def energy_per_interval(curve: Curve, load: Load, edges: Sequence[datetime]) -> list[float]:
+    """Energy in Wh of ``load`` following ``curve`` in each interval ``[edges[i], edges[i+1])``
+    (zero where the curve does not reach); one pass instead of one integration per interval."""
+    times = [t for t, _ in curve]
+    out: list[float] = []
+    for a, b in itertools.pairwise(edges):
+        if not curve or b <= times[0] or a >= times[-1]:
+            out.append(0.0)
+            continue
+        lo = max(0, bisect_right(times, a) - 1)
+        hi = min(len(curve), bisect_left(times, b) + 1)
+        out.append(energy_wh(curve[lo:hi], load, max(a, times[0]), min(b, times[-1])))
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from lighting.energy import energy_wh, load_of
+from lighting.energy import energy_per_interval, load_of
 from lighting.program import level_curve
 from lighting.schedule import Programs, effective_night, resolve_segment_night
 from lighting.site import LightingIndex
@@ -49,6 +49,7 @@ def lighting_load_forecast(
     """Mean lighting power per quarter-hour of local ``day`` over every segment: the morning
     of the night before and the evening of the night of ``day``."""
     starts = quarter_hours(day, timezone)
+    edges = [*starts, starts[-1] + QUARTER_HOUR]
     power = [0.0] * len(starts)
     for sid, segment in index.segments.items():
         load = load_of(index.by_segment[sid])
@@ -58,12 +59,7 @@ def lighting_load_forecast(
             resolved = effective_night(
                 resolve_segment_night(segment, programs, night), segment.classing
             )
-            curve = level_curve(resolved)
-            for i, qh in enumerate(starts):
-                end = qh + QUARTER_HOUR
-                if end <= resolved.start or qh >= resolved.end:
-                    continue
-                power[i] += (
-                    energy_wh(curve, load, max(qh, resolved.start), min(end, resolved.end)) * 4
-                )
+            per_qh = energy_per_interval(level_curve(resolved), load, edges)
+            for i, wh in enumerate(per_qh):
+                power[i] += wh * 4.0
     return LoadForecast(day, tuple(starts), tuple(power))

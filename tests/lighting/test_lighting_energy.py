@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lighting.energy import DEFAULT_CURVE, Load, curve_from_commands, energy_wh, load_of
+from lighting.energy import (
+    DEFAULT_CURVE,
+    Load,
+    curve_from_commands,
+    energy_per_interval,
+    energy_wh,
+    load_of,
+)
 from lighting.examples import FULL, PROGRAMS, example_grid
 from lighting.forecast import lighting_load_forecast, quarter_hours
 from lighting.preview import format_table, preview_night, preview_year
@@ -61,6 +68,27 @@ def test_energy_is_between_standby_and_full_power(cmds: list[tuple[int, float, f
     assert LOAD.standby_w - 1e-9 <= used <= LOAD.power_w(100.0) + 1e-9
     for _, level in curve:
         assert 0.0 <= level <= 100.0
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 7200), st.floats(0, 100), st.floats(0, 900)),
+        max_size=8,
+    ),
+    st.lists(st.integers(-600, 8000), min_size=2, max_size=12, unique=True),
+)
+def test_energy_per_interval_matches_integrating_each_interval(
+    cmds: list[tuple[int, float, float]], edge_s: list[int]
+) -> None:
+    end = T0 + timedelta(hours=2)
+    commands = sorted((T0 + timedelta(seconds=s), lvl, r) for s, lvl, r in cmds)
+    curve = curve_from_commands(T0, end, commands)
+    edges = sorted(T0 + timedelta(seconds=s) for s in edge_s)
+    fast = energy_per_interval(curve, LOAD, edges)
+    for (a, b), got in zip(itertools.pairwise(edges), fast, strict=True):
+        lo, hi = max(a, T0), min(b, end)
+        want = energy_wh(curve, LOAD, lo, hi) if lo < hi else 0.0
+        assert got == pytest.approx(want, abs=1e-9)
 
 
 def test_a_new_command_cuts_a_running_ramp_short() -> None:
