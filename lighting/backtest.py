@@ -20,8 +20,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from lighting.energy import curve_from_commands, energy_wh, load_of
 from lighting.errors import LightingInputError
-from lighting.preview import DEFAULT_CO2_G_PER_KWH, NightEnergy, baseline_wh, co2_kg
-from lighting.program import level_curve
+from lighting.preview import (
+    DEFAULT_CO2_G_PER_KWH,
+    DUSK_TO_DAWN,
+    NightEnergy,
+    baseline_wh,
+    co2_kg,
+)
+from lighting.program import Anchor, level_curve
 from lighting.schedule import Programs, effective_night, resolve_segment_night
 from lighting.site import Luminaire, Segment
 from lighting.tick import decide_segment
@@ -109,6 +115,7 @@ def backtest(
     last_night: date,
     co2_g_per_kwh: float = DEFAULT_CO2_G_PER_KWH,
     progress: Progress | None = None,
+    baseline: tuple[Anchor, Anchor] = DUSK_TO_DAWN,
 ) -> BacktestResult:
     """Replay ``first_night`` … ``last_night`` (inclusive) of ``segment`` against ``records``
     (rows of other segments are skipped); ``progress(done, total)`` after each night."""
@@ -153,7 +160,7 @@ def backtest(
             lowered_s += (resolved.end - prev_t).total_seconds()
         used = energy_wh(curve_from_commands(resolved.start, resolved.end, commands), load)
         program_only = energy_wh(level_curve(effective_night(resolved, segment.classing)), load)
-        base = baseline_wh(resolved.anchors, load)
+        base = baseline_wh(resolved.anchors, load, baseline)
         energy = NightEnergy(
             resolved.night,
             segment.segment_id,

@@ -2,7 +2,8 @@
 
 Energy per night integrates the segment's level curve (the program at the design class with
 the floor applied, ramps included) over its luminaires' power curves. Savings are measured
-against full light (100 %) from sunset to sunrise of the same night, standby included in both.
+against full light (100 %) from dusk to dawn of the same night (by default sunset to sunrise,
+where photocells switch; configurable), standby included in both.
 CO₂ uses a configurable factor in g/kWh. Energy is reported in whole Wh, so a year's total is
 a sum of integers.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from lighting.energy import Load, energy_wh, load_of
-from lighting.program import Program, ResolvedNight, level_curve, resolve_night
+from lighting.errors import LightingInputError
+from lighting.program import Anchor, Program, ResolvedNight, level_curve, resolve_night
 from lighting.schedule import Programs, effective_night, resolve_segment_night
 from lighting.site import Luminaire, Segment
 from lighting.sun import NightAnchors
@@ -72,12 +74,23 @@ class YearPreview:
         return 100.0 * (base - self.energy_wh) / base if base else 0.0
 
 
-def baseline_wh(anchors: NightAnchors, load: Load) -> float:
-    """Full light from sunset to sunrise, standby for the rest of the night window, in Wh."""
+#: The full-light baseline runs between these anchors: photocell switching, which is close
+#: to sunset and sunrise. A site may choose civil dusk and dawn instead.
+DUSK_TO_DAWN: tuple[Anchor, Anchor] = (Anchor.SUNSET, Anchor.SUNRISE)
+
+
+def baseline_wh(
+    anchors: NightAnchors, load: Load, baseline: tuple[Anchor, Anchor] = DUSK_TO_DAWN
+) -> float:
+    """Full light between the ``baseline`` anchors, standby for the rest of the night window,
+    in Wh."""
+    if Anchor.CLOCK in baseline:
+        raise LightingInputError("baseline", "needs two sun anchors, not 'clock'")
+    on: datetime = getattr(anchors, baseline[0].value)
+    off: datetime = getattr(anchors, baseline[1].value)
+    lit_s = max(0.0, (off - on).total_seconds())
     window_s = (anchors.end - anchors.start).total_seconds()
-    return (load.power_w(100.0) * anchors.dark_s + load.standby_w * (window_s - anchors.dark_s)) / (
-        3600.0
-    )
+    return (load.power_w(100.0) * lit_s + load.standby_w * (window_s - lit_s)) / 3600.0
 
 
 def co2_kg(energy: float, co2_g_per_kwh: float) -> float:
@@ -91,11 +104,12 @@ def night_energy(
     load: Load,
     co2_g_per_kwh: float = DEFAULT_CO2_G_PER_KWH,
     used_wh: float | None = None,
+    baseline: tuple[Anchor, Anchor] = DUSK_TO_DAWN,
 ) -> NightEnergy:
     """Energy of ``load`` following ``resolved`` (or ``used_wh`` when measured or simulated
     otherwise), with the baseline and CO₂ of the same night."""
     used = energy_wh(level_curve(resolved), load) if used_wh is None else used_wh
-    base = baseline_wh(resolved.anchors, load)
+    base = baseline_wh(resolved.anchors, load, baseline)
     return NightEnergy(
         resolved.night,
         segment_id,
@@ -125,6 +139,7 @@ def preview_night(
     night: date,
     program: Program | None = None,
     co2_g_per_kwh: float = DEFAULT_CO2_G_PER_KWH,
+    baseline: tuple[Anchor, Anchor] = DUSK_TO_DAWN,
 ) -> NightPreview:
     """One night of a segment: its calendar's program, or ``program`` to try another one."""
     resolved = _night(segment, programs, night, program)
@@ -132,7 +147,9 @@ def preview_night(
     curve = tuple(level_curve(resolved))
     used = energy_wh(curve, load)
     return NightPreview(
-        night_energy(segment.segment_id, resolved, load, co2_g_per_kwh, used), resolved, curve
+        night_energy(segment.segment_id, resolved, load, co2_g_per_kwh, used, baseline),
+        resolved,
+        curve,
     )
 
 
@@ -144,6 +161,7 @@ def preview_year(
     program: Program | None = None,
     co2_g_per_kwh: float = DEFAULT_CO2_G_PER_KWH,
     progress: Progress | None = None,
+    baseline: tuple[Anchor, Anchor] = DUSK_TO_DAWN,
 ) -> YearPreview:
     """Every night whose evening lies in ``year``; ``progress(done, total)`` after each."""
     load = load_of(luminaires)
@@ -152,7 +170,9 @@ def preview_year(
     rows: list[NightEnergy] = []
     for k in range(total):
         resolved = _night(segment, programs, first + timedelta(days=k), program)
-        rows.append(night_energy(segment.segment_id, resolved, load, co2_g_per_kwh))
+        rows.append(
+            night_energy(segment.segment_id, resolved, load, co2_g_per_kwh, baseline=baseline)
+        )
         if progress is not None:
             progress(k + 1, total)
     return YearPreview(segment.segment_id, tuple(rows))

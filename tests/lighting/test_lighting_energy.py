@@ -18,9 +18,11 @@ from lighting.energy import (
     energy_wh,
     load_of,
 )
+from lighting.errors import LightingInputError
 from lighting.examples import FULL, PROGRAMS, example_grid
 from lighting.forecast import lighting_load_forecast, quarter_hours
 from lighting.preview import format_table, preview_night, preview_year
+from lighting.program import Anchor
 from lighting.site import Luminaire
 from lighting.svg import render_levels_svg, render_year_svg
 
@@ -111,6 +113,15 @@ def test_preview_night_savings_and_co2() -> None:
     # full light from sunset to sunrise is the baseline itself
     assert abs(full.energy.energy_wh - full.energy.baseline_wh) <= 1
     assert abs(full.energy.savings_pct) < 0.1
+    civil = preview_night(
+        SEG, lums, PROGRAMS, date(2026, 1, 14), baseline=(Anchor.CIVIL_DUSK, Anchor.CIVIL_DAWN)
+    )
+    assert civil.energy.energy_wh == e.energy_wh
+    assert civil.energy.baseline_wh < e.baseline_wh  # civil twilight: a shorter night
+    with pytest.raises(LightingInputError, match="baseline"):
+        preview_night(
+            SEG, lums, PROGRAMS, date(2026, 1, 14), baseline=(Anchor.CLOCK, Anchor.SUNRISE)
+        )
     table = format_table([e, full.energy])
     assert table.count("\n") == 4
     assert "| 2026-01-14 | Wohnstraße |" in table
