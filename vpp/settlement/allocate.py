@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vpp.settlement.apportion import Int64Array, apportion, apportion_rows
+from vpp.settlement.errors import SettlementInputError
 from vpp.settlement.keys import SharingKey
 
 #: Rows per block of the bulk path: bounds the temporaries to a few tens of MB.
@@ -119,8 +120,10 @@ def allocate_bulk(
 ) -> BulkAllocation:
     """Allocate every row (quarter-hour) of ``consumption_wh``/``generation_wh`` (T, n).
 
-    Arrays are int64 Wh, columns in ``member_ids`` order (sorted ids: the tie rule). Values
-    must be non-negative; validation lives in :mod:`vpp.settlement.validate`.
+    Arrays are int64 Wh, columns in ``member_ids`` order (sorted ids: the tie rule). A
+    negative value raises :class:`SettlementInputError` naming the member and the row; the
+    full input validation (order, duplicates, membership) lives in
+    :mod:`vpp.settlement.validate`.
     """
     c = np.ascontiguousarray(consumption_wh, dtype=np.int64)
     gen = np.ascontiguousarray(generation_wh, dtype=np.int64)
@@ -130,8 +133,10 @@ def allocate_bulk(
             f"shapes disagree: consumption {c.shape}, generation {gen.shape}, "
             f"{len(member_ids)} members"
         )
-    allocated = np.empty_like(c)
-    delivered = np.empty_like(gen)
+    # zeros_like writes every page once, in order: far cheaper first-touch page faults than
+    # the scattered block writes below would cause on fresh memory
+    allocated = np.zeros_like(c)
+    delivered = np.zeros_like(gen)
     surplus = np.empty(rows, dtype=np.int64)
     weights: Int64Array | None = None
     if not key.proportional:
@@ -140,37 +145,48 @@ def allocate_bulk(
     step = max(1, _BLOCK_ELEMENTS // max(n, 1))
     for lo in range(0, rows, step):
         hi = min(rows, lo + step)
-        cb, gb = c[lo:hi], gen[lo:hi]
+        cb, gb, ab = c[lo:hi], gen[lo:hi], allocated[lo:hi]
+        for name, block in (("consumption_wh", cb), ("generation_wh", gb)):
+            if block.min(initial=0) < 0:
+                row, col = np.argwhere(block < 0)[0]
+                raise SettlementInputError(
+                    f"negative energy {int(block[row, col])} Wh in row {lo + int(row)}",
+                    member_id=member_ids[int(col)],
+                    field=name,
+                )
         g = gb.sum(axis=1)
-        _check_magnitude(cb, g, weights)
         if weights is None:
-            ab = _proportional_rows(cb, g)
+            c_total = cb.sum(axis=1)
+            _check_magnitude(int(c_total.max(initial=0)), g)
+            # apportioning min(G, ΣC) by C gives exactly C where G ≥ ΣC
+            given = np.minimum(g, c_total)
+            apportion_rows(given, cb, c_total, out=ab)
         else:
-            ab = _share_rows(cb, g, weights, key.reoffer)
-        given = ab.sum(axis=1)
-        allocated[lo:hi] = ab
-        producers = np.flatnonzero(gb.any(axis=0))
-        delivered[lo:hi] = 0
-        if producers.size:
-            delivered[lo:hi, producers] = apportion_rows(given, gb[:, producers])
+            _check_magnitude(int(weights.max(initial=0)), g)
+            ab[...] = _share_rows(cb, g, weights, key.reoffer)
+            given = ab.sum(axis=1)
+        _producer_side(gb, g, given, delivered[lo:hi])
         surplus[lo:hi] = g - given
     return BulkAllocation(allocated, delivered, surplus)
 
 
-def _check_magnitude(c: Int64Array, g: Int64Array, weights: Int64Array | None) -> None:
+def _producer_side(gb: Int64Array, g: Int64Array, given: Int64Array, out: Int64Array) -> None:
+    """``out = apportion(Σ A, G_j)`` per row, touching only producer columns of hard rows."""
+    np.multiply(gb, (given != 0)[:, None], out=out)  # exact where all or nothing is used
+    hard = np.flatnonzero((given != 0) & (given != g))
+    if hard.size:
+        sub = gb[hard]
+        producers = np.flatnonzero(sub.any(axis=0))
+        out[np.ix_(hard, producers)] = apportion_rows(given[hard], sub[:, producers], g[hard])
+
+
+def _check_magnitude(weight_max: int, g: Int64Array) -> None:
     g_max = int(g.max(initial=0))
-    w_max = int(c.max(initial=0)) if weights is None else int(weights.max(initial=0))
-    c_sum = int(c.sum(axis=1).max(initial=0))
-    if max(w_max, c_sum, 1) * max(g_max, 1) >= _INT64_SAFE:
+    if max(weight_max, 1) * max(g_max, 1) >= _INT64_SAFE:
         raise ValueError(
-            f"values too large for exact int64 settlement: weight {w_max}, generation {g_max} Wh"
+            f"values too large for exact int64 settlement: weight {weight_max}, "
+            f"generation {g_max} Wh"
         )
-
-
-def _proportional_rows(c: Int64Array, g: Int64Array) -> Int64Array:
-    # apportioning min(G, ΣC) by C gives exactly C where G ≥ ΣC: one path for every row
-    c_total = c.sum(axis=1)
-    return apportion_rows(np.minimum(g, c_total), c, c_total)
 
 
 def _share_rows(c: Int64Array, g: Int64Array, weights: Int64Array, reoffer: bool) -> Int64Array:

@@ -54,19 +54,38 @@ def apportion(total_wh: int, weights: Sequence[int]) -> list[int]:
 
 
 def apportion_rows(
-    total_wh: Int64Array, weights: Int64Array, weight_sum: Int64Array | None = None
+    total_wh: Int64Array,
+    weights: Int64Array,
+    weight_sum: Int64Array | None = None,
+    out: Int64Array | None = None,
 ) -> Int64Array:
     """Row-wise :func:`apportion`: ``total_wh`` shape ``(T,)``, ``weights`` shape ``(T, n)``.
 
     Rows whose weights sum to zero must have a zero total; they get all zeros. The products
-    ``w · T`` must fit in int64 (callers check their magnitudes).
+    ``w · T`` must fit in int64 (callers check their magnitudes). Rows whose total is zero or
+    equal to the weight sum are exact without any division (all zeros, or the weights
+    themselves); only the other rows are apportioned. ``out`` receives the result if given.
     """
     if weight_sum is None:
         weight_sum = weights.sum(axis=1)
-    safe_sum = np.where(weight_sum > 0, weight_sum, 1)
+    if out is None:
+        out = np.empty(weights.shape, dtype=np.int64)
+    trivial = (total_wh == 0) | (total_wh == weight_sum)
+    if not trivial.any():
+        out[...] = _apportion(total_wh, weights, weight_sum)
+        return out
+    np.multiply(weights, (total_wh != 0)[:, None], out=out)
+    hard = np.flatnonzero(~trivial)
+    if hard.size:
+        out[hard] = _apportion(total_wh[hard], weights[hard], weight_sum[hard])
+    return out
+
+
+def _apportion(total_wh: Int64Array, weights: Int64Array, weight_sum: Int64Array) -> Int64Array:
+    """Largest remainder on rows with ``0 < total`` and ``weight_sum > 0``."""
     num = weights * total_wh[:, None]
-    base = num // safe_sum[:, None]
-    rem = num - base * safe_sum[:, None]
+    base: Int64Array = num // weight_sum[:, None]
+    rem = num - base * weight_sum[:, None]
     left = total_wh - base.sum(axis=1)
     if not left.any():
         return base

@@ -13,7 +13,7 @@ import pytest
 
 from vpp.settlement.allocate import allocate_bulk, allocate_quarter_hour
 from vpp.settlement.apportion import apportion
-from vpp.settlement.errors import KeyConfigError
+from vpp.settlement.errors import KeyConfigError, SettlementInputError
 from vpp.settlement.keys import (
     SharingKey,
     constant_key,
@@ -173,3 +173,14 @@ def test_bad_shares_are_refused(shares: dict[str, str], match: str) -> None:
 def test_constant_key_refuses_a_factor_for_a_stranger() -> None:
     with pytest.raises(KeyConfigError, match="member 'z'"):
         constant_key(["a", "b"], {"a": "0.5", "z": "0.5"})
+
+
+def test_bulk_refuses_negative_energy_naming_the_member() -> None:
+    c = np.array([[1, 2, 3], [4, -5, 6]], dtype=np.int64)
+    g = np.zeros((2, 3), dtype=np.int64)
+    with pytest.raises(SettlementInputError, match="row 1") as err:
+        allocate_bulk(dynamic_key(), IDS, c, g)
+    assert (err.value.member_id, err.value.field) == ("b", "consumption_wh")
+    with pytest.raises(SettlementInputError) as err:
+        allocate_bulk(dynamic_key(), IDS, g, -np.abs(c))
+    assert (err.value.member_id, err.value.field) == ("a", "generation_wh")
