@@ -16,6 +16,20 @@ from lighting.schedule import Programs
 from lighting.site import LightingIndex, Luminaire, Segment, build_index
 from lighting.traffic import TrafficRule
 
+__all__ = [
+    "CALENDAR",
+    "FEIERTAG",
+    "FULL",
+    "LATITUDE_DEG",
+    "LONGITUDE_DEG",
+    "PROGRAMS",
+    "STADTFEST_NIGHT",
+    "WEEKEND",
+    "WOHNSTRASSE",
+    "example_grid",
+    "example_segment",
+]
+
 LATITUDE_DEG = 51.514
 LONGITUDE_DEG = 7.468
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lighting.classes import Classing
 from lighting.errors import LightingInputError
@@ -109,3 +111,23 @@ def test_duplicate_pole_is_refused() -> None:
     with pytest.raises(LightingInputError) as err:
         build_index([seg], [Luminaire("a", "s", "m", 1, 30.0), Luminaire("b", "s", "m", 1, 30.0)])
     assert err.value.field == "luminaire 'b'.pole_index"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    poles=st.lists(st.integers(0, 500), min_size=1, max_size=40, unique=True),
+    at_pole=st.integers(-20, 520),
+    direction=st.sampled_from([-1, 0, 1]),
+)
+def test_corridor_is_a_contiguous_run_of_street_order_around_the_nearest_pole(
+    poles: list[int], at_pole: int, direction: int
+) -> None:
+    seg = example_segment("s")  # 1 behind, 3 ahead
+    index = build_index([seg], [Luminaire(f"l{p}", "s", "m", p, 30.0) for p in poles])
+    order = sorted(poles)
+    nearest = min(order, key=lambda p: (abs(p - at_pole), p))
+    ids = corridor(index, Detection("m", at_pole, T, direction))
+    got = [index.luminaires[i].pole_index for i in ids]
+    i = order.index(nearest)
+    behind, ahead = {1: (1, 3), -1: (3, 1), 0: (3, 3)}[direction]
+    assert got == order[max(0, i - behind) : i + ahead + 1]
