@@ -23,7 +23,7 @@ from protocols.modbus.blocks import RegisterImage, plan_blocks
 from protocols.modbus.codec import encode
 from protocols.modbus.connection import ModbusConnection
 from protocols.model import Reading, unit_for
-from protocols.sunspec.decode import Value, plan_for
+from protocols.sunspec.decode import DecodePlan, Value, build_plan, plan_for
 from protocols.sunspec.discovery import ModelLocation, SunSpecMap, discover
 from protocols.sunspec.mapping import (
     CONTROL_MODELS,
@@ -32,7 +32,9 @@ from protocols.sunspec.mapping import (
     METER_MODELS,
     canonical,
     channels_for,
+    points_used,
 )
+from protocols.sunspec.models import model_def
 
 #: Models read on every poll (when present); the rest only on demand.
 POLLED_MODELS = (*INVERTER_MODELS, *METER_MODELS, DER_MEASURE_MODEL, 120, *CONTROL_MODELS)
@@ -61,6 +63,13 @@ class SunSpecDevice:
         )
         self._blocks = plan_blocks([(m.address, m.count) for m in self._polled], max_gap=0)
         self.channels = channels_for(tuple(m.id for m in self._polled))
+        # a poll decodes only the points the canonical mapping uses
+        self._poll_plans: dict[int, DecodePlan] = {}
+        for m in self._polled:
+            used = points_used(m.id)
+            self._poll_plans[m.id] = (
+                plan_for(m.id) if used is None else build_plan(model_def(m.id), used)
+            )
         #: the last decoded models (by id), e.g. for scale factors of writes
         self.last_models: dict[int, dict[str, Value]] = {}
 
@@ -68,8 +77,13 @@ class SunSpecDevice:
     def device_id(self) -> str:
         return self._device_id
 
-    async def read_models(self, locations: Sequence[ModelLocation]) -> dict[int, dict[str, Value]]:
-        """Read and decode the given models (block reads of ≤ 125 registers)."""
+    async def read_models(
+        self,
+        locations: Sequence[ModelLocation],
+        plans: dict[int, DecodePlan] | None = None,
+    ) -> dict[int, dict[str, Value]]:
+        """Read and decode the given models (block reads of ≤ 125 registers); all points
+        unless ``plans`` narrows a model's decoding."""
         blocks = (
             self._blocks
             if locations is self._polled
@@ -90,7 +104,8 @@ class SunSpecDevice:
                     self._device_id,
                     f"model {m.id} expected at {m.address}, found id {regs[0]}: map changed",
                 )
-            out[m.id] = plan_for(m.id).decode(regs)
+            plan = plans.get(m.id) if plans is not None else None
+            out[m.id] = (plan or plan_for(m.id)).decode(regs)
         return out
 
     async def read(self) -> list[Reading]:
@@ -99,7 +114,7 @@ class SunSpecDevice:
         if not self.availability.due():
             return self._unavailable(ts)
         try:
-            models = await self.read_models(self._polled)
+            models = await self.read_models(self._polled, self._poll_plans)
         except (DeviceUnavailable, DeviceProtocolError) as exc:
             self.availability.failed(exc.reason)
             return self._unavailable(ts)

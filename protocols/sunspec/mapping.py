@@ -126,3 +126,23 @@ def channels_for(model_ids: tuple[int, ...]) -> tuple[str, ...]:
         elif model_id in CONTROL_MODELS:
             seen["power_limit_pct"] = None
     return tuple(seen)
+
+
+_CONTROL_POINTS = {
+    123: frozenset({"WMaxLim_Ena", "WMaxLimPct", "WMaxLimPct_SF"}),
+    704: frozenset({"WMaxLimPctEna", "WMaxLimPct", "WMaxLimPct_SF"}),
+}
+
+
+def points_used(model_id: int) -> frozenset[str] | None:
+    """The points :func:`canonical` looks at in this model (``None``: the model is not
+    mapped). A poll decodes only these; scale factors are found through the points."""
+    if model_id in INVERTER_MODELS:
+        return frozenset(_INVERTER)
+    if model_id in METER_MODELS:
+        return frozenset(_METER)
+    if model_id == DER_MEASURE_MODEL:
+        return frozenset(_DER_701)
+    if model_id == 120:
+        return frozenset(_NAMEPLATE)
+    return _CONTROL_POINTS.get(model_id)

@@ -65,6 +65,8 @@ class SimUnit:
         self.writable: set[int] = set()
         #: start addresses of the latest accepted writes, oldest first (for tests)
         self.write_log: deque[int] = deque(maxlen=64)
+        #: (table, address, count) of the latest reads, oldest first (for tests)
+        self.read_log: deque[tuple[Table, int, int]] = deque(maxlen=64)
 
     def add_bank(self, table: Table, start: int, regs: Sequence[int]) -> RegisterBank:
         bank = RegisterBank(start, regs)
@@ -87,6 +89,7 @@ class SimUnit:
         bank = self._bank(table, address, count)
         if bank is None:
             return None
+        self.read_log.append((table, address, count))
         self.refresh()
         return bank.get(address, count)
 

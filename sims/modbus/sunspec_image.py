@@ -17,6 +17,14 @@ from sims.modbus.server import SimUnit
 
 Raw = int | float | str
 
+_ONE_REGISTER_INTS: dict[str, tuple[int, int]] = {
+    "int16": (-0x8000, 0x7FFF),
+    "sunssf": (-0x8000, 0x7FFF),
+    "uint16": (0, 0xFFFF),
+    "enum16": (0, 0xFFFF),
+    "bitfield16": (0, 0xFFFF),
+}
+
 
 def scaled(value: float, sf: int) -> int:
     """Raw integer for an engineering value with scale factor ``sf`` (value = raw × 10^sf)."""
@@ -78,21 +86,34 @@ class SunSpecImage:
             self._starts.setdefault(model_id, base + len(self.registers))
             self.registers.extend(model_registers(model_id, values))
         self.registers.extend([END_ID, 0])
+        self._index: dict[tuple[int, str], tuple[PointDef, int]] = {}
 
     def address_of(self, model_id: int) -> int:
         return self._starts[model_id]
 
+    def _locate(self, model_id: int, name: str) -> tuple[PointDef, int]:
+        """The point and its index into ``registers`` (cached: simulators call this a lot)."""
+        key = (model_id, name)
+        hit = self._index.get(key)
+        if hit is None:
+            p = model_def(model_id).point(name)
+            hit = (p, self._starts[model_id] + p.offset - self.base)
+            self._index[key] = hit
+        return hit
+
     def point_address(self, model_id: int, name: str) -> int:
-        return self._starts[model_id] + model_def(model_id).point(name).offset
+        return self.base + self._locate(model_id, name)[1]
 
     def set(self, model_id: int, name: str, raw: Raw | None) -> None:
-        p = model_def(model_id).point(name)
-        o = self._starts[model_id] + p.offset - self.base
+        p, o = self._locate(model_id, name)
+        limits = _ONE_REGISTER_INTS.get(p.type)
+        if limits is not None and isinstance(raw, int) and limits[0] <= raw <= limits[1]:
+            self.registers[o] = raw & 0xFFFF  # fast path for one-register integers
+            return
         self.registers[o : o + p.size] = encode_point(p, raw)
 
     def get_regs(self, model_id: int, name: str) -> list[int]:
-        p = model_def(model_id).point(name)
-        o = self._starts[model_id] + p.offset - self.base
+        p, o = self._locate(model_id, name)
         return self.registers[o : o + p.size]
 
 

@@ -9,10 +9,12 @@ import pytest
 
 from protocols.clock import ManualClock
 from protocols.modbus.codec import NOT_IMPLEMENTED
+from protocols.modbus.connection import ModbusConnection
 from protocols.sunspec.device import SunSpecDevice
 from protocols.sunspec.discovery import discover
 from protocols.sunspec.models import SUPPORTED_MODELS, PointDef, model_def
-from sims.modbus.sunspec_image import Raw
+from sims.modbus.server import GatewayServer
+from sims.modbus.sunspec_image import Raw, SunSpecImage, SunSpecImageUnit
 
 if TYPE_CHECKING:
     from conftest import Serve
@@ -101,3 +103,22 @@ async def test_scale_factors_apply_and_an_absent_one_makes_the_value_absent(
         dev = SunSpecDevice("inv", conn, 1, smap, ManualClock(datetime(2026, 5, 1, tzinfo=UTC)))
         w = (await dev.read_models(smap.models))[103]["W"]
     assert w == (pytest.approx(expected_w) if expected_w is not None else None)
+
+
+async def test_a_model_longer_than_125_registers_is_read_in_split_blocks() -> None:
+    """Model 701 is 155 registers: more than one Modbus read may return."""
+    unit = SunSpecImageUnit(SunSpecImage(40000, [(701, {"W": 1234, "W_SF": 0})]))
+    gw = GatewayServer({1: unit})
+    await gw.start()
+    try:
+        async with ModbusConnection(gw.host, gw.port, timeout_s=2.0) as conn:
+            smap = await discover(conn, 1, device_id="der")
+            dev = SunSpecDevice("der", conn, 1, smap, ManualClock(datetime(2026, 5, 1, tzinfo=UTC)))
+            unit.read_log.clear()
+            decoded = (await dev.read_models(smap.models))[701]
+            reads = list(unit.read_log)
+    finally:
+        await gw.stop()
+    assert decoded["W"] == 1234
+    assert [count for _, _, count in reads] == [125, 30]
+    assert reads[0][1] + 125 == reads[1][1]
