@@ -181,6 +181,13 @@ def decide_tick(
     )
     any_override = bool(active.everything or active.by_segment or active.by_luminaire)
     live_holds = prune_holds(holds, now) if holds else {}
+    # Segments where some luminaire needs its own chain; all others take the shared decision.
+    special = {
+        index.luminaires[lid].segment_id
+        for lid in (*live_holds, *active.by_luminaire)
+        if lid in index.luminaires
+    }
+    special.update(active.by_segment)
     decisions: dict[str, LuminaireDecision] = {}
     seg_decisions: dict[str, SegmentDecision] = {}
     new_traffic: dict[str, TrafficState] = {}
@@ -192,6 +199,16 @@ def decide_tick(
         if state is not None:
             new_traffic[sid] = state
         level, ramp_s, reasons = seg.level_pct, seg.ramp_s, seg.reasons
+        if sid not in special and active.everything is None:
+            decisions.update(
+                {
+                    lum.luminaire_id: LuminaireDecision(
+                        lum.luminaire_id, sid, level, ramp_s, reasons, level
+                    )
+                    for lum in index.by_segment[sid]
+                }
+            )
+            continue
         tz = zone(segment.timezone)
         driver_min = segment.classing.driver_min_pct
         for lum in index.by_segment[sid]:
