@@ -83,12 +83,12 @@ def apportion_rows(
 
 def _apportion(total_wh: Int64Array, weights: Int64Array, weight_sum: Int64Array) -> Int64Array:
     """Largest remainder on rows with ``0 < total`` and ``weight_sum > 0``."""
-    num = weights * total_wh[:, None]
-    base: Int64Array = num // weight_sum[:, None]
-    rem = num - base * weight_sum[:, None]
+    base, rem = np.divmod(weights * total_wh[:, None], weight_sum[:, None])
     left = total_wh - base.sum(axis=1)
     if not left.any():
         return base
+    if int(weight_sum.max()) < 2**31:
+        rem = rem.astype(np.int32)  # remainders are below the weight sum: sort half the bytes
     rows = np.flatnonzero(left > 0)
     if rows.size == base.shape[0]:
         base += _top_by_remainder(rem, left)
@@ -97,8 +97,8 @@ def _apportion(total_wh: Int64Array, weights: Int64Array, weight_sum: Int64Array
     return base
 
 
-def _top_by_remainder(rem: Int64Array, left: Int64Array) -> Int64Array:
-    """1 for the ``left[r]`` largest remainders of each row (ties: lower column first)."""
+def _top_by_remainder(rem: npt.NDArray[np.integer], left: Int64Array) -> BoolArray:
+    """True for the ``left[r]`` largest remainders of each row (ties: lower column first)."""
     n = rem.shape[1]
     ordered = np.sort(rem, axis=1)
     # the left-th largest remainder of each row: the threshold of the +1 group
@@ -111,5 +111,5 @@ def _top_by_remainder(rem: Int64Array, left: Int64Array) -> Int64Array:
     if tied.size:
         order = np.cumsum(at[tied], axis=1, dtype=np.int32)
         at[tied] &= order <= need[tied, None]
-    bonus: Int64Array = (above | at).astype(np.int64)
-    return bonus
+    above |= at
+    return above

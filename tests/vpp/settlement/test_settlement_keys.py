@@ -14,6 +14,7 @@ import pytest
 from vpp.settlement.allocate import allocate_bulk, allocate_quarter_hour
 from vpp.settlement.apportion import apportion
 from vpp.settlement.errors import KeyConfigError, SettlementInputError
+from vpp.settlement.explain import explain_quarter_hour
 from vpp.settlement.keys import (
     SharingKey,
     constant_key,
@@ -184,3 +185,23 @@ def test_bulk_refuses_negative_energy_naming_the_member() -> None:
     with pytest.raises(SettlementInputError) as err:
         allocate_bulk(dynamic_key(), IDS, g, -np.abs(c))
     assert (err.value.member_id, err.value.field) == ("a", "generation_wh")
+
+
+def test_explanation_shows_quota_rounding_cap_and_reoffer() -> None:
+    key = contract_key(THIRDS, reoffer=True)
+    steps = explain_quarter_hour(key, IDS, [10, 45, 100], [0, 0, 121])
+    assert [s.quota_wh for s in steps] == [Fraction(121, 3)] * 3
+    assert [s.rounded_wh for s in steps] == [41, 40, 40]  # the odd Wh goes to a (id order)
+    assert [s.capped_wh for s in steps] == [10, 40, 40]
+    assert [s.allocated_wh for s in steps] == list(
+        allocate_quarter_hour(key, IDS, [10, 45, 100], [0, 0, 121]).allocated_wh
+    )
+    assert sum(s.reoffered_wh for s in steps) == 31
+    assert "re-offered" in steps[2].text()
+    assert "capped at consumption 10" in steps[0].text()
+    dyn = explain_quarter_hour(dynamic_key(), IDS, [1, 1, 1], [0, 0, 2])
+    assert [(s.quota_wh, s.allocated_wh) for s in dyn] == [
+        (Fraction(2, 3), 1),
+        (Fraction(2, 3), 1),
+        (Fraction(2, 3), 0),
+    ]
