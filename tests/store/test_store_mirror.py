@@ -109,8 +109,8 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
 
 
 @pytest.fixture
-async def mirrored_store(db_url: str) -> AsyncIterator[Store]:
-    async with Store(db_url, settings=SETTINGS) as store:
+async def mirrored_store(store_url: str) -> AsyncIterator[Store]:
+    async with Store(store_url, settings=SETTINGS) as store:
         yield store
 
 
@@ -137,10 +137,10 @@ async def eventually_values(server: VictoriaMetrics, expected: list[float]) -> l
 
 
 async def test_outbox_grows_while_down_drops_beyond_limit_and_drains_in_order(
-    db_url: str, victoria: VictoriaMetrics
+    store_url: str, victoria: VictoriaMetrics
 ) -> None:
     config = MirrorConfig(url=victoria.url, bucket="waldstadt", batch_lines=10, timeout_s=3)
-    async with Store(db_url, settings=SETTINGS) as store:
+    async with Store(store_url, settings=SETTINGS) as store:
         # server down (never started): the outbox grows and keeps everything up to its limit
         await store.readings.write(readings(0, 30), now=T0)
         async with store.mirror(config) as mirror:
@@ -153,7 +153,7 @@ async def test_outbox_grows_while_down_drops_beyond_limit_and_drains_in_order(
         assert (stats.pending, stats.dropped, stats.sent) == (50, 30, 0)
 
     # the Store restarts (say the process was redeployed): the outbox is still there
-    async with Store(db_url, settings=SETTINGS) as reopened:
+    async with Store(store_url, settings=SETTINGS) as reopened:
         stats = await reopened.outbox.stats()
         assert (stats.pending, stats.dropped) == (50, 30)
 

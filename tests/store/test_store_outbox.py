@@ -21,9 +21,9 @@ def readings(n: int, start: int = 0) -> list[Reading]:
     ]
 
 
-async def test_full_outbox_drops_the_oldest_and_counts_them(db_url: str) -> None:
+async def test_full_outbox_drops_the_oldest_and_counts_them(store_url: str) -> None:
     settings = StoreSettings(mirror_readings=True, outbox_capacity=25)
-    async with Store(db_url, settings=settings) as store:
+    async with Store(store_url, settings=settings) as store:
         first = await store.readings.write(readings(20), now=T0)
         second = await store.readings.write(readings(20, start=20), now=T0)
         assert (first.mirrored, first.mirror_dropped) == (20, 0)
@@ -35,20 +35,20 @@ async def test_full_outbox_drops_the_oldest_and_counts_them(db_url: str) -> None
         assert batch.lines == [reading_line(r) for r in readings(25, start=15)]
 
 
-async def test_only_new_readings_with_a_value_are_queued(db_url: str) -> None:
+async def test_only_new_readings_with_a_value_are_queued(store_url: str) -> None:
     settings = StoreSettings(mirror_readings=True, outbox_capacity=100)
-    async with Store(db_url, settings=settings) as store:
+    async with Store(store_url, settings=settings) as store:
         rs = [*readings(5), Reading.unavailable("pv-1", "soc_pct", T0)]
         assert (await store.readings.write(rs, now=T0)).mirrored == 5
         assert (await store.readings.write(rs, now=T0)).mirrored == 0  # redelivery
         assert (await store.outbox.stats()).pending == 5
 
 
-async def test_the_outbox_survives_a_restart(db_url: str) -> None:
+async def test_the_outbox_survives_a_restart(store_url: str) -> None:
     settings = StoreSettings(mirror_readings=True, outbox_capacity=10)
-    async with Store(db_url, settings=settings) as store:
+    async with Store(store_url, settings=settings) as store:
         await store.readings.write(readings(12), now=T0)
-    async with Store(db_url, settings=settings) as reopened:
+    async with Store(store_url, settings=settings) as reopened:
         stats = await reopened.outbox.stats()
         assert (stats.pending, stats.dropped) == (10, 2)
         batch = await reopened.outbox.peek(3)

@@ -66,14 +66,14 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 
 
 async def test_two_real_processes_racing_store_one_plan_per_interval(
-    store: Store, db_url: str
+    store: Store, store_url: str
 ) -> None:
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             PROCESS,
-            db_url,
+            store_url,
             name,
             cwd=ROOT,
             stdout=subprocess.PIPE,
