@@ -160,7 +160,7 @@ def allocate_bulk(
             _check_magnitude(int(c_total.max(initial=0)), g)
             # apportioning min(G, ΣC) by C gives exactly C where G ≥ ΣC
             given = np.minimum(g, c_total)
-            apportion_rows(given, cb, c_total, out=ab)
+            apportion_rows(given, cb, c_total, out=ab, out_is_zero=True)
         else:
             _check_magnitude(int(weights.max(initial=0)), g)
             ab[...] = _share_rows(cb, g, weights, key.reoffer)
@@ -171,8 +171,9 @@ def allocate_bulk(
 
 
 def _producer_side(gb: Int64Array, g: Int64Array, given: Int64Array, out: Int64Array) -> None:
-    """``out = apportion(Σ A, G_j)`` per row, touching only producer columns of hard rows."""
-    np.multiply(gb, (given != 0)[:, None], out=out)  # exact where all or nothing is used
+    """``out = apportion(Σ A, G_j)`` per row into zeroed ``out``; hard rows: producers only."""
+    # out is all zeros: rows where all generation is used get G_j, rows where none is, 0
+    np.copyto(out, gb, where=((given != 0) & (given == g))[:, None])
     hard = np.flatnonzero((given != 0) & (given != g))
     if hard.size:
         sub = gb[hard]

@@ -21,6 +21,7 @@ Two implementations of the same rule: :func:`apportion` on Python ints (explanat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -58,23 +59,30 @@ def apportion_rows(
     weights: Int64Array,
     weight_sum: Int64Array | None = None,
     out: Int64Array | None = None,
+    *,
+    out_is_zero: bool = False,
 ) -> Int64Array:
     """Row-wise :func:`apportion`: ``total_wh`` shape ``(T,)``, ``weights`` shape ``(T, n)``.
 
     Rows whose weights sum to zero must have a zero total; they get all zeros. The products
     ``w · T`` must fit in int64 (callers check their magnitudes). Rows whose total is zero or
     equal to the weight sum are exact without any division (all zeros, or the weights
-    themselves); only the other rows are apportioned. ``out`` receives the result if given.
+    themselves); only the other rows are apportioned. ``out`` receives the result if given;
+    ``out_is_zero`` says it is all zeros already (then only non-zero rows are written).
     """
     if weight_sum is None:
         weight_sum = weights.sum(axis=1)
     if out is None:
-        out = np.empty(weights.shape, dtype=np.int64)
+        out = np.zeros(weights.shape, dtype=np.int64)
+        out_is_zero = True
     trivial = (total_wh == 0) | (total_wh == weight_sum)
     if not trivial.any():
         out[...] = _apportion(total_wh, weights, weight_sum)
         return out
-    np.multiply(weights, (total_wh != 0)[:, None], out=out)
+    if out_is_zero:
+        np.copyto(out, weights, where=((total_wh != 0) & trivial)[:, None])
+    else:
+        np.multiply(weights, (total_wh != 0)[:, None], out=out)
     hard = np.flatnonzero(~trivial)
     if hard.size:
         out[hard] = _apportion(total_wh[hard], weights[hard], weight_sum[hard])
@@ -83,33 +91,35 @@ def apportion_rows(
 
 def _apportion(total_wh: Int64Array, weights: Int64Array, weight_sum: Int64Array) -> Int64Array:
     """Largest remainder on rows with ``0 < total`` and ``weight_sum > 0``."""
-    base, rem = np.divmod(weights * total_wh[:, None], weight_sum[:, None])
+    num = weights * total_wh[:, None]
+    base: Int64Array = num // weight_sum[:, None]
+    rem = num - base * weight_sum[:, None]
     left = total_wh - base.sum(axis=1)
     if not left.any():
         return base
-    if int(weight_sum.max()) < 2**31:
-        rem = rem.astype(np.int32)  # remainders are below the weight sum: sort half the bytes
     rows = np.flatnonzero(left > 0)
     if rows.size == base.shape[0]:
-        base += _top_by_remainder(rem, left)
+        base += _top_by_remainder(rem, left, weight_sum)
     else:
-        base[rows] += _top_by_remainder(rem[rows], left[rows])
+        base[rows] += _top_by_remainder(rem[rows], left[rows], weight_sum[rows])
     return base
 
 
-def _top_by_remainder(rem: npt.NDArray[np.integer], left: Int64Array) -> BoolArray:
-    """True for the ``left[r]`` largest remainders of each row (ties: lower column first)."""
+def _top_by_remainder(rem: Int64Array, left: Int64Array, weight_sum: Int64Array) -> BoolArray:
+    """True for the ``left[r]`` largest remainders of each row (ties: lower column first).
+
+    Remainder and column are folded into one key, ``rem · n + (n − 1 − column)``: distinct
+    within a row, larger for the larger remainder and, among equal remainders, for the lower
+    column. The ``left``-th largest key of a row is then a threshold without ties. The key is
+    ``int32`` when it fits (it does for any community below ~2 MWh per quarter-hour and
+    1,000 members), which halves the bytes the sort moves.
+    """
     n = rem.shape[1]
-    ordered = np.sort(rem, axis=1)
-    # the left-th largest remainder of each row: the threshold of the +1 group
+    dtype = np.int32 if int(weight_sum.max()) * n < 2**31 else np.int64
+    key: npt.NDArray[np.signedinteger[Any]] = rem.astype(dtype)
+    np.multiply(key, n, out=key)
+    np.add(key, np.arange(n - 1, -1, -1, dtype=dtype), out=key)
+    ordered = np.sort(key, axis=1)
     threshold = np.take_along_axis(ordered, (n - left)[:, None], axis=1)
-    above = rem > threshold
-    need = left - above.sum(axis=1)
-    at = rem == threshold
-    # ties at the threshold: only rows with more candidates than places need the id order
-    tied = np.flatnonzero(at.sum(axis=1) > need)
-    if tied.size:
-        order = np.cumsum(at[tied], axis=1, dtype=np.int32)
-        at[tied] &= order <= need[tied, None]
-    above |= at
-    return above
+    bonus: BoolArray = key >= threshold
+    return bonus

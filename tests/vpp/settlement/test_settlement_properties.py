@@ -164,3 +164,28 @@ def test_a_settled_day_conserves_energy_in_every_quarter_hour(
         received = sum(ln.received_wh for ln in lines)
         assert received + sum(ln.surplus_wh for ln in lines) == generation
         assert sum(ln.delivered_wh for ln in lines) == received
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3_000_000_000),
+            st.lists(st.integers(0, 2_000_000_000), min_size=3, max_size=3),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_large_values_take_the_int64_remainder_key_and_stay_exact(
+    rows: list[tuple[int, list[int]]],
+) -> None:
+    """Weight sums above 2^31 / n fold remainder and column into an int64 key instead."""
+    rows = [(t, w) for t, w in rows if sum(w) > 0]
+    if not rows:
+        return
+    totals = np.array([t for t, _ in rows], dtype=np.int64)
+    weights = np.array([w for _, w in rows], dtype=np.int64)
+    got = apportion_rows(totals, weights)
+    for r, (t, w) in enumerate(rows):
+        assert got[r].tolist() == apportion(t, w)
