@@ -23,6 +23,7 @@ from vpp.dispatch.community import (
     Weights,
     p14a_min_power_w,
 )
+from vpp.dispatch.decompose import DecompositionOptions
 from vpp.dispatch.errors import InvalidAssetConfig, InvalidDispatchInput, InvalidForecast
 from vpp.dispatch.highs import Algorithm, HighsOptions
 from vpp.dispatch.plan import (
@@ -35,6 +36,7 @@ from vpp.dispatch.plan import (
     Timings,
     Violation,
 )
+from vpp.dispatch.rolling import ModelCache, rolling_round
 from vpp.dispatch.solve import Engine, SolveOptions, solve
 from vpp.dispatch.validate import validate_problem
 
@@ -48,6 +50,7 @@ __all__ = [
     "AssetSchedule",
     "Battery",
     "Command",
+    "DecompositionOptions",
     "DispatchProblem",
     "Engine",
     "EvCharger",
@@ -58,6 +61,7 @@ __all__ = [
     "InvalidForecast",
     "Member",
     "MemberFlows",
+    "ModelCache",
     "Plan",
     "PlanStatus",
     "Prices",
@@ -70,6 +74,7 @@ __all__ = [
     "command_id",
     "commands_for_first_interval",
     "p14a_min_power_w",
+    "rolling_round",
     "solve",
     "validate_problem",
 ]

@@ -64,6 +64,13 @@ class Layout:
     deferrable_cols: dict[Key, IntArray] = field(default_factory=dict)
     flexible: list[Member] = field(default_factory=list)
     aggregate: _Aggregate | None = None
+    #: per flexible member, in order: its first column and first row (for decomposition);
+    #: rows ``[0, community_rows)`` couple the members, columns from ``community_cols`` on
+    #: belong to the community (shared energy, aggregate, feeder slack)
+    member_col_start: list[int] = field(default_factory=list)
+    member_row_start: list[int] = field(default_factory=list)
+    community_rows: int = 0
+    community_cols: int = 0
 
 
 @dataclass
@@ -219,7 +226,10 @@ def build_matrix_lp(
             b.coef(fe_rows, exp, 1.0)
             b.coef(fe_rows, imp, -1.0)
 
+    layout.community_rows = b.n_row
     for member in flexible:
+        layout.member_col_start.append(b.n_col)
+        layout.member_row_start.append(b.n_row)
         m = member.member_id
         load = np.asarray(member.load_w, dtype=float) / 1000.0
         pv_total, pv_fixed = pv_forecast_kw(member, n)
@@ -277,6 +287,7 @@ def build_matrix_lp(
         sum_imp_hi += imp_hi
         sum_exp_hi += exp_hi
 
+    layout.community_cols = b.n_col
     if inflexible:
         x = b.cols(n, (p_exp + w.curtailment_eur_per_kwh) * dt, 0.0, x_hi)
         y = b.cols(n, (p_imp + w.curtailment_eur_per_kwh) * dt, 0.0, y_hi)

@@ -22,11 +22,13 @@ import numpy as np
 
 from vpp.dispatch.assemble import RawSolution, assemble_plan
 from vpp.dispatch.community import DispatchProblem
+from vpp.dispatch.decompose import DecompositionOptions, solve_decomposed
 from vpp.dispatch.errors import InvalidForecast
 from vpp.dispatch.fallback import fallback_raw, sanitize
 from vpp.dispatch.highs import Algorithm, HighsOptions, RunStatus, new_highs, pass_model, run
 from vpp.dispatch.matrix import build_matrix_lp, dual_bound, read_back
 from vpp.dispatch.plan import Alarm, Plan, PlanStatus, Timings
+from vpp.dispatch.rolling import ModelCache
 from vpp.dispatch.validate import validate_problem
 
 
@@ -35,6 +37,8 @@ class Engine(enum.Enum):
     MATRIX = "matrix"
     #: the PuLP reference formulation, solved through PuLP (HiGHS or CBC)
     PULP = "pulp"
+    #: Dantzig–Wolfe by the coupling rows, certified to ``decomposition.gap_tol``
+    DECOMPOSED = "decomposed"
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class SolveOptions:
     aggregate: bool = True
     hard_feeder_limit: bool = False
     timer: Callable[[], float] | None = None
+    decomposition: DecompositionOptions = field(default_factory=DecompositionOptions)
 
 
 def _elapsed(timer: Callable[[], float] | None, since: float | None) -> float | None:
@@ -65,15 +70,18 @@ def _fallback(problem: DispatchProblem, last: Plan | None, alarm: Alarm, timings
 
 
 def _solve_matrix(
-    problem: DispatchProblem, options: SolveOptions
+    problem: DispatchProblem, options: SolveOptions, cache: ModelCache | None
 ) -> tuple[RawSolution | None, str, Timings]:
     timer = options.timer
     t0 = _now(timer)
     lp = build_matrix_lp(
         problem, aggregate=options.aggregate, hard_feeder_limit=options.hard_feeder_limit
     )
-    h = new_highs(options.highs)
-    pass_model(h, lp)
+    if cache is not None:
+        h = cache.highs_for(lp, options.highs)
+    else:
+        h = new_highs(options.highs)
+        pass_model(h, lp)
     build_s = _elapsed(timer, t0)
     result = run(h, lp.n_col, lp.n_row)
     if result.status is not RunStatus.OPTIMAL:
@@ -89,8 +97,29 @@ def _solve_matrix(
     return raw, "optimal", Timings(build_s, result.run_time_s, _elapsed(timer, t1))
 
 
+def _solve_decomposed(
+    problem: DispatchProblem, options: SolveOptions, cache: ModelCache | None
+) -> tuple[RawSolution | None, str, Timings]:
+    timer = options.timer
+    t0 = _now(timer)
+    lp = build_matrix_lp(problem, aggregate=options.aggregate)
+    build_s = _elapsed(timer, t0)
+    result = solve_decomposed(lp, options.decomposition, options.highs, timer)
+    if result.status is not RunStatus.OPTIMAL:
+        return (
+            None,
+            f"decomposition {result.status.value}: {result.detail}",
+            Timings(build_s, result.solver_time_s, None),
+        )
+    t1 = _now(timer)
+    raw = read_back(problem, lp, result.col_value)
+    raw.solver_objective_eur = result.upper_bound
+    raw.dual_bound_eur = result.lower_bound
+    return raw, "optimal", Timings(build_s, result.solver_time_s, _elapsed(timer, t1))
+
+
 def _solve_pulp(
-    problem: DispatchProblem, options: SolveOptions
+    problem: DispatchProblem, options: SolveOptions, cache: ModelCache | None
 ) -> tuple[RawSolution | None, str, Timings]:
     from vpp.dispatch.reference import (  # PuLP is loaded only when asked for
         build_reference,
@@ -117,11 +146,16 @@ def _solve_pulp(
 
 
 def solve(
-    problem: DispatchProblem, options: SolveOptions | None = None, last_plan: Plan | None = None
+    problem: DispatchProblem,
+    options: SolveOptions | None = None,
+    last_plan: Plan | None = None,
+    *,
+    cache: ModelCache | None = None,
 ) -> Plan:
     """Plan the community for ``problem``'s horizon; see the module doc for the ladder.
 
     ``last_plan`` is the last plan whose status was not a fallback (the caller keeps it).
+    ``cache`` keeps the solver model between rolling rounds (matrix engine only).
     """
     options = options or SolveOptions()
     empty = Timings(None, None, None)
@@ -130,9 +164,13 @@ def solve(
     except InvalidForecast as exc:
         alarm = Alarm("dispatch_invalid_forecast", str(exc))
         return _fallback(sanitize(problem), last_plan, alarm, empty)
-    solve_one = _solve_matrix if options.engine is Engine.MATRIX else _solve_pulp
+    solve_one = {
+        Engine.MATRIX: _solve_matrix,
+        Engine.PULP: _solve_pulp,
+        Engine.DECOMPOSED: _solve_decomposed,
+    }[options.engine]
     try:
-        raw, detail, timings = solve_one(problem, options)
+        raw, detail, timings = solve_one(problem, options, cache)
     except (ValueError, RuntimeError, MemoryError, np.linalg.LinAlgError) as exc:
         alarm = Alarm("dispatch_solver_error", f"{type(exc).__name__}: {exc}")
         return _fallback(problem, last_plan, alarm, empty)

@@ -62,7 +62,7 @@ def synthetic_member(i: int, n_qh: int, rng: np.random.Generator) -> Member:
         assets.append(Battery(f"bat{i}", cap, float(rng.uniform(0.1, 0.9)) * cap, cap / 2, cap / 2))
     r = rng.random()
     if r < 0.2:
-        dep = min(n_qh, 28 + int(rng.integers(0, 8)) + (n_qh // 96 - 1) * 96)
+        dep = min(n_qh, 28 + int(rng.integers(0, 8)))
         assets.append(
             EvCharger(
                 f"ev{i}",
