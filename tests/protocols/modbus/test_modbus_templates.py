@@ -119,3 +119,28 @@ async def test_sdm630_template_against_the_datasheet_simulator() -> None:
     assert imp.value == pytest.approx(1_234_000.0, rel=1e-6)  # kWh on the wire, Wh here
     assert exp.value == pytest.approx(321_000.0, rel=1e-6)
     assert volts.value == pytest.approx(230.0)
+
+
+async def test_sunspec_203_template_agrees_with_the_pysunspec2_layout() -> None:
+    """The template's fixed addresses read the simulator whose image is laid out from the
+    pysunspec2 definitions: a typo in the template would read the wrong register."""
+    from sims.modbus.meters import SunSpecMeterSim
+
+    clock = ManualClock(T0)
+    house = Household(load=HouseholdLoad(annual_kwh=6000))
+    sim = SunSpecMeterSim(clock, house, import_wh=2_000_000.0, export_wh=500_000.0)
+    gw = GatewayServer({4: sim})
+    await gw.start()
+    try:
+        async with ModbusPool() as pool:
+            tpl = load_template("sunspec_meter_203")
+            dev = template_device("m203", tpl, pool.connection(gw.host, gw.port), 4, clock)
+            r = {x.channel: x.value for x in await dev.read()}
+    finally:
+        await gw.stop()
+    assert r["power_w"] == round(house.load.power_w(T0))
+    assert r["import_energy_wh"] == 2_000_000.0
+    assert r["export_energy_wh"] == 500_000.0
+    assert r["frequency_hz"] == pytest.approx(50.0)
+    assert r["voltage_l3_v"] == pytest.approx(230.0)
+    assert r["power_l2_w"] == round(house.load.power_w(T0) / 3)

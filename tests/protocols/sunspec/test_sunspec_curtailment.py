@@ -6,6 +6,8 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.clock import ManualClock
 from protocols.modbus.connection import ModbusPool
@@ -148,3 +150,61 @@ def test_refresh_fraction_cannot_exceed_half() -> None:
 
     with pytest.raises(ValueError, match="refresh_fraction"):
         CurtailmentKeeper(_Dummy(), ManualClock(NOON), refresh_fraction=0.6)
+
+
+class _RecordingWriter:
+    """Records the clock time of every limit write (no network: the keeper's timing only)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.device_id = "inv"
+        self.clock = clock
+        self.times: list[float] = []
+        self._cond = asyncio.Condition()
+
+    async def write_limit(self, limit_pct: float, revert_s: int) -> None:
+        async with self._cond:
+            self.times.append(self.clock.monotonic())
+            self._cond.notify_all()
+
+    async def clear_power_limit(self, command_id: str) -> None:
+        return None
+
+    async def settle(self, count: int) -> None:
+        """Wait until ``count`` writes have happened."""
+        async with asyncio.timeout(20), self._cond:
+            await self._cond.wait_for(lambda: len(self.times) >= count)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    revert_s=st.integers(min_value=4, max_value=3600),
+    fraction=st.sampled_from([0.5, 0.4, 0.25]),
+    steps=st.lists(st.floats(min_value=0.1, max_value=1.0), min_size=5, max_size=40),
+)
+def test_refreshes_never_leave_more_than_the_fraction_of_the_revert_time(
+    revert_s: int, fraction: float, steps: list[float]
+) -> None:
+    """Whatever the clock does, consecutive writes are at most ``fraction × revert_s`` apart
+    (plus the clock step that carried time past the due instant)."""
+
+    period = revert_s * fraction
+
+    async def scenario() -> tuple[list[float], list[float]]:
+        clock = ManualClock(NOON)
+        writer = _RecordingWriter(clock)
+        expected = [0.0]  # replay of the rule: rewrite once the clock reaches last + period
+        async with CurtailmentKeeper(writer, clock, refresh_fraction=fraction) as keeper:
+            await keeper.set(50.0, revert_s, "c")
+            for step in steps:
+                clock.advance(step * period)
+                if clock.monotonic() >= expected[-1] + period:
+                    expected.append(clock.monotonic())
+                await writer.settle(len(expected))
+            await asyncio.sleep(0.01)  # a surplus write would show up now
+        return writer.times, expected
+
+    times, expected = asyncio.run(scenario())
+    assert times == pytest.approx(expected)
+    largest_step = max(steps) * period
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(g <= period + largest_step + 1e-9 for g in gaps)
