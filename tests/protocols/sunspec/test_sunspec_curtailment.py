@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -206,5 +207,5 @@ def test_refreshes_never_leave_more_than_the_fraction_of_the_revert_time(
     times, expected = asyncio.run(scenario())
     assert times == pytest.approx(expected)
     largest_step = max(steps) * period
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert all(g <= period + largest_step + 1e-9 for g in gaps)
