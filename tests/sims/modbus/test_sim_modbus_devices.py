@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -156,3 +157,32 @@ def test_meter_energy_registers_only_grow(steps: list[float], battery_w: float) 
 
 
 _LOAD = HouseholdLoad(annual_kwh=5000.0)
+
+
+@pytest.mark.slow
+async def test_on_a_fast_sim_clock_the_inverter_reverts_unless_the_keeper_refreshes() -> None:
+    """Speed 300: a 600 s revert time passes in 2 s of real time, over real sockets (long
+    enough that a loaded machine does not miss a refresh by accident)."""
+    from protocols.clock import SimClock
+    from protocols.sunspec.curtailment import CurtailmentKeeper
+    from protocols.sunspec.device import SunSpecInverter
+
+    clock = SimClock(NOON, speed=300.0)
+    fleet = ModbusFleet(clock)
+    sim = fleet.add_inverter("pv", gateway="gw", rated_w=10_000.0, cloud_seed=None)
+    async with fleet, ModbusPool() as pool:
+        ep = fleet.endpoint("pv")
+        inv = await open_sunspec("pv", pool.connection(ep.host, ep.port), ep.unit_id, clock)
+        assert isinstance(inv, SunSpecInverter)
+        async with CurtailmentKeeper(inv, clock) as keeper:
+            await keeper.set(20.0, 600, "k-1")
+            await asyncio.sleep(5.0)  # 1500 s of clock time: 2.5 revert times
+            kept = {r.channel: r.value for r in await inv.read()}
+            writes = keeper.writes
+        assert sim.reverts == 0
+        await asyncio.sleep(2.5)  # 750 s without a keeper
+        after = {r.channel: r.value for r in await inv.read()}
+    assert kept["power_limit_pct"] == pytest.approx(20.0)
+    assert writes >= 4  # every 300 s of clock time
+    assert after["power_limit_pct"] == 100.0
+    assert sim.reverts == 1
