@@ -356,3 +356,17 @@ def test_mieterstrom_sum_meter() -> None:
     check_mieterstrom_price(Decimal("0.27"), Decimal("0.30"))
     with pytest.raises(SettlementInputError, match="90 %"):
         check_mieterstrom_price(Decimal("0.28"), Decimal("0.30"))
+
+
+def test_a_ledger_takes_only_its_own_community_and_keeps_periods_apart() -> None:
+    ledger = SettlementLedger("eeg-2")
+    with pytest.raises(SettlementInputError, match="ledger of 'eeg-2'") as err:
+        ledger.record(inputs(BASIC))
+    assert err.value.field == "community_id"
+    assert ledger.runs == ()
+    one = SettlementLedger("eeg-1")
+    first_qh = inputs({k: v[:1] for k, v in BASIC.items()})
+    one, _ = one.record(first_qh)
+    one, restated = one.record(inputs(BASIC))
+    assert restated is None  # another period: its own v1, not a restatement
+    assert [(r.version, r.period_end - r.period_start) for r in one.runs] == [(1, QH), (1, 2 * QH)]
