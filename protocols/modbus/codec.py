@@ -36,6 +36,9 @@ WordOrder = Literal["big", "little"]
 
 REGISTER_TYPES: tuple[str, ...] = get_args(RegisterType)
 
+#: SunSpec scale factors lie in −10..10; anything else is a broken register, read as absent.
+SF_LIMIT = 10
+
 #: Number of 16-bit registers each type occupies.
 SIZE: dict[str, int] = {
     "int16": 1,

@@ -22,7 +22,7 @@ from protocols.clock import Clock
 from protocols.errors import DeviceProtocolError, DeviceUnavailable
 from protocols.modbus.availability import Availability
 from protocols.modbus.blocks import Block, RegisterImage, plan_blocks
-from protocols.modbus.codec import SIZE, decode, encode, is_not_implemented
+from protocols.modbus.codec import SF_LIMIT, SIZE, decode, encode, is_not_implemented
 from protocols.modbus.connection import ModbusConnection, Table
 from protocols.modbus.template import Register, Setpoint, Template
 from protocols.model import Reading, unit_for
@@ -114,16 +114,17 @@ class TemplateDevice:
         regs = images[f.table].window(f.address, SIZE[f.type])
         raw = decode(regs, f.type, "big" if f.word_order == "big" else "little")
         if isinstance(raw, float):
-            if math.isnan(raw):
+            if not math.isfinite(raw):
                 return None
         elif raw in f.not_implemented or (f.sunspec_sentinels and is_not_implemented(raw, f.type)):
             return None
         value = float(raw) * f.scale
         if f.sf is not None:
             sf_raw = images[f.sf[0]].window(f.sf[1], 1)[0]
-            if sf_raw == 0x8000:
-                return None
-            value *= 10.0 ** (sf_raw - 0x10000 if sf_raw >= 0x8000 else sf_raw)
+            sf = sf_raw - 0x10000 if sf_raw >= 0x8000 else sf_raw
+            if sf_raw == 0x8000 or not -SF_LIMIT <= sf <= SF_LIMIT:
+                return None  # not implemented, or a broken exponent
+            value *= 10.0**sf
         return -value if f.inverted else value
 
     async def read(self) -> list[Reading]:

@@ -2,7 +2,8 @@
 
 ``value = raw × 10^SF``. A point whose raw value is its type's "not implemented" sentinel
 (int16 0x8000, uint16/enum16 0xFFFF, acc32 0, uint32 0xFFFFFFFF, int32 0x80000000, float32
-NaN …), or whose scale factor is 0x8000, is ABSENT: ``None``, never a number.
+NaN …), or whose scale factor is 0x8000 (or outside −10..10), is ABSENT: ``None``, never a
+number. Infinite floats are absent too.
 
 Decoding is planned once per model (:class:`DecodePlan`) and then applied to every poll, so a
 thousand devices cost a thousand list walks, not a thousand JSON parses.
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from protocols.modbus.codec import NOT_IMPLEMENTED
+from protocols.modbus.codec import NOT_IMPLEMENTED, SF_LIMIT
 from protocols.sunspec.models import ModelDef, model_def
 
 Value = float | int | str | None
@@ -82,7 +83,7 @@ class DecodePlan:
                     f">{st.fmt}", struct.pack(f">{st.size}H", *registers[st.offset : end])
                 )[0]
             if st.kind == "float":
-                if math.isnan(raw):
+                if not math.isfinite(raw):
                     out[st.name] = None
                     continue
             elif raw == st.sentinel:
@@ -97,6 +98,9 @@ class DecodePlan:
                     out[st.name] = None
                     continue
                 sf = sf_reg - 0x10000 if sf_reg >= 0x8000 else sf_reg
+                if not -SF_LIMIT <= sf <= SF_LIMIT:
+                    out[st.name] = None  # outside SunSpec's −10..10: garbage, not a number
+                    continue
                 out[st.name] = raw * 10.0**sf if sf else raw
             else:
                 out[st.name] = raw

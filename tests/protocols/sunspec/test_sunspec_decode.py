@@ -93,6 +93,7 @@ async def test_unimplemented_points_are_absent(model_id: int, serve_image: Serve
         ({"W": 1234, "W_SF": 2}, 123400.0),
         ({"W": 1234}, None),  # scale factor 0x8000: not implemented → absent
         ({"W_SF": 0}, None),  # int16 0x8000
+        ({"W": 1234, "W_SF": 11}, None),  # outside −10..10: a broken register, not 1.2e14
     ],
 )
 async def test_scale_factors_apply_and_an_absent_one_makes_the_value_absent(
