@@ -38,7 +38,7 @@ from vpp.settlement.apportion import Int64Array, apportion, apportion_rows
 from vpp.settlement.errors import SettlementInputError
 from vpp.settlement.keys import SharingKey
 
-#: Rows per block of the bulk path: bounds the temporaries to a few tens of MB.
+#: Elements per block of the bulk path: 1 MiB per int64 temporary, so blocks stay in cache.
 _BLOCK_ELEMENTS = 1 << 17
 #: Products ``weight · total`` must stay below this to be exact in int64.
 _INT64_SAFE = 1 << 62
@@ -182,11 +182,13 @@ def _producer_side(gb: Int64Array, g: Int64Array, given: Int64Array, out: Int64A
 
 
 def _check_magnitude(weight_max: int, g: Int64Array) -> None:
+    """Every product ``weight · total`` below (the producer side's is at most ``G · G``)."""
     g_max = int(g.max(initial=0))
-    if max(weight_max, 1) * max(g_max, 1) >= _INT64_SAFE:
-        raise ValueError(
+    if max(weight_max, g_max, 1) * max(g_max, 1) >= _INT64_SAFE:
+        raise SettlementInputError(
             f"values too large for exact int64 settlement: weight {weight_max}, "
-            f"generation {g_max} Wh"
+            f"generation {g_max} Wh in one quarter-hour",
+            field="generation_wh",
         )
 
 

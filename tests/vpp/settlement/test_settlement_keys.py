@@ -205,3 +205,10 @@ def test_explanation_shows_quota_rounding_cap_and_reoffer() -> None:
         (Fraction(2, 3), 1),
         (Fraction(2, 3), 0),
     ]
+
+
+def test_bulk_refuses_values_beyond_exact_int64() -> None:
+    huge = np.array([[2**40, 0, 0]], dtype=np.int64)
+    with pytest.raises(SettlementInputError, match="too large") as err:
+        allocate_bulk(dynamic_key(), IDS, huge, huge)
+    assert err.value.field == "generation_wh"
