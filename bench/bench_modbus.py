@@ -7,8 +7,9 @@ loop with them.
 
 Measured, in the same run and against the same servers:
 
-* **cycle** -- the production path: every device's ``SunSpecInverter.read()`` concurrently
-  (one shared connection per gateway, block reads, decoding, canonical readings);
+* **cycle** -- the production path: ``protocols.modbus.poller.poll`` over every device's
+  ``SunSpecInverter.read()`` (one shared connection per gateway, gateways in parallel, block
+  reads, decoding, canonical readings with quality);
 * **bare** -- one ``AsyncModbusTcpClient`` per gateway, the same register blocks for the same
   unit ids with the same concurrency (gateways in parallel, units in turn), no decoding.
 
@@ -79,6 +80,7 @@ async def _measure(endpoints: list[tuple[str, int]], units: int, reps: int) -> d
 
     from protocols.clock import RealClock
     from protocols.modbus.connection import ModbusPool
+    from protocols.modbus.poller import poll
     from protocols.sunspec.device import SunSpecInverter, open_sunspec
 
     clock = RealClock()
@@ -95,9 +97,16 @@ async def _measure(endpoints: list[tuple[str, int]], units: int, reps: int) -> d
 
         async def cycle() -> float:
             t0 = time.perf_counter()
-            results = await asyncio.gather(*(d.read() for d in devices))
+            results = await poll(devices)
             elapsed = time.perf_counter() - t0
-            bad = sum(1 for rs in results for r in rs if r.channel == "power_w" and not r.available)
+            if len(results) != len(devices):
+                raise RuntimeError(f"{len(results)} of {len(devices)} devices polled")
+            bad = sum(
+                1
+                for rs in results.values()
+                for r in rs
+                if r.channel == "power_w" and not r.available
+            )
             if bad:
                 raise RuntimeError(f"{bad} devices unavailable during the benchmark")
             return elapsed

@@ -161,3 +161,30 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
         assert ceiling / 2 <= d <= ceiling
     assert max(delays) <= 30.0
     assert len({round(d, 6) for d in delays[6:]}) > 1  # capped, but not all identical
+
+
+async def test_poll_reads_every_device_gateways_in_parallel() -> None:
+    from protocols.modbus.poller import poll
+
+    tpl = load_template("eastron_sdm630")
+    gw_a = GatewayServer({1: _meter(), 2: _meter()})
+    gw_b = GatewayServer({1: _meter(), 2: _meter(), 3: _meter()})
+    await gw_a.start()
+    await gw_b.start()
+    clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
+    try:
+        async with ModbusPool(timeout_s=1.0) as pool:
+            devices = [
+                template_device(f"{name}{u}", tpl, pool.connection(gw.host, gw.port), u, clock)
+                for name, gw, units in (("a", gw_a, (1, 2)), ("b", gw_b, (1, 2, 3)))
+                for u in units
+            ]
+            gw_a.silence(2)
+            result = await poll(devices)
+    finally:
+        await gw_a.stop()
+        await gw_b.stop()
+    assert sorted(result) == ["a1", "a2", "b1", "b2", "b3"]
+    power = {d: next(r for r in rs if r.channel == "power_w") for d, rs in result.items()}
+    assert not power["a2"].available
+    assert all(power[d].value == 1500.0 for d in ("a1", "b1", "b2", "b3"))
