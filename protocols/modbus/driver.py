@@ -54,7 +54,7 @@ def _field(channel: str, reg: Register, template: Template) -> _Field:
         address=reg.address,
         type=reg.type or d.type,
         word_order=reg.word_order or d.word_order,
-        scale=reg.scale,
+        scale=reg.factor,
         sf=sf,
         inverted=reg.sign == "inverted",
         not_implemented=reg.not_implemented,
@@ -161,7 +161,8 @@ class TemplateDevice:
         """Write setpoint ``name``: value, then revert time, then enable (template order).
 
         The value must lie within the setpoint's ``min``/``max``; the raw register value is
-        ``value / scale`` (negated for ``sign: inverted``), rounded for integer types."""
+        ``value / (scale × unit factor)`` (negated for ``sign: inverted``), rounded for
+        integer types."""
         sp: Setpoint | None = self.template.setpoints.get(name)
         if sp is None:
             raise KeyError(
@@ -173,7 +174,7 @@ class TemplateDevice:
             )
         type_ = sp.type or self.template.defaults.type
         order = sp.word_order or self.template.defaults.word_order
-        raw = (-value if sp.sign == "inverted" else value) / sp.scale
+        raw = (-value if sp.sign == "inverted" else value) / sp.factor
         regs = encode(raw if type_.startswith("float") else round(raw), type_, order)
         await self.conn.write(self.unit_id, sp.address, regs, device_id=self._device_id)
         if sp.revert is not None:

@@ -10,13 +10,15 @@ A template lists *channels* (canonical names with their unit suffix, ``power_w``
     defaults: {table: input, type: float32}
     channels:
       power_w: {address: 52}
-      import_energy_wh: {address: 72, scale: 1000}     # kWh on the wire, Wh in the channel
+      import_energy_wh: {address: 72, unit: kWh}     # kWh on the wire, Wh in the channel
     setpoints: {}
 
 Each register says ``table`` (holding/input), ``address`` (0-based protocol address),
-``type``, ``word_order``, a constant ``scale`` or a ``scale_factor`` register (SunSpec style,
-value × 10^sf), ``sign`` (``inverted`` turns an export-positive device into the import-positive
-convention) and ``not_implemented`` raw values that mean "absent".
+``type``, ``word_order``, the ``unit`` on the wire (``kWh`` for a ``…_wh`` channel: ×1000), a
+constant ``scale`` or a ``scale_factor`` register (SunSpec style, value × 10^sf), ``sign``
+(``inverted`` turns an export-positive device into the import-positive convention) and
+``not_implemented`` raw values that mean "absent". Channel names carry their unit; a wire unit
+that cannot become it (``kW`` for ``…_wh``) is a ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocols.errors import ConfigError
 from protocols.modbus.codec import SIZE, RegisterType, WordOrder
+from protocols.model import CHANNEL_UNITS, unit_for
 from protocols.yamlconf import load_yaml_file
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -58,17 +61,53 @@ class ScaleFactorRef(_Strict):
     table: Table | None = None
 
 
+#: Units a register may carry on the wire → (the channel's canonical unit, factor to it).
+WIRE_UNITS: dict[str, tuple[str, float]] = {
+    "W": ("W", 1.0),
+    "kW": ("W", 1000.0),
+    "Wh": ("Wh", 1.0),
+    "kWh": ("Wh", 1000.0),
+    "MWh": ("Wh", 1_000_000.0),
+    "var": ("var", 1.0),
+    "kvar": ("var", 1000.0),
+    "VA": ("VA", 1.0),
+    "kVA": ("VA", 1000.0),
+    "V": ("V", 1.0),
+    "A": ("A", 1.0),
+    "mA": ("A", 0.001),
+    "Hz": ("Hz", 1.0),
+    "%": ("%", 1.0),
+    "°C": ("°C", 1.0),
+    "s": ("s", 1.0),
+}
+
+
 class Register(_Strict):
-    """One value on the wire and how it becomes a channel value."""
+    """One value on the wire and how it becomes a channel value:
+    ``value = raw × scale × unit factor (× 10^sf)``, negated for ``sign: inverted``."""
 
     address: int = Field(ge=0, le=0xFFFF)
     table: Table | None = None
     type: RegisterType | None = None
     word_order: WordOrder | None = None
+    #: the unit on the wire (``kWh``); converted to the channel's unit (``…_wh`` → Wh)
+    unit: str | None = None
     scale: float = 1.0
     scale_factor: ScaleFactorRef | None = None
     sign: Literal["normal", "inverted"] = "normal"
     not_implemented: tuple[int, ...] = ()
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, unit: str | None) -> str | None:
+        if unit is not None and unit not in WIRE_UNITS:
+            raise ValueError(f"unknown unit {unit!r}; known: {', '.join(WIRE_UNITS)}")
+        return unit
+
+    @property
+    def factor(self) -> float:
+        """raw → channel value, before a scale-factor register and the sign."""
+        return self.scale * (WIRE_UNITS[self.unit][1] if self.unit else 1.0)
 
 
 class RevertRegister(_Strict):
@@ -115,8 +154,19 @@ class Template(_Strict):
     channels: dict[str, Register]
     setpoints: dict[str, Setpoint] = {}
 
+    @field_validator("channels", "setpoints")
+    @classmethod
+    def _names_carry_units(cls, regs: dict[str, Register]) -> dict[str, Register]:
+        for name, reg in regs.items():
+            canonical = unit_for(name)
+            if not canonical and name not in CHANNEL_UNITS:
+                raise ValueError(f"{name}: a channel name ends with its unit (_w, _wh, _v …)")
+            if reg.unit is not None and WIRE_UNITS[reg.unit][0] != canonical:
+                raise ValueError(f"{name}: unit {reg.unit} cannot become {canonical or 'none'}")
+        return regs
+
     @model_validator(mode="after")
-    def _channels_carry_units(self) -> Template:
+    def _has_channels(self) -> Template:
         if not self.channels:
             raise ValueError("a template needs at least one channel")
         return self

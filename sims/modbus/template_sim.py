@@ -57,7 +57,7 @@ class TemplateSim(SimUnit):
         for channel, reg in template.channels.items():
             if channel not in values:
                 continue
-            raw = values[channel] / reg.scale
+            raw = values[channel] / reg.factor
             raws[channel] = -raw if reg.sign == "inverted" else raw
             if reg.scale_factor is not None:
                 key = (reg.scale_factor.table or reg.table or d.table, reg.scale_factor.address)

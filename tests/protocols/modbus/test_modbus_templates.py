@@ -144,3 +144,20 @@ async def test_sunspec_203_template_agrees_with_the_pysunspec2_layout() -> None:
     assert r["frequency_hz"] == pytest.approx(50.0)
     assert r["voltage_l3_v"] == pytest.approx(230.0)
     assert r["power_l2_w"] == round(house.load.power_w(T0) / 3)
+
+
+@pytest.mark.parametrize(
+    ("channel_yaml", "message"),
+    [
+        ("import_energy_wh: {address: 1, unit: kW}", "unit kW cannot become Wh"),
+        ("power_w: {address: 1, unit: furlong}", "unknown unit 'furlong'"),
+        ("power: {address: 1}", "a channel name ends with its unit"),
+    ],
+)
+def test_units_must_fit_the_channel(tmp_path: Path, channel_yaml: str, message: str) -> None:
+    bad = tmp_path / "units.yaml"
+    bad.write_text(f"name: m\nchannels:\n  {channel_yaml}\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_template(bad)
+    assert info.value.where is not None
+    assert info.value.where.startswith("units.yaml")
