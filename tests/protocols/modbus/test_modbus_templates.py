@@ -161,3 +161,26 @@ def test_units_must_fit_the_channel(tmp_path: Path, channel_yaml: str, message: 
         load_template(bad)
     assert info.value.where is not None
     assert info.value.where.startswith("units.yaml")
+
+
+async def test_sunspec_103_template_reads_the_simulated_inverter() -> None:
+    """Fixed addresses of the template against the image laid out from pysunspec2."""
+    from sims.modbus.inverter import SunSpecInverterSim
+
+    clock = ManualClock(T0)
+    sim = SunSpecInverterSim(clock, rated_w=10_000.0, cloud_seed=None, energy_wh=123_456.0)
+    gw = GatewayServer({2: sim})
+    await gw.start()
+    try:
+        async with ModbusPool() as pool:
+            tpl = load_template("sunspec_inverter_103")
+            dev = template_device("inv", tpl, pool.connection(gw.host, gw.port), 2, clock)
+            r = {x.channel: x.value for x in await dev.read()}
+    finally:
+        await gw.stop()
+    assert r["power_w"] == round(sim.power_w)
+    assert r["power_w"] > 1000
+    assert r["pv_energy_wh"] == 123_456.0
+    assert r["frequency_hz"] == pytest.approx(50.0)
+    assert r["voltage_l2_v"] == pytest.approx(230.0)
+    assert r["operating_state"] == 4.0  # MPPT
