@@ -12,7 +12,6 @@ is that datastore, answering from the units directly.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import Sequence
 from typing import Literal
@@ -188,8 +187,3 @@ class GatewayServer:
             self.silent.add(unit_id)
         else:
             self.silent.discard(unit_id)
-
-
-def quiet_pymodbus_logs() -> None:
-    """pymodbus logs every unanswered request at ERROR; the sims expect those on purpose."""
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
