@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from protocols.clock import ManualClock, RealClock
-from protocols.errors import DeviceProtocolError, DeviceUnavailable
+from protocols.errors import ConfigError, DeviceProtocolError, DeviceUnavailable
 from protocols.modbus.availability import Availability
 from protocols.modbus.connection import Backoff, ModbusConnection, ModbusPool
 from protocols.modbus.driver import template_device
@@ -188,3 +188,26 @@ async def test_poll_reads_every_device_gateways_in_parallel() -> None:
     power = {d: next(r for r in rs if r.channel == "power_w") for d, rs in result.items()}
     assert not power["a2"].available
     assert all(power[d].value == 1500.0 for d in ("a1", "b1", "b2", "b3"))
+
+
+async def test_open_device_by_driver_name() -> None:
+    from protocols.modbus.factory import open_device
+    from protocols.sunspec.device import SunSpecInverter
+    from sims.modbus.fleet import ModbusFleet
+
+    clock = ManualClock(datetime(2026, 6, 21, 11, tzinfo=UTC))
+    fleet = ModbusFleet(clock)
+    fleet.add_household("h", gateway="gw", kwp=6.0, battery_wh=None)
+    async with fleet, ModbusPool() as pool:
+        pv, meter = fleet.endpoint("h-pv"), fleet.endpoint("h-meter")
+        inv = await open_device("h-pv", "sunspec", pv.host, pv.port, pv.unit_id, pool, clock)
+        sdm = await open_device(
+            "h-m", meter.kind, meter.host, meter.port, meter.unit_id, pool, clock
+        )
+        with pytest.raises(ConfigError, match="unknown driver 'sdm999'"):
+            await open_device("x", "sdm999", meter.host, meter.port, 1, pool, clock)
+        readings = await sdm.read()
+    assert isinstance(inv, SunSpecInverter)
+    assert meter.kind == "eastron_sdm630"
+    assert any(r.channel == "import_energy_wh" and r.available for r in readings)
+    assert len(pool) == 0
