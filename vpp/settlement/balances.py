@@ -87,3 +87,50 @@ def balances(
 def _order(item: tuple[tuple[date, str], list[StatementLine]]) -> tuple[date, int, str]:
     (start, member_id), _ = item
     return start, member_id == COMMUNITY, member_id
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChange:
+    """How a restatement changes one balance line item (Wh, or EUR rounded to the cent)."""
+
+    member_id: str
+    first_day: date
+    field: str
+    old: int | Decimal
+    new: int | Decimal
+
+    @property
+    def delta(self) -> int | Decimal:
+        return self.new - self.old
+
+
+def balance_changes(old: Iterable[Balance], new: Iterable[Balance]) -> tuple[BalanceChange, ...]:
+    """Line items that differ between two sets of balances of the same periods.
+
+    What a member sees after a restatement: "your July residual draw is 160 Wh more,
+    +0.06 EUR". A balance present on one side only counts from zero.
+    """
+    a = {(b.first_day, b.member_id): b for b in old}
+    b_ = {(b.first_day, b.member_id): b for b in new}
+    changes: list[BalanceChange] = []
+    for first_day, member_id in sorted(a.keys() | b_.keys(), key=lambda k: (k[0], *_rank(k[1]))):
+        x, y = a.get((first_day, member_id)), b_.get((first_day, member_id))
+        for name in (*ENERGY_FIELDS, *MONEY_FIELDS, "net_eur"):
+            vx, vy = _item(x, name), _item(y, name)
+            if vx != vy:
+                changes.append(BalanceChange(member_id, first_day, name, vx, vy))
+    return tuple(changes)
+
+
+def _rank(member_id: str) -> tuple[bool, str]:
+    return member_id == COMMUNITY, member_id
+
+
+def _item(balance: Balance | None, name: str) -> int | Decimal:
+    if balance is None:
+        return Decimal(0) if name.endswith("_eur") else 0
+    if name == "net_eur":
+        return balance.net_eur
+    if name in balance.energy_wh:
+        return balance.energy_wh[name]
+    return balance.money_eur[name]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from vpp.quarterhours import BERLIN
 from vpp.settlement.balances import Balance
+from vpp.settlement.runs import LineChange
 from vpp.settlement.statement import ENERGY_FIELDS, MONEY_FIELDS, StatementLine
 
 LINE_HEADER = (
@@ -105,3 +106,25 @@ def balances_csv(rows: Iterable[Balance]) -> str:
     buf = io.StringIO()
     write_balances_csv(rows, buf)
     return buf.getvalue()
+
+
+CHANGE_HEADER = ("member_id", "qh_start_utc", "qh_start_local", "field", "old", "new", "delta")
+
+
+def write_changes_csv(changes: Iterable[LineChange], out: TextIO, tz: ZoneInfo = BERLIN) -> None:
+    """A restatement's differences, one row per changed field (units: the field's suffix)."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CHANGE_HEADER)
+    for ch in changes:
+        delta = ch.delta
+        writer.writerow(
+            (
+                ch.member_id,
+                ch.qh_start.isoformat(),
+                ch.qh_start.astimezone(tz).isoformat(),
+                ch.field,
+                "" if ch.old is None else ch.old,
+                "" if ch.new is None else ch.new,
+                "" if delta is None else delta,
+            )
+        )

@@ -15,8 +15,13 @@ from vpp.metering.member import member_intervals
 from vpp.metering.quality import IntervalQuality
 from vpp.metering.registers import RegisterReading
 from vpp.quarterhours import local_day_bounds
-from vpp.settlement.balances import COMMUNITY, BalancePeriod, balances
-from vpp.settlement.csv_export import balances_csv, lines_csv, write_lines_csv
+from vpp.settlement.balances import COMMUNITY, BalancePeriod, balance_changes, balances
+from vpp.settlement.csv_export import (
+    balances_csv,
+    lines_csv,
+    write_changes_csv,
+    write_lines_csv,
+)
 from vpp.settlement.errors import KeyConfigError, SettlementInputError
 from vpp.settlement.keys import SharingKey, dynamic_key, static_key
 from vpp.settlement.mieterstrom import check_mieterstrom_price, split_sum_meter
@@ -328,6 +333,32 @@ def test_restatement_after_late_meter_data() -> None:
     q = changed["b", T0, "quality"]
     assert (q.old, q.new, q.delta) == (IntervalQuality.L2, IntervalQuality.L1, None)
     assert all(ch.member_id != "a" or ch.field != "consumption_wh" for ch in restatement.changes)
+    # the month as a member sees it: b drew 98 Wh more from the grid, pv fed 100 Wh more out
+    month = {
+        (c.member_id, c.field): c
+        for c in balance_changes(balances(v1.lines), balances(ledger2.runs[1].lines))
+    }
+    assert (month["b", "residual_wh"].old, month["b", "residual_wh"].new) == (75, 173)
+    assert month["a", "residual_wh"].delta == 2
+    assert month["pv", "surplus_wh"].delta == 100
+    assert month["b", "residual_cost_eur"].delta == Decimal("0.03")  # 0.02625 → 0.06055
+    assert ("b", "consumption_wh") not in month  # the total did not change
+    text = io.StringIO()
+    write_changes_csv(restatement.changes, text)
+    rows = list(csv.reader(io.StringIO(text.getvalue())))
+    assert rows[0] == [
+        "member_id",
+        "qh_start_utc",
+        "qh_start_local",
+        "field",
+        "old",
+        "new",
+        "delta",
+    ]
+    assert len(rows) == 1 + len(restatement.changes)
+    assert (
+        next(r for r in rows if r[0] == "b" and r[3] == "consumption_wh" and r[6] == "160")[:4]
+    ) == ["b", "2026-07-01T00:15:00+00:00", "2026-07-01T02:15:00+02:00", "consumption_wh"]
     # same inputs again: nothing new
     ledger3, none = ledger2.record(day(late))
     assert none is None
