@@ -3,8 +3,8 @@
 A balance sums statement lines over a local day or a local calendar month (Europe/Berlin by
 default, so a day has 92, 96 or 100 quarter-hours). Energy sums are exact integers. Money sums
 are exact and then rounded once per line item (:func:`vpp.settlement.statement.round_eur`);
-``net_eur`` is the rounded exact net, not the sum of rounded items, and the difference is at most
-a few cents by construction of half-even rounding — both are shown, neither is adjusted.
+``net_eur`` is the rounded exact net, not the sum of the rounded items; the two can differ by at
+most 3 cents (six roundings of at most half a cent each). Both are shown, neither adjusted.
 
 The community balance (``member_id`` = :data:`COMMUNITY`) sums every member's lines; it is the
 aggregate members may see of each other.
