@@ -18,6 +18,9 @@ class PlanStatus(enum.Enum):
     OPTIMAL = "optimal"
     #: optimal for the soft problem, but some soft constraint had to give (see ``violations``)
     FEASIBLE_WITH_VIOLATIONS = "feasible_with_violations"
+    #: the decomposition reached its time limit with a feasible plan; ``dual_bound_eur``
+    #: certifies how far from the optimum it can be at most
+    AT_LIMIT = "feasible_at_limit"
     #: the solver failed or timed out: the last valid plan, shifted to this horizon
     FALLBACK_LAST_PLAN = "fallback_last_plan"
     #: no usable last plan: batteries idle, no curtailment, EVs at their minimum

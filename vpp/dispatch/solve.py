@@ -69,9 +69,13 @@ def _fallback(problem: DispatchProblem, last: Plan | None, alarm: Alarm, timings
     return assemble_plan(problem, raw, status, alarms, timings)
 
 
+#: raw solution (None if none), detail for the alarm, timings, status of a returned solution
+_Outcome = tuple[RawSolution | None, str, Timings, PlanStatus]
+
+
 def _solve_matrix(
     problem: DispatchProblem, options: SolveOptions, cache: ModelCache | None
-) -> tuple[RawSolution | None, str, Timings]:
+) -> _Outcome:
     timer = options.timer
     t0 = _now(timer)
     lp = build_matrix_lp(
@@ -85,42 +89,40 @@ def _solve_matrix(
     build_s = _elapsed(timer, t0)
     result = run(h, lp.n_col, lp.n_row)
     if result.status is not RunStatus.OPTIMAL:
-        return (
-            None,
-            f"{result.status.value}: {result.detail}",
-            Timings(build_s, result.run_time_s, None),
-        )
+        timings = Timings(build_s, result.run_time_s, None)
+        return None, f"{result.status.value}: {result.detail}", timings, PlanStatus.OPTIMAL
     t1 = _now(timer)
     raw = read_back(problem, lp, result.col_value)
     raw.solver_objective_eur = result.objective
     raw.dual_bound_eur = dual_bound(lp, result.row_dual) if result.row_dual.any() else None
-    return raw, "optimal", Timings(build_s, result.run_time_s, _elapsed(timer, t1))
+    timings = Timings(build_s, result.run_time_s, _elapsed(timer, t1))
+    return raw, "optimal", timings, PlanStatus.OPTIMAL
 
 
 def _solve_decomposed(
     problem: DispatchProblem, options: SolveOptions, cache: ModelCache | None
-) -> tuple[RawSolution | None, str, Timings]:
+) -> _Outcome:
     timer = options.timer
     t0 = _now(timer)
     lp = build_matrix_lp(problem, aggregate=options.aggregate)
     build_s = _elapsed(timer, t0)
     result = solve_decomposed(lp, options.decomposition, options.highs, timer)
-    if result.status is not RunStatus.OPTIMAL:
-        return (
-            None,
-            f"decomposition {result.status.value}: {result.detail}",
-            Timings(build_s, result.solver_time_s, None),
-        )
+    detail = f"decomposition {result.status.value}: {result.detail}"
+    usable = result.status is RunStatus.TIME_LIMIT and np.isfinite(result.upper_bound)
+    if result.status is not RunStatus.OPTIMAL and not usable:
+        return None, detail, Timings(build_s, result.solver_time_s, None), PlanStatus.OPTIMAL
     t1 = _now(timer)
     raw = read_back(problem, lp, result.col_value)
     raw.solver_objective_eur = result.upper_bound
-    raw.dual_bound_eur = result.lower_bound
-    return raw, "optimal", Timings(build_s, result.solver_time_s, _elapsed(timer, t1))
+    raw.dual_bound_eur = result.lower_bound if np.isfinite(result.lower_bound) else None
+    timings = Timings(build_s, result.solver_time_s, _elapsed(timer, t1))
+    status = PlanStatus.OPTIMAL if result.status is RunStatus.OPTIMAL else PlanStatus.AT_LIMIT
+    return raw, detail, timings, status
 
 
 def _solve_pulp(
     problem: DispatchProblem, options: SolveOptions, cache: ModelCache | None
-) -> tuple[RawSolution | None, str, Timings]:
+) -> _Outcome:
     from vpp.dispatch.reference import (  # PuLP is loaded only when asked for
         build_reference,
         pulp_solver,
@@ -139,10 +141,10 @@ def _solve_pulp(
     status = solve_reference_with_pulp(ref, solver)
     solve_s = _elapsed(timer, t1)
     if status != "Optimal":
-        return None, f"PuLP status {status}", Timings(build_s, solve_s, None)
+        return None, f"PuLP status {status}", Timings(build_s, solve_s, None), PlanStatus.OPTIMAL
     t2 = _now(timer)
     raw = read_reference(problem, ref)
-    return raw, "optimal", Timings(build_s, solve_s, _elapsed(timer, t2))
+    return raw, "optimal", Timings(build_s, solve_s, _elapsed(timer, t2)), PlanStatus.OPTIMAL
 
 
 def solve(
@@ -170,11 +172,14 @@ def solve(
         Engine.DECOMPOSED: _solve_decomposed,
     }[options.engine]
     try:
-        raw, detail, timings = solve_one(problem, options, cache)
+        raw, detail, timings, status = solve_one(problem, options, cache)
     except (ValueError, RuntimeError, MemoryError, np.linalg.LinAlgError) as exc:
         alarm = Alarm("dispatch_solver_error", f"{type(exc).__name__}: {exc}")
         return _fallback(problem, last_plan, alarm, empty)
     if raw is None:
         alarm = Alarm("dispatch_solver_failed", f"community {problem.community_id}: {detail}")
         return _fallback(problem, last_plan, alarm, timings)
-    return assemble_plan(problem, raw, PlanStatus.OPTIMAL, (), timings)
+    alarms: tuple[Alarm, ...] = ()
+    if status is PlanStatus.AT_LIMIT:
+        alarms = (Alarm("dispatch_at_limit", f"community {problem.community_id}: {detail}"),)
+    return assemble_plan(problem, raw, status, alarms, timings)

@@ -89,3 +89,18 @@ def test_decomposition_is_certified_within_its_gap(seed: int) -> None:
     assert dw.dual_bound_eur <= exact.objective_eur + 1e-6
     assert exact.objective_eur <= dw.objective_eur + 1e-6
     assert dw.objective_eur - dw.dual_bound_eur <= 1e-3 * max(1.0, abs(dw.objective_eur)) + 1e-9
+
+
+def test_decomposition_stopped_early_returns_a_plan_with_its_certified_gap() -> None:
+    p = synthetic_community(40, seed=2, n_qh=24)
+    exact = solve(p)
+    options = SolveOptions(
+        engine=Engine.DECOMPOSED,
+        decomposition=DecompositionOptions(group_size=10, gap_tol=1e-9, max_iterations=3),
+    )
+    plan = solve(p, options)
+    assert plan.status is PlanStatus.AT_LIMIT
+    assert [a.code for a in plan.alarms] == ["dispatch_at_limit"]
+    assert plan.objective_eur >= exact.objective_eur - 1e-6
+    if plan.dual_bound_eur is not None:
+        assert plan.dual_bound_eur <= exact.objective_eur + 1e-6
