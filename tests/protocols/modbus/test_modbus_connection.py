@@ -121,7 +121,6 @@ async def test_a_down_device_is_not_asked_again_before_its_backoff() -> None:
     assert avail.due()
 
 
-@pytest.mark.slow
 async def test_reconnects_after_the_gateway_comes_back() -> None:
     gw = GatewayServer({1: _meter()})
     await gw.start()
