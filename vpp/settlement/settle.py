@@ -8,7 +8,7 @@ Steps:
    ``scaled = measured × pct // 100`` — rounded *down* to whole Wh, so that the parts a member
    brings into its (up to five) communities never add up to more than was measured;
 3. allocate each stretch of quarter-hours with the key in force (a key change splits the period
-   at its ``valid_from``) using :func:`vpp.settlement.allocate.allocate_bulk`;
+   at its ``valid_from``): :func:`vpp.settlement.bulk.allocate_schedule`;
 4. build one :class:`StatementLine` per active member and quarter-hour with the tariff in force.
 
 Members outside their membership window have no lines and take part in no allocation.
@@ -24,9 +24,8 @@ import numpy.typing as npt
 
 from vpp.metering.quality import IntervalQuality
 from vpp.quarterhours import qh_index, qh_start
-from vpp.settlement.allocate import allocate_bulk
 from vpp.settlement.apportion import Int64Array
-from vpp.settlement.keys import SharingKey
+from vpp.settlement.bulk import allocate_schedule
 from vpp.settlement.model import SettlementInputs, Tariff
 from vpp.settlement.statement import StatementLine, build_line
 from vpp.settlement.validate import validate_inputs
@@ -78,17 +77,10 @@ def settle_lines(inputs: SettlementInputs) -> tuple[StatementLine, ...]:
     community = inputs.community
     first = arrays.first_index
     rows = arrays.consumption_wh.shape[0]
-    received = np.zeros_like(arrays.consumption_wh)
-    delivered = np.zeros_like(arrays.generation_wh)
-    for lo, hi, key in _key_segments(inputs, first, rows):
-        result = allocate_bulk(
-            key,
-            arrays.member_ids,
-            arrays.consumption_wh[lo:hi],
-            arrays.generation_wh[lo:hi],
-        )
-        received[lo:hi] = result.allocated_wh
-        delivered[lo:hi] = result.delivered_wh
+    allocation = allocate_schedule(
+        community.keys, first, arrays.member_ids, arrays.consumption_wh, arrays.generation_wh
+    )
+    received, delivered = allocation.allocated_wh, allocation.delivered_wh
     tariff_starts = [qh_index(t.valid_from) for t in community.tariffs]
     lines: list[StatementLine] = []
     for row in range(rows):
@@ -111,20 +103,6 @@ def settle_lines(inputs: SettlementInputs) -> tuple[StatementLine, ...]:
                 )
             )
     return tuple(lines)
-
-
-def _key_segments(
-    inputs: SettlementInputs, first: int, rows: int
-) -> list[tuple[int, int, SharingKey]]:
-    periods = inputs.community.keys
-    starts = [qh_index(p.valid_from) - first for p in periods]
-    segments = []
-    for i, period in enumerate(periods):
-        lo = max(0, starts[i])
-        hi = rows if i + 1 == len(periods) else min(rows, starts[i + 1])
-        if lo < hi:
-            segments.append((lo, hi, period.key))
-    return segments
 
 
 def _tariff_at(tariffs: tuple[Tariff, ...], starts: list[int], index: int) -> Tariff:

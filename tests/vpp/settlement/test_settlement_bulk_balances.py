@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -12,8 +13,10 @@ from vpp.metering.quality import IntervalQuality
 from vpp.quarterhours import local_day_bounds, qh_index
 from vpp.settlement.allocate import allocate_bulk
 from vpp.settlement.balances import COMMUNITY, BalancePeriod, balances
+from vpp.settlement.bulk import settle_arrays
 from vpp.settlement.bulk_balances import bulk_balances
-from vpp.settlement.keys import contract_key
+from vpp.settlement.errors import KeyConfigError, SettlementInputError
+from vpp.settlement.keys import contract_key, dynamic_key
 from vpp.settlement.model import (
     Community,
     KeyPeriod,
@@ -126,3 +129,71 @@ def test_bulk_balances_without_masks_treat_everyone_as_present() -> None:
     )
     assert got == balances(settle(inputs).lines)
     assert all(b.substitute_quarter_hours == 0 for b in got)
+
+
+def _measured(inputs: SettlementInputs) -> tuple[np.ndarray, np.ndarray]:
+    """The intervals as unscaled measured arrays, as the runtime reads them from the store."""
+    ids = inputs.community.member_ids
+    first = qh_index(inputs.period_start)
+    rows = qh_index(inputs.period_end) - first
+    c = np.zeros((rows, len(ids)), dtype=np.int64)
+    g = np.zeros((rows, len(ids)), dtype=np.int64)
+    for iv in inputs.intervals:
+        c[qh_index(iv.qh_start) - first, ids.index(iv.member_id)] = iv.consumption_wh
+        g[qh_index(iv.qh_start) - first, ids.index(iv.member_id)] = iv.generation_wh
+    return c, g
+
+
+def test_settle_arrays_equals_the_statement_path_with_joins_participation_and_key_change() -> None:
+    base = _inputs()
+    start = base.period_start
+    community = replace(
+        base.community,
+        keys=(*base.community.keys, KeyPeriod(start + 400 * QH, dynamic_key())),
+    )
+    inputs = replace(base, community=community)
+    c, g = _measured(inputs)
+    first = qh_index(inputs.period_start)
+    settled = settle_arrays(community, first, community.member_ids, c, g)
+    lines = settle(inputs).lines
+    for line in lines:
+        row, col = qh_index(line.qh_start) - first, community.member_ids.index(line.member_id)
+        assert settled.active[row, col]
+        assert settled.consumption_wh[row, col] == line.consumption_wh
+        assert settled.allocation.allocated_wh[row, col] == line.received_wh
+        assert settled.allocation.delivered_wh[row, col] == line.delivered_wh
+    assert int(settled.active.sum()) == len(lines)
+    monthly = bulk_balances(
+        first_index=first,
+        member_ids=settled.member_ids,
+        consumption_wh=settled.consumption_wh,
+        generation_wh=settled.generation_wh,
+        allocation=settled.allocation,
+        tariffs=community.tariffs,
+        emission_factor_g_per_kwh=community.emission_factor_g_per_kwh,
+        active=settled.active,
+    )
+    want = balances(
+        replace(ln, own_generation_used_wh=0, quality=IntervalQuality.L1) for ln in lines
+    )
+    assert monthly == want
+
+
+def test_settle_arrays_refuses_values_outside_membership_and_misordered_columns() -> None:
+    inputs = _inputs()
+    community = inputs.community
+    c, g = _measured(inputs)
+    first = qh_index(inputs.period_start)
+    start = inputs.period_start
+    c[3, community.member_ids.index("c")] = 5  # c joins at row 300
+    with pytest.raises(SettlementInputError, match="not in the community") as err:
+        settle_arrays(community, first, community.member_ids, c, g)
+    assert (err.value.member_id, err.value.field) == ("c", "consumption_wh")
+    assert err.value.interval == inputs.period_start + 3 * QH
+    with pytest.raises(SettlementInputError, match="sorted id order"):
+        settle_arrays(community, first, tuple(reversed(community.member_ids)), c, g)
+    c[3, community.member_ids.index("c")] = 0
+    late_key = replace(community, keys=(replace(community.keys[0], valid_from=start + QH),))
+    with pytest.raises(KeyConfigError, match="no key in force"):
+        settle_arrays(late_key, first, community.member_ids, c, g)
+    settle_arrays(community, first, community.member_ids, c, g)
