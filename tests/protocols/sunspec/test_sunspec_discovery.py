@@ -88,3 +88,50 @@ async def test_meter_maps_to_canonical_readings(serve_image: Serve) -> None:
     assert power.value == -2500.0  # exporting
     assert imp.value == 1_200_000.0
     assert exp.value == 45_000.0
+
+
+async def test_float_inverter_model_113_maps_like_103(serve_image: Serve) -> None:
+    chain = [(1, {"Mn": "F"}), (113, {"W": 2500.5, "WH": 12345.0, "Hz": 49.98, "St": 4})]
+    async with serve_image(chain) as (_image, conn):
+        dev = await open_sunspec("inv-f", conn, 1, ManualClock(T0))
+        r = {x.channel: x for x in await dev.read()}
+    assert isinstance(dev, SunSpecInverter)
+    assert not dev.accepts_power_limit  # no 123/704 in the chain
+    assert r["power_w"].value == pytest.approx(2500.5)
+    assert r["pv_energy_wh"].value == pytest.approx(12345.0)
+    assert r["frequency_hz"].value == pytest.approx(49.98, abs=1e-4)
+    assert r["voltage_l1_v"].quality is Quality.UNAVAILABLE  # NaN: not implemented
+
+
+async def test_limit_through_model_704_is_written_in_order() -> None:
+    from protocols.modbus.connection import ModbusConnection
+    from protocols.sunspec.models import model_def
+    from sims.modbus.sunspec_image import SunSpecImage, SunSpecImageUnit
+
+    image = SunSpecImage(
+        40000,
+        [
+            (1, {"Mn": "DER"}),
+            (701, {"W": 5000, "W_SF": 0, "InvSt": 4}),
+            (704, {"WMaxLimPct": 1000, "WMaxLimPct_SF": -1, "WMaxLimPctEna": 0}),
+        ],
+    )
+    names = ("WMaxLimPct", "WMaxLimPctRvrtTms", "WMaxLimPctEna")
+    m704 = model_def(704)
+    writable = {image.point_address(704, n) + i for n in names for i in range(m704.point(n).size)}
+    unit = SunSpecImageUnit(image, writable)
+    gw = GatewayServer({1: unit})
+    await gw.start()
+    try:
+        async with ModbusConnection(gw.host, gw.port, timeout_s=2.0) as conn:
+            inv = await open_sunspec("der", conn, 1, ManualClock(T0))
+            assert isinstance(inv, SunSpecInverter)
+            await inv.set_power_limit_pct(37.5, 900, "c-704")
+            r = {x.channel: x.value for x in await inv.read()}
+    finally:
+        await gw.stop()
+    assert list(unit.write_log) == [image.point_address(704, n) for n in names]
+    assert image.get_regs(704, "WMaxLimPct") == [375]
+    assert image.get_regs(704, "WMaxLimPctRvrtTms") == [0, 900]  # uint32, high word first
+    assert r["power_limit_pct"] == pytest.approx(37.5)
+    assert r["power_w"] == 5000.0
