@@ -22,7 +22,7 @@ from protocols.modbus.availability import Availability
 from protocols.modbus.blocks import RegisterImage, plan_blocks
 from protocols.modbus.codec import encode
 from protocols.modbus.connection import ModbusConnection
-from protocols.model import Reading, unit_for
+from protocols.model import Quality, Reading, unit_for
 from protocols.sunspec.decode import DecodePlan, Value, build_plan, plan_for
 from protocols.sunspec.discovery import ModelLocation, SunSpecMap, discover
 from protocols.sunspec.mapping import (
@@ -63,6 +63,7 @@ class SunSpecDevice:
         )
         self._blocks = plan_blocks([(m.address, m.count) for m in self._polled], max_gap=0)
         self.channels = channels_for(tuple(m.id for m in self._polled))
+        self._units = tuple((ch, unit_for(ch)) for ch in self.channels)
         # a poll decodes only the points the canonical mapping uses
         self._poll_plans: dict[int, DecodePlan] = {}
         for m in self._polled:
@@ -95,10 +96,16 @@ class SunSpecDevice:
             )
             for b in blocks
         ]
-        image = RegisterImage(blocks, data)
+        if len(blocks) == 1:  # the usual case: the polled models sit back to back
+            first, everything = blocks[0].address, data[0]
+
+            def window(address: int, count: int) -> list[int]:
+                return everything[address - first : address - first + count]
+        else:
+            window = RegisterImage(blocks, data).window
         out: dict[int, dict[str, Value]] = {}
         for m in locations:
-            regs = image.window(m.address, m.count)
+            regs = window(m.address, m.count)
             if regs[0] != m.id:
                 raise DeviceProtocolError(
                     self._device_id,
@@ -121,12 +128,13 @@ class SunSpecDevice:
         self.availability.succeeded()
         self.last_models = models
         values = canonical(models)
-        return [self._reading(ch, values.get(ch), ts) for ch in self.channels]
-
-    def _reading(self, channel: str, value: float | None, ts: datetime) -> Reading:
-        if value is None:
-            return Reading.unavailable(self._device_id, channel, ts)
-        return Reading(self._device_id, channel, value, unit_for(channel), ts)
+        dev = self._device_id
+        return [
+            Reading(dev, ch, v, unit, ts)
+            if (v := values.get(ch)) is not None
+            else Reading(dev, ch, None, unit, ts, Quality.UNAVAILABLE)
+            for ch, unit in self._units
+        ]
 
     def _unavailable(self, ts: datetime) -> list[Reading]:
         return [Reading.unavailable(self._device_id, ch, ts) for ch in self.channels]
