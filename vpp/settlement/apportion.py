@@ -77,8 +77,7 @@ def apportion_rows(
         out_is_zero = True
     trivial = (total_wh == 0) | (total_wh == weight_sum)
     if not trivial.any():
-        out[...] = _apportion(total_wh, weights, weight_sum)
-        return out
+        return _apportion(total_wh, weights, weight_sum, out)
     if out_is_zero:
         np.copyto(out, weights, where=((total_wh != 0) & trivial)[:, None])
     else:
@@ -89,11 +88,17 @@ def apportion_rows(
     return out
 
 
-def _apportion(total_wh: Int64Array, weights: Int64Array, weight_sum: Int64Array) -> Int64Array:
-    """Largest remainder on rows with ``0 < total`` and ``weight_sum > 0``."""
-    num = weights * total_wh[:, None]
-    base: Int64Array = num // weight_sum[:, None]
-    rem = num - base * weight_sum[:, None]
+def _apportion(
+    total_wh: Int64Array,
+    weights: Int64Array,
+    weight_sum: Int64Array,
+    out: Int64Array | None = None,
+) -> Int64Array:
+    """Largest remainder on rows with ``0 < total`` and ``weight_sum > 0`` (into ``out``)."""
+    divisor = weight_sum[:, None]
+    num = np.multiply(weights, total_wh[:, None])
+    base: Int64Array = np.floor_divide(num, divisor, out=out)
+    rem = np.subtract(num, np.multiply(base, divisor), out=num)  # in place: num is spent
     left = total_wh - base.sum(axis=1)
     if not left.any():
         return base
