@@ -41,7 +41,15 @@ from vpp.metering.registers import (
     ReadingQuality,
     RegisterReading,
 )
-from vpp.quarterhours import QH_S, TimeGridError, epoch_us, qh_start, require_utc
+from vpp.quarterhours import (
+    QH_S,
+    TimeGridError,
+    epoch_us,
+    qh_index,
+    qh_start,
+    require_qh_boundary,
+    require_utc,
+)
 
 _QH_US = QH_S * 1_000_000
 
@@ -215,3 +223,47 @@ def diff_intervals(
                 )
             )
     return tuple(changes)
+
+
+#: How many weeks back :func:`fill_missing` looks for a comparable quarter-hour.
+FILL_WEEKS_BACK = 4
+
+
+def fill_missing(
+    meter_id: str, intervals: Iterable[MeteredInterval], start: datetime, end: datetime
+) -> tuple[MeteredInterval, ...]:
+    """Complete ``[start, end)`` with L3 estimates where no value exists (no reading either side).
+
+    Interpolation needs a reading on both sides; when a meter stays silent to the end of a
+    period (or before its first reading) the quarter-hours get an *estimated* substitute (L3):
+    the value of the same UTC quarter-hour one week earlier — the same weekday and local time,
+    except across a clock change — else two, three or :data:`FILL_WEEKS_BACK` weeks earlier,
+    else 0 Wh. Existing values (L1, L2) are kept as they are; estimates are never used to
+    estimate further quarter-hours.
+    """
+    lo = _qh_index_of(meter_id, start)
+    hi = _qh_index_of(meter_id, end)
+    known = {_qh_index_of(meter_id, iv.qh_start): iv for iv in intervals}
+    week = 7 * 96
+    out: list[MeteredInterval] = []
+    for index in range(lo, hi):
+        iv = known.get(index)
+        if iv is None:
+            estimate = next(
+                (
+                    known[index - k * week].energy_wh
+                    for k in range(1, FILL_WEEKS_BACK + 1)
+                    if index - k * week in known
+                ),
+                0,
+            )
+            iv = MeteredInterval(qh_start(index), estimate, IntervalQuality.L3)
+        out.append(iv)
+    return tuple(out)
+
+
+def _qh_index_of(meter_id: str, ts: datetime) -> int:
+    try:
+        return qh_index(require_qh_boundary(ts, "quarter-hour"))
+    except TimeGridError as exc:
+        raise MeteringInputError(str(exc), meter_id=meter_id, ts=ts, field="qh_start") from exc

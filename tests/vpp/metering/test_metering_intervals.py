@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vpp.metering.intervals import MeteredInterval, diff_intervals, register_intervals
+from vpp.metering.intervals import (
+    MeteredInterval,
+    diff_intervals,
+    fill_missing,
+    register_intervals,
+)
 from vpp.metering.member import member_intervals
 from vpp.metering.quality import IntervalQuality, worst
 from vpp.metering.registers import (
@@ -171,3 +176,27 @@ def test_worst_quality() -> None:
     assert worst(IntervalQuality.L3, L2) is IntervalQuality.L3
     assert L2.is_substitute
     assert not L1.is_substitute
+
+
+def test_fill_missing_estimates_l3_from_comparable_weeks() -> None:
+    week = timedelta(days=7)
+    known = (
+        MeteredInterval(T0, 11, L1),
+        MeteredInterval(T0 + QH, 12, L2),
+        MeteredInterval(T0 + week, 21, L1),
+        MeteredInterval(T0 + 2 * week + QH, 33, L1),
+    )
+    start, end = T0 + 2 * week, T0 + 2 * week + 3 * QH
+    filled = fill_missing("m", known, start, end)
+    assert [(iv.qh_start - start, iv.energy_wh, iv.quality) for iv in filled] == [
+        (timedelta(0), 21, IntervalQuality.L3),  # one week earlier
+        (QH, 33, L1),  # real value kept
+        (2 * QH, 0, IntervalQuality.L3),  # nothing comparable within four weeks
+    ]
+    # two weeks back when the last week is missing too (and a substitute is comparable)
+    assert fill_missing("m", known[:2], T0 + 2 * week + QH, T0 + 2 * week + 2 * QH)[0] == (
+        MeteredInterval(T0 + 2 * week + QH, 12, IntervalQuality.L3)
+    )
+    with pytest.raises(MeteringInputError, match="quarter-hour") as err:
+        fill_missing("m-9", known, T0 + timedelta(minutes=5), end)
+    assert err.value.meter_id == "m-9"
