@@ -1,7 +1,8 @@
 """Metered intervals (pure): energy-register readings → quarter-hour energies with quality.
 
-:mod:`.registers` holds the readings and meter exchanges, :mod:`.intervals` turns one register
+:mod:`.registers` holds the readings and meter exchanges; :mod:`.intervals` turns one register
 into exact quarter-hour energies (resets, wraps and exchanges handled; gaps interpolated and
-marked L2), :mod:`.member` combines a member's import/export/PV channels into the settlement's
-:class:`vpp.settlement.model.MemberInterval`, :mod:`.quality` has the L1/L2/L3 flags.
+marked L2; L3 estimates where no reading brackets a quarter-hour); :mod:`.member` combines a
+member's import/export/PV channels into the settlement's
+:class:`vpp.settlement.model.MemberInterval`; :mod:`.quality` has the L1/L2/L3 flags.
 """

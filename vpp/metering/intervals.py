@@ -22,6 +22,7 @@
    boundary had to be interpolated across a longer gap (missing readings), when a segment it
    touches holds a reset, or a reading used is itself a substitute. Only intervals whose two
    boundaries lie inside the span of the readings are produced; nothing is extrapolated.
+   Quarter-hours outside that span get L3 estimates only when asked, by :func:`fill_missing`.
 
 When late readings fill a gap, computing the intervals again turns L2 into L1 and may move Wh
 between intervals; :func:`diff_intervals` shows that restatement.
