@@ -18,6 +18,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -109,11 +110,14 @@ class _AmqttThread:
 class _MosquittoProcess:
     """A mosquitto process on a free port with on-disk persistence in a temp dir."""
 
-    def __init__(self, port: int, workdir: Path) -> None:
+    def __init__(self, port: int) -> None:
         self.port = port
-        self._conf = workdir / "mosquitto.conf"
-        data = workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
+        # mosquitto started as root drops to its own user, which must reach and write the
+        # database: pytest's tmp_path (mode 0700) is not reachable for it, so use /tmp.
+        self._workdir = Path(tempfile.mkdtemp(prefix="waldstadt-mosquitto-"))
+        self._workdir.chmod(0o777)
+        self._conf = self._workdir / "mosquitto.conf"
+        data = self._workdir
         self._conf.write_text(
             f"listener {port} 127.0.0.1\n"
             "allow_anonymous true\n"
@@ -147,6 +151,7 @@ class _MosquittoProcess:
 
     def close(self) -> None:
         self.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
 
 class RestartableBroker(Protocol):
@@ -188,12 +193,12 @@ def mqtt_broker() -> Iterator[BrokerAddress]:
 
 
 @pytest.fixture
-def restartable_broker(tmp_path: Path) -> Iterator[_Restartable]:
+def restartable_broker() -> Iterator[_Restartable]:
     """A broker of this test's own that it may ``stop()`` and ``start()`` again."""
     port = free_port()
     impl: _AmqttThread | _MosquittoProcess
     if MOSQUITTO_BINARY is not None:
-        impl = _MosquittoProcess(port, tmp_path / "mosquitto")
+        impl = _MosquittoProcess(port)
         kind = "mosquitto"
     else:
         impl = _AmqttThread(port)

@@ -20,11 +20,14 @@ A payload that is not JSON or fails validation is counted per reason, logged onc
 (filter, reason, field) with the topic and the field, and acknowledged -- it never stops the
 subscription and never disturbs other messages. Handlers run one message at a time, in order.
 
-Acknowledgement after commit: with ``BusConfig(manual_ack=True)`` paho's manual-ack mode is on
-and the PUBACK for a QoS 1 message is sent only when every route that took the message has
-acknowledged it. Routes subscribed with ``ack="auto"`` acknowledge when their handler returns;
-routes with ``ack="manual"`` call :meth:`Inbound.ack` themselves (e.g. after the database
-commit). An ack that comes after the connection was lost is dropped: the broker redelivers the
+Acknowledgement: paho's manual-ack mode is always on, and the PUBACK for a QoS 1 message is
+sent only when every route that took it has released it -- so a message that was received but
+not yet handled when the connection dropped is redelivered, not lost (paho's automatic ack
+would have acknowledged it on arrival). Routes subscribed with ``ack="auto"`` release when
+their handler returns; with ``BusConfig(manual_ack=True)`` routes may subscribe with
+``ack="manual"`` and call :meth:`Inbound.ack` themselves, e.g. after the database commit.
+
+An ack that comes after the connection was lost is dropped: the broker redelivers the
 message on the next connection. The broker sends at most its in-flight window (Mosquitto:
 ``max_inflight_messages``, default 20) of unacknowledged messages, so commit in small batches.
 """
@@ -85,6 +88,9 @@ class Bus:
         self._client: aiomqtt.Client | None = None
         self._generation = 0
         self._subscribed: set[str] = set()
+        #: MQTT 5 subscription identifiers: a message carries the ids of the filters it
+        #: matched, so overlapping filters (delivered once per subscription) are told apart.
+        self._filter_ids: dict[str, int] = {}
         self._outbox: collections.deque[_Outgoing] = collections.deque()
         self._outbox_ready = asyncio.Event()
         self._outbox_space = asyncio.Event()
@@ -219,7 +225,16 @@ class Bus:
         if client is not None and topic_filter not in self._subscribed:
             self._subscribed.add(topic_filter)
             with contextlib.suppress(aiomqtt.MqttError):
-                await client.subscribe(topic_filter, qos=1)
+                await self._subscribe_filter(client, topic_filter)
+
+    async def _subscribe_filter(self, client: aiomqtt.Client, topic_filter: str) -> None:
+        if self.config.protocol != "5":
+            await client.subscribe(topic_filter, qos=1)
+            return
+        sub_id = self._filter_ids.setdefault(topic_filter, len(self._filter_ids) + 1)
+        props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
+        props.SubscriptionIdentifier = sub_id
+        await client.subscribe(topic_filter, qos=1, properties=props)
 
     def _routes_for(self, topic: str) -> list[Route[Any]]:
         routes = self._route_cache.get(topic)
@@ -263,9 +278,8 @@ class Bus:
                 **common,
             )
         client.pending_calls_threshold = cfg.publish_window + 16
-        if cfg.manual_ack:
-            # aiomqtt 2.5 has no constructor option for it; paho 2's switch is public API.
-            client._client.manual_ack_set(True)
+        # aiomqtt 2.5 has no constructor option for it; paho 2's switch is public API.
+        client._client.manual_ack_set(True)
         return client
 
     async def _supervise(self) -> None:
@@ -293,7 +307,7 @@ class Bus:
         await client.publish(self.config.will_topic, ONLINE, qos=1, retain=True)
         for topic_filter in dict.fromkeys(r.topic_filter for r in self._routes):
             self._subscribed.add(topic_filter)
-            await client.subscribe(topic_filter, qos=1)
+            await self._subscribe_filter(client, topic_filter)
         self._client = client
         self._connects += 1
         if self._state is HealthState.DEGRADED:
@@ -342,6 +356,10 @@ class Bus:
             self._received += 1
             topic = message.topic.value
             routes = self._routes_for(topic)
+            if self.config.protocol == "5" and message.properties is not None:
+                ids = getattr(message.properties, "SubscriptionIdentifier", None)
+                if ids:
+                    routes = [r for r in routes if self._filter_ids.get(r.topic_filter) in ids]
             delivery = _Delivery(self._ack_sender(client, generation), message.mid,
                                  message.qos, len(routes))  # fmt: skip
             if not routes:
@@ -380,19 +398,12 @@ class Bus:
                 inbound.ack()
 
     def _ack_sender(self, client: aiomqtt.Client, generation: int) -> Callable[[int, int], None]:
-        if not self.config.manual_ack:
-            return _no_ack
-
         def send(mid: int, qos: int) -> None:
             # An ack for an earlier connection is meaningless: the broker redelivers instead.
             if generation == self._generation and self._client is client and qos > 0:
                 client._client.ack(mid, qos)
 
         return send
-
-
-def _no_ack(mid: int, qos: int) -> None:
-    """paho acknowledges by itself when manual ack is off."""
 
 
 def _raw_bytes(raw: bytes | bytearray | str) -> bytes:

@@ -43,6 +43,7 @@ class BusConfig:
     session_expiry_s: int = 86_400
     keepalive_s: int = 30
     backoff: Backoff = field(default_factory=Backoff)
+    #: Allow routes with ``ack="manual"`` (acknowledge after commit).
     manual_ack: bool = False
     #: QoS 1 publishes in flight at once while draining the outbox.
     publish_window: int = 64
