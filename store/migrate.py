@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from store.engine import make_engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -52,10 +54,20 @@ async def _with_connection(engine: AsyncEngine, action: Callable[[Config], None]
         cfg.attributes["connection"] = connection
         action(cfg)
 
-    async with engine.connect() as conn:
-        await conn.execution_options(waldstadt_write=True)
-        await conn.run_sync(run)
-        await conn.commit()
+    # Alembic keeps its running context in module globals, so two migrations in one process
+    # (two Stores opened at once, or a CLI call in another thread) must not interleave. The
+    # lock is polled rather than awaited in a thread, so cancelling a waiter leaks nothing.
+    while True:
+        if _ALEMBIC_LOCK.acquire(blocking=False):
+            break
+        await asyncio.sleep(0.01)
+    try:
+        async with engine.connect() as conn:
+            await conn.execution_options(waldstadt_write=True)
+            await conn.run_sync(run)
+            await conn.commit()
+    finally:
+        _ALEMBIC_LOCK.release()
 
 
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:

@@ -3,6 +3,7 @@ installs the append-only triggers, and ``downgrade base`` removes everything aga
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -10,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from store import migrate
+from store import Store, migrate
 from store.engine import make_engine
 from store.schema import APPEND_ONLY_TABLES, metadata
 
@@ -80,3 +81,16 @@ async def test_the_sync_entry_point_works_inside_a_running_loop(tmp_path: Any) -
     url = f"sqlite+aiosqlite:///{tmp_path / 'in-loop.db'}"
     migrate.upgrade(url)
     assert migrate.current_revision(url) == migrate.head_revision()
+
+
+async def test_processes_starting_together_migrate_one_after_the_other(db_url: str) -> None:
+    """Several Stores opened at once on an empty database: the lock lets exactly one migrate."""
+    stores = [Store(db_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.__aenter__() for s in stores))
+        engine = stores[0].engine
+        assert await migrate.current_revision_engine(engine) == migrate.head_revision()
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await asyncio.gather(*(s.__aexit__(None, None, None) for s in stores))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.model import Quality, Reading
-from store import ReadingWriter, Store
+from store import ReadingWriter, Store, migrate
 from store.engine import make_engine
 from store.errors import StoreUnavailable
 from store.readings import ReadingRepository
@@ -115,3 +119,50 @@ async def test_the_writer_refuses_use_outside_its_context(store: Store) -> None:
     writer = ReadingWriter(store.readings, now=lambda: T0)
     with pytest.raises(RuntimeError, match="outside"):
         await writer.write(batch(1))
+
+
+KEYS = st.tuples(
+    st.sampled_from(["m1", "m2"]), st.sampled_from(["power_w", "soc_pct"]), st.integers(0, 5)
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    items=st.lists(st.tuples(KEYS, st.floats(-1e6, 1e6)), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+)
+def test_any_batching_and_redelivery_stores_each_key_once_first_wins(
+    migrated_sqlite: str, items: list[tuple[tuple[str, str, int], float]], cuts: list[int]
+) -> None:
+    prefix = uuid.uuid4().hex[:8]
+    readings = [
+        Reading(f"{prefix}-{dev}", ch, value, "", T0 + timedelta(seconds=sec))
+        for (dev, ch, sec), value in items
+    ]
+    bounds = sorted({0, len(readings), *(c for c in cuts if c <= len(readings))})
+    batches = [readings[a:b] for a, b in itertools.pairwise(bounds)]
+    expected: dict[tuple[str, str, datetime], float | None] = {}
+    for r in readings:
+        expected.setdefault((r.device_id, r.channel, r.ts), r.value)
+
+    async def scenario() -> dict[tuple[str, str, datetime], float | None]:
+        async with Store(migrated_sqlite, migrate=False) as store:
+            inserted = 0
+            for b in [*batches, *reversed(batches)]:  # everything delivered twice
+                inserted += (await store.readings.write(b, now=T0)).inserted
+            assert inserted == len(expected)
+            stored = {}
+            for dev in {k[0] for k in expected}:
+                for ch in ("power_w", "soc_pct"):
+                    for r in await store.readings.between(dev, ch, T0, T0 + timedelta(1)):
+                        stored[(r.device_id, r.channel, r.ts)] = r.value
+            return stored
+
+    assert asyncio.run(scenario()) == expected
+
+
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('prop') / 'prop.db'}"
+    migrate.upgrade(url)
+    return url
