@@ -23,6 +23,8 @@ from store.errors import AppendOnlyViolation, StoreError, StoreUnavailable
 #: How long a SQLite writer waits for the lock before giving up, in s.
 SQLITE_BUSY_TIMEOUT_S = 30.0
 _WRITE_OPTION = "waldstadt_write"
+#: SQLite reports these as OperationalError, yet retrying cannot help: the schema is wrong.
+_PERMANENT_MARKERS = ("no such table", "no such column", "syntax error", "has no column")
 
 
 def make_engine(url: str | URL, *, echo: bool = False) -> AsyncEngine:
@@ -68,14 +70,24 @@ def describe(engine: AsyncEngine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-def translate(engine: AsyncEngine, operation: str, error: exc.SQLAlchemyError) -> Exception:
-    """Map a SQLAlchemy error onto the Waldstadt tree; the caller raises it ``from`` error."""
+def translate(
+    engine: AsyncEngine, operation: str, error: exc.SQLAlchemyError | OSError
+) -> Exception:
+    """Map a database error onto the Waldstadt tree; the caller raises it ``from`` error.
+
+    asyncpg lets socket errors (refused, reset, timeout) through as plain ``OSError``; they
+    mean the server is away, as do SQLite's lock and open errors.
+    """
+    if isinstance(error, OSError):
+        return StoreUnavailable(describe(engine), f"{operation}: {error!r}")
     text = str(getattr(error, "orig", None) or error)
     if "append-only" in text:
         return AppendOnlyViolation(operation, text)
     if isinstance(error, exc.DBAPIError):
-        if error.connection_invalidated or isinstance(
-            error, exc.OperationalError | exc.InterfaceError
+        permanent = any(marker in text for marker in _PERMANENT_MARKERS)
+        if not permanent and (
+            error.connection_invalidated
+            or isinstance(error, exc.OperationalError | exc.InterfaceError)
         ):
             return StoreUnavailable(describe(engine), f"{operation}: {text}")
         return StoreError(operation, text)
@@ -97,7 +109,7 @@ async def write_tx(engine: AsyncEngine, operation: str) -> AsyncIterator[AsyncCo
             await conn.execution_options(**{_WRITE_OPTION: True})
             async with conn.begin():
                 yield conn
-    except exc.SQLAlchemyError as error:
+    except (exc.SQLAlchemyError, OSError) as error:
         raise translate(engine, operation, error) from error
 
 
@@ -107,5 +119,5 @@ async def read_tx(engine: AsyncEngine, operation: str) -> AsyncIterator[AsyncCon
     try:
         async with engine.connect() as conn, conn.begin():
             yield conn
-    except exc.SQLAlchemyError as error:
+    except (exc.SQLAlchemyError, OSError) as error:
         raise translate(engine, operation, error) from error

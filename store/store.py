@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.alarms import AlarmRepository
 from store.audit import AuditRepository
 from store.commands import CommandRepository
-from store.engine import make_engine
+from store.engine import make_engine, translate
 from store.intervals import IntervalRepository
 from store.migrate import upgrade_engine
 from store.mirror import InfluxMirror, MirrorConfig
@@ -72,7 +73,10 @@ class Store:
         engine = make_engine(self.url)
         try:
             if self._migrate:
-                await upgrade_engine(engine)
+                try:
+                    await upgrade_engine(engine)
+                except (SQLAlchemyError, OSError) as exc:
+                    raise translate(engine, "migrate the schema", exc) from exc
             outbox = Outbox(engine, self.settings.outbox_capacity)
             await outbox.init()
         except BaseException:

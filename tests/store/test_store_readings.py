@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from protocols.model import Quality, Reading
 from store import ReadingWriter, Store, migrate
 from store.engine import make_engine
-from store.errors import StoreUnavailable
+from store.errors import StoreError, StoreUnavailable
 from store.readings import ReadingRepository
 from tests.store.conftest import T0
 
@@ -106,13 +107,31 @@ async def test_group_commit_writer_batches_many_producers(store: Store) -> None:
 
 
 async def test_group_commit_writer_hands_a_failure_to_its_callers(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    """A database without the schema: permanent, and every caller of the batch hears it."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'never-migrated.db'}")
     try:
         async with ReadingWriter(ReadingRepository(engine), now=lambda: T0) as writer:
-            with pytest.raises(StoreUnavailable, match="unable to open database file"):
-                await writer.write(batch(1))
+            results = await asyncio.gather(
+                writer.write(batch(1)), writer.write(batch(1, device="b")), return_exceptions=True
+            )
     finally:
         await engine.dispose()
+    assert len(results) == 2
+    for result in results:
+        assert isinstance(result, StoreError)
+        assert "no such table" in str(result)
+
+
+async def test_an_unreachable_database_is_a_transient_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        engine = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/none")
+        try:
+            with pytest.raises(StoreUnavailable, match="write 1 readings"):
+                await ReadingRepository(engine).write(batch(1), now=T0)
+        finally:
+            await engine.dispose()
 
 
 async def test_the_writer_refuses_use_outside_its_context(store: Store) -> None:
@@ -166,3 +185,12 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('prop') / 'prop.db'}"
     migrate.upgrade(url)
     return url
+
+
+async def test_opening_a_store_on_an_unreachable_server_is_a_transient_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(StoreUnavailable, match="migrate the schema"):
+            async with Store(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/none"):
+                pass
