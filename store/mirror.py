@@ -82,7 +82,7 @@ class InfluxMirror:
         if batch is None:
             return 0
         await asyncio.to_thread(self._send, batch.lines)
-        await self._outbox.remove_through(batch.last_id)
+        await self._outbox.remove(batch)
         return len(batch.lines)
 
     async def drain(self, max_batches: int | None = None) -> int:

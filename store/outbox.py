@@ -30,6 +30,8 @@ from store.schema import mirror_counters, mirror_outbox
 COUNTERS = ("pending", "dropped", "sent")
 #: Default bound of the outbox, in lines.
 DEFAULT_CAPACITY = 100_000
+#: Row ids per DELETE … IN (…) (bind parameters; both backends allow 32k).
+_IDS_PER_DELETE = 5_000
 
 
 _ESCAPE_TAG = str.maketrans(
@@ -97,10 +99,10 @@ class OutboxStats:
 
 @dataclass(frozen=True, slots=True)
 class OutboxBatch:
-    """The oldest waiting lines, in order; ``last_id`` is what to remove once they are sent."""
+    """The oldest waiting lines, in order, and their row ids (to remove once sent)."""
 
     lines: list[str]
-    last_id: int
+    ids: list[int]
 
 
 class Outbox:
@@ -163,16 +165,23 @@ class Outbox:
             ).all()
         if not rows:
             return None
-        return OutboxBatch([line for _, line in rows], int(rows[-1][0]))
+        return OutboxBatch([line for _, line in rows], [int(row_id) for row_id, _ in rows])
 
-    async def remove_through(self, last_id: int) -> int:
-        """Remove the lines up to ``last_id`` (they were sent); returns how many were left."""
-        async with write_tx(self._engine, f"remove mirror lines through {last_id}") as conn:
-            removed = int(
-                (
-                    await conn.execute(delete(mirror_outbox).where(mirror_outbox.c.id <= last_id))
-                ).rowcount
-            )
+    async def remove(self, batch: OutboxBatch) -> int:
+        """Remove a sent batch; returns how many of its lines were still there.
+
+        Exactly the batch's rows, not "everything up to its last id": on PostgreSQL a
+        concurrent writer may commit lower ids after the batch was read, and those must stay.
+        """
+        what = f"remove {len(batch.ids)} sent mirror lines"
+        async with write_tx(self._engine, what) as conn:
+            removed = 0
+            for first in range(0, len(batch.ids), _IDS_PER_DELETE):
+                chunk = batch.ids[first : first + _IDS_PER_DELETE]
+                result = await conn.execute(
+                    delete(mirror_outbox).where(mirror_outbox.c.id.in_(chunk))
+                )
+                removed += int(result.rowcount)
             await _add(conn, "pending", -removed)
             await _add(conn, "sent", removed)
             return removed

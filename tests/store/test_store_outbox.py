@@ -54,7 +54,8 @@ async def test_the_outbox_survives_a_restart(store_url: str) -> None:
         batch = await reopened.outbox.peek(3)
         assert batch is not None
         assert batch.lines == [reading_line(r) for r in readings(3, start=2)]
-        assert await reopened.outbox.remove_through(batch.last_id) == 3
+        assert await reopened.outbox.remove(batch) == 3
+        assert await reopened.outbox.remove(batch) == 0  # removing twice is harmless
         assert (await reopened.outbox.stats()).sent == 3
 
 
@@ -64,7 +65,7 @@ async def test_enqueue_of_other_lines_and_removal_keep_counts_consistent(store: 
     batch = await store.outbox.peek(4)
     assert batch is not None
     assert batch.lines == lines[:4]
-    await store.outbox.remove_through(batch.last_id)
+    await store.outbox.remove(batch)
     stats = await store.outbox.stats()
     assert (stats.pending, stats.sent) == (3, 4)
     rest = await store.outbox.peek(100)
