@@ -6,8 +6,10 @@
         await store.readings.write(readings, now=clock.now())
         won = (await store.plans.insert("c1", start, plan, created_by="node-a", now=t)).won
 
-Opening applies the migrations (unless ``migrate=False``), so a fresh file or an empty
-PostgreSQL database is ready to use; processes that start together migrate one at a time.
+Opening applies the migrations, so a fresh file or an empty PostgreSQL database is ready to
+use; processes that start together migrate one at a time. With ``migrate=False`` (migrations
+run as a separate deployment step) opening refuses a database that is not at the head
+revision, instead of failing later on a missing column.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from store.alarms import AlarmRepository
 from store.audit import AuditRepository
 from store.commands import CommandRepository
 from store.engine import make_engine, translate
+from store.errors import StoreError
 from store.intervals import IntervalRepository
-from store.migrate import upgrade_engine
+from store.migrate import current_revision_engine, head_revision, upgrade_engine
 from store.mirror import InfluxMirror, MirrorConfig
 from store.outbox import DEFAULT_CAPACITY, Outbox
 from store.plans import PlanRepository
@@ -72,11 +75,19 @@ class Store:
             raise RuntimeError("Store is not re-entrant")
         engine = make_engine(self.url)
         try:
-            if self._migrate:
-                try:
+            try:
+                if self._migrate:
                     await upgrade_engine(engine)
-                except (SQLAlchemyError, OSError) as exc:
-                    raise translate(engine, "migrate the schema", exc) from exc
+                else:
+                    current = await current_revision_engine(engine)
+                    if current != head_revision():
+                        raise StoreError(
+                            "open store",
+                            f"database schema is at revision {current or '(none)'}, this code "
+                            f"needs {head_revision()}: run store.migrate.upgrade first",
+                        )
+            except (SQLAlchemyError, OSError) as exc:
+                raise translate(engine, "migrate the schema", exc) from exc
             outbox = Outbox(engine, self.settings.outbox_capacity)
             await outbox.init()
         except BaseException:

@@ -4,8 +4,10 @@ installs the append-only triggers, and ``downgrade base`` removes everything aga
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -13,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from store import Store, migrate
 from store.engine import make_engine
+from store.errors import StoreError
 from store.schema import APPEND_ONLY_TABLES, metadata
 
 
@@ -94,3 +97,12 @@ async def test_processes_starting_together_migrate_one_after_the_other(db_url: s
             assert await conn.run_sync(_diff) == []
     finally:
         await asyncio.gather(*(s.__aexit__(None, None, None) for s in stores))
+
+
+async def test_without_migrating_a_store_refuses_an_outdated_schema(db_url: str) -> None:
+    with pytest.raises(StoreError, match=r"revision \(none\).*store.migrate.upgrade"):
+        async with Store(db_url, migrate=False):
+            pass
+    await asyncio.to_thread(migrate.upgrade, db_url)
+    async with Store(db_url, migrate=False) as store:
+        assert await store.plans.get("c1", datetime(2026, 1, 1, tzinfo=UTC)) is None
