@@ -63,3 +63,14 @@ def test_append_only_repositories_offer_no_update_or_delete(repository: str) -> 
     for cls in classes:
         names = [n for n in dir(cls) if not n.startswith("_")]
         assert not [n for n in names if n.startswith(("update", "delete", "remove", "edit"))]
+
+
+async def test_truncate_is_rejected_too(store: Store) -> None:
+    """PostgreSQL's TRUNCATE bypasses row triggers, so it has a statement trigger of its own;
+    SQLite's equivalent (DELETE without WHERE) is covered by the row triggers."""
+    await fill(store)
+    sql = "TRUNCATE {} CASCADE" if store.engine.dialect.name == "postgresql" else "DELETE FROM {}"
+    for table in APPEND_ONLY_TABLES:
+        with pytest.raises(AppendOnlyViolation, match=f"{table} is append-only"):
+            async with write_tx(store.engine, f"truncate {table}") as conn:
+                await conn.execute(text(sql.format(table)))
