@@ -182,7 +182,7 @@ class TrafficSensor:
             window_end = window_start + timedelta(seconds=self.window_s)
             count = int(self._rng.poisson(self.expected_count(window_start)))
             if self.presence:
-                await self._presence_events(window_start, window_end, count)
+                await self._presence_events(window_start, count)
             await self._sleep_until(window_end)
             await self.publish_count(count, window_end)
             window_start = window_end
@@ -198,13 +198,11 @@ class TrafficSensor:
         await self._uplink(TRAFFIC_FPORT, encode_traffic(frame), at)
         return frame
 
-    async def _presence_events(self, start: datetime, end: datetime, count: int) -> None:
+    async def _presence_events(self, start: datetime, count: int) -> None:
         offsets = sorted(self._rng.uniform(0.0, self.window_s, size=count).tolist())
         for offset_s in offsets:
             at = start + timedelta(seconds=offset_s)
-            if at < self.clock.now():
-                continue
-            await self._sleep_until(at)
+            await self._sleep_until(at)  # a late event is still sent, with its own time
             speed = int(np.clip(self._rng.normal(38.0, 8.0), 5, 120))
             await self._uplink(PRESENCE_FPORT, encode_presence(PresenceEvent(1, speed)), at)
 

@@ -351,17 +351,17 @@ class Bus:
             self._outbox_space.set()
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        generation = self._generation
+        send_ack = self._ack_sender(client, self._generation)
+        v5 = self.config.protocol == "5"
         async for message in client.messages:
             self._received += 1
             topic = message.topic.value
             routes = self._routes_for(topic)
-            if self.config.protocol == "5" and message.properties is not None:
+            if v5 and message.properties is not None:
                 ids = getattr(message.properties, "SubscriptionIdentifier", None)
                 if ids:
                     routes = [r for r in routes if self._filter_ids.get(r.topic_filter) in ids]
-            delivery = _Delivery(self._ack_sender(client, generation), message.mid,
-                                 message.qos, len(routes))  # fmt: skip
+            delivery = _Delivery(send_ack, message.mid, message.qos, len(routes))
             if not routes:
                 delivery.release()
                 continue

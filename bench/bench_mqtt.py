@@ -1,0 +1,235 @@
+"""MQTT ingestion: readings decoded and validated per second, against a bare aiomqtt loop.
+
+Both paths receive the same number of identical QoS 1 telemetry messages from a separate
+publisher process (paho, large in-flight window) through the same broker (Mosquitto on
+127.0.0.1:1883), alternating order in each repetition:
+
+* ``bare aiomqtt`` -- ``async for message in client.messages: count += 1``;
+* ``bus → readings`` -- :class:`protocols.mqtt.Bus` with :func:`subscribe_telemetry`: topic
+  routing, pydantic validation, :class:`Reading` construction, ack after the handler.
+
+Reported per path (medians over the repetitions): wall seconds from the first to the last
+message and messages/s (bounded by the publisher and the broker when the receiver keeps up),
+and the receiving process's CPU time per message (what the path itself costs, independent of
+the publisher). ``ratio`` is bus/bare messages per second; ``cpu ratio`` is bare/bus CPU per
+message (both: higher is better, 1.0 = as fast as the bare loop). Mosquitto's default queue
+limit (1000) would drop messages for a subscriber that falls behind, so the receiver reports
+its progress to the publisher, which stays at most 800 messages ahead (credit-based flow
+control, the same for both paths): the receiver always has a backlog, and ``lost`` stays 0.
+
+Run: ``scripts/bench mqtt`` (``--n=50000 --reps=5``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import aiomqtt
+
+HOST, PORT = "127.0.0.1", 1883
+DEVICES = 100
+#: Messages the publisher may be ahead of the receiver: below Mosquitto's default queue limit
+#: of 1000, so nothing is dropped, yet the receiver always has a backlog (it is the bottleneck).
+WINDOW = 800
+CREDIT_EVERY = 100
+
+
+@dataclass(frozen=True)
+class Run:
+    path: str
+    received: int
+    readings: int
+    seconds: float
+    cpu_s: float
+
+
+def _flag(argv: list[str], name: str, default: int) -> int:
+    for arg in argv:
+        if arg.startswith(f"--{name}="):
+            return int(arg.split("=", 1)[1])
+    return default
+
+
+def publish(prefix: str, n: int) -> None:
+    """The publisher process: ``n`` telemetry messages over ``DEVICES`` devices, QoS 1."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    t0 = datetime(2026, 11, 25, tzinfo=UTC)
+    items = []
+    for i in range(n):
+        ts = (t0 + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")
+        body = {"ts": ts, "values": {"power_w": 1000.0 + i % 97, "import_energy_wh": 5e6 + i,
+                                     "voltage_l1_v": 230.1}}  # fmt: skip
+        items.append((f"{prefix}/devices/meter-{i % DEVICES}/telemetry", json.dumps(body)))
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix}-pub")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(HOST, PORT)
+    client.loop_start()
+    print("ready", flush=True)
+    sys.stdin.readline()  # go
+    credit = [0]  # messages the receiver has reported as received
+
+    def read_credit() -> None:
+        for line in sys.stdin:
+            credit[0] = int(line)
+
+    threading.Thread(target=read_credit, daemon=True).start()
+    info = None
+    for i, (topic, payload) in enumerate(items):
+        while i - credit[0] >= WINDOW:  # keep the broker's queue for the receiver below its limit
+            time.sleep(0.0002)
+        info = client.publish(topic, payload, qos=1)
+    if info is not None:
+        info.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+
+
+async def _start_publisher(prefix: str, n: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.bench_mqtt", "--publish", prefix, str(n),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    if line.strip() != b"ready":
+        raise RuntimeError(f"publisher did not start: {line!r}")
+    return proc
+
+
+async def _go(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(b"go\n")
+    await proc.stdin.drain()
+
+
+def _credit(proc: asyncio.subprocess.Process, received: int) -> None:
+    """Tell the publisher how far the receiver is (flow control; same cost on both paths)."""
+    if received % CREDIT_EVERY == 0 and proc.stdin is not None:
+        proc.stdin.write(b"%d\n" % received)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t0 = self.c0 = self.t1 = self.c1 = 0.0
+
+    def first(self) -> None:
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def last(self) -> None:
+        self.t1, self.c1 = time.perf_counter(), time.process_time()
+
+
+async def run_bare(n: int) -> Run:
+    prefix = f"bench-{uuid.uuid4().hex[:10]}"
+    clock = _Clock()
+    count = 0
+    async with aiomqtt.Client(HOST, PORT, identifier=f"{prefix}-bare") as client:
+        await client.subscribe(f"{prefix}/devices/+/telemetry", qos=1)
+        proc = await _start_publisher(prefix, n)
+        await _go(proc)
+        try:
+            async with asyncio.timeout(120):
+                it = aiter(client.messages)
+                while count < n:
+                    await anext(it)
+                    count += 1
+                    if count == 1:
+                        clock.first()
+                    clock.last()
+                    _credit(proc, count)
+        except TimeoutError:
+            pass
+        await proc.wait()
+    return Run("bare aiomqtt", count, 0, clock.t1 - clock.t0, clock.c1 - clock.c0)
+
+
+async def run_bus(n: int) -> Run:
+    from protocols.model import Reading
+    from protocols.mqtt import Bus, BusConfig, Inbound, TelemetryPayload, subscribe_telemetry
+
+    prefix = f"bench-{uuid.uuid4().hex[:10]}"
+    clock = _Clock()
+    count = 0
+    readings = 0
+    done = asyncio.Event()
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def sink(batch: list[Reading], inbound: Inbound[TelemetryPayload]) -> None:
+        nonlocal count, readings
+        count += 1
+        readings += len(batch)
+        if count == 1:
+            clock.first()
+        clock.last()
+        _credit(procs[0], count)
+        if count >= n:
+            done.set()
+
+    async with Bus(BusConfig(client_id=f"{prefix}-bus", host=HOST, port=PORT)) as bus:
+        await subscribe_telemetry(bus, sink, prefix=prefix)
+        await bus.wait_connected()
+        proc = await _start_publisher(prefix, n)
+        procs.append(proc)
+        await _go(proc)
+        try:
+            async with asyncio.timeout(120):
+                await done.wait()
+        except TimeoutError:
+            pass
+        await proc.wait()
+        malformed = bus.malformed.total
+    if malformed:
+        raise RuntimeError(f"bus counted {malformed} malformed messages in a clean stream")
+    return Run("bus → readings", count, readings, clock.t1 - clock.t0, clock.c1 - clock.c0)
+
+
+def main(argv: list[str]) -> None:
+    n = _flag(argv, "n", 50_000)
+    reps = _flag(argv, "reps", 5)
+    runs: dict[str, list[Run]] = {"bare aiomqtt": [], "bus → readings": []}
+    for rep in range(reps):
+        order = (run_bare, run_bus) if rep % 2 == 0 else (run_bus, run_bare)
+        for fn in order:
+            r = asyncio.run(fn(n))
+            runs[r.path].append(r)
+            print(f"  rep {rep + 1}: {r.path:15s} {r.received} msgs in {r.seconds:.2f} s, "
+                  f"cpu {r.cpu_s:.2f} s", file=sys.stderr, flush=True)  # fmt: skip
+
+    def med(rs: list[Run], f: str) -> float:
+        return statistics.median(getattr(r, f) for r in rs)
+
+    bare = runs["bare aiomqtt"]
+    bare_rate = statistics.median(r.received / r.seconds for r in bare if r.seconds > 0)
+    bare_cpu = statistics.median(r.cpu_s / max(r.received, 1) for r in bare)
+    print(f"{n} QoS 1 telemetry messages (3 values each) per run, {reps} repetitions, medians\n")
+    print(
+        "| path | messages | lost | readings | seconds | msg/s | CPU µs/msg | ratio | cpu ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for path, rs in runs.items():
+        rate = statistics.median(r.received / r.seconds for r in rs if r.seconds > 0)
+        cpu = statistics.median(r.cpu_s / max(r.received, 1) for r in rs)
+        received = int(med(rs, "received"))
+        print(
+            f"| {path} | {received} | {n - received} | {int(med(rs, 'readings'))} "
+            f"| {med(rs, 'seconds'):.2f} | {rate:,.0f} | {cpu * 1e6:.1f} "
+            f"| {rate / bare_rate:.2f} | {bare_cpu / cpu:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--publish":
+        publish(sys.argv[2], int(sys.argv[3]))
+    else:
+        main(sys.argv[1:])
