@@ -19,15 +19,16 @@ group plans (a convex combination of feasible group plans is feasible).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import highspy
 import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from vpp.dispatch.bounds import FloatArray
-from vpp.dispatch.highs import Algorithm, HighsOptions, RunStatus, new_highs
-from vpp.dispatch.matrix import MatrixLp
+from vpp.dispatch.community import DispatchProblem
+from vpp.dispatch.highs import Algorithm, HighsOptions, RunStatus, new_highs, pass_model, run
+from vpp.dispatch.matrix import MatrixLp, build_matrix_lp
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class DecompositionOptions:
     time_limit_s: float = 60.0
     #: dual smoothing (Wentges): price with ``α·best + (1−α)·current`` duals
     smoothing: float = 0.5
+    #: start from the coupling duals of a sample of every k-th member (feeder limits scaled);
+    #: ``None`` starts from zero prices
+    sample_every: int | None = 10
 
 
 @dataclass(frozen=True)
@@ -96,11 +100,45 @@ def _bounds_gap(upper: float, lower: float) -> float:
     return (upper - lower) / max(1.0, abs(upper))
 
 
+def sample_duals(
+    problem: DispatchProblem, every: int, highs_options: HighsOptions
+) -> FloatArray | None:
+    """Coupling-row duals of a smaller community: every ``every``-th member, limits scaled.
+
+    The duals are prices (EUR per kW of sharing or feeder capacity per quarter-hour); a
+    representative sample has nearly the same ones, and any dual vector gives a valid bound,
+    so they are a good, safe start. ``None`` if the sample LP does not solve.
+    """
+    members = problem.members[::every]
+    if not members:
+        return None
+    scale = len(members) / len(problem.members)
+    sample = replace(
+        problem,
+        members=members,
+        feeder_import_limit_w=None
+        if problem.feeder_import_limit_w is None
+        else problem.feeder_import_limit_w * scale,
+        feeder_export_limit_w=None
+        if problem.feeder_export_limit_w is None
+        else problem.feeder_export_limit_w * scale,
+    )
+    lp = build_matrix_lp(sample)
+    h = new_highs(highs_options)
+    pass_model(h, lp)
+    result = run(h, lp.n_col, lp.n_row)
+    if result.status is not RunStatus.OPTIMAL:
+        return None
+    duals: FloatArray = result.row_dual[: lp.layout.community_rows]
+    return duals
+
+
 def solve_decomposed(
     lp: MatrixLp,
     options: DecompositionOptions,
     highs_options: HighsOptions,
     clock: Callable[[], float] | None = None,
+    initial_duals: FloatArray | None = None,
 ) -> DecompositionResult:
     """Solve ``lp`` (built with ``build_matrix_lp``) by decomposition; see the module doc.
 
@@ -119,7 +157,8 @@ def solve_decomposed(
     for g0 in range(0, len(lay.member_col_start), options.group_size):
         g1 = min(g0 + options.group_size, len(lay.member_col_start))
         c0, c1, r0, r1 = starts[g0], starts[g1], rows[g0], rows[g1]
-        block = a[r0:r1, c0:c1].tocsc()
+        cols = a[:, c0:c1]  # column slice first: cheap on CSC, rows then on the slice
+        block = cols[r0:r1].tocsc()
         h = _highs_from(
             block,
             lp.cost[c0:c1],
@@ -129,7 +168,7 @@ def solve_decomposed(
             lp.row_upper[r0:r1],
             sub_options,
         )
-        groups.append(_Group(c0, c1, lp.cost[c0:c1], a[:rc, c0:c1].tocsr(), h, []))
+        groups.append(_Group(c0, c1, lp.cost[c0:c1], cols[:rc].tocsr(), h, []))
     cc = lay.community_cols
     comm = a[:rc, cc:].tocsc()
     n_comm = comm.shape[1]
@@ -155,7 +194,7 @@ def solve_decomposed(
         cols_term = np.where(reduced > 0, reduced * comm_lo, reduced * comm_hi).sum()
         return float(lp.offset + rows_term + cols_term)
 
-    duals = np.zeros(rc)
+    duals = np.zeros(rc) if initial_duals is None else np.minimum(initial_duals, 0.0)
     mu = np.zeros(n_groups)
     center: FloatArray | None = None
     lower, upper = -np.inf, np.inf

@@ -22,7 +22,7 @@ import numpy as np
 
 from vpp.dispatch.assemble import RawSolution, assemble_plan
 from vpp.dispatch.community import DispatchProblem
-from vpp.dispatch.decompose import DecompositionOptions, solve_decomposed
+from vpp.dispatch.decompose import DecompositionOptions, sample_duals, solve_decomposed
 from vpp.dispatch.errors import InvalidForecast
 from vpp.dispatch.fallback import fallback_raw, sanitize
 from vpp.dispatch.highs import Algorithm, HighsOptions, RunStatus, new_highs, pass_model, run
@@ -106,7 +106,11 @@ def _solve_decomposed(
     t0 = _now(timer)
     lp = build_matrix_lp(problem, aggregate=options.aggregate)
     build_s = _elapsed(timer, t0)
-    result = solve_decomposed(lp, options.decomposition, options.highs, timer)
+    dw = options.decomposition
+    start = None
+    if dw.sample_every is not None and dw.sample_every > 1:
+        start = sample_duals(problem, dw.sample_every, options.highs)
+    result = solve_decomposed(lp, dw, options.highs, timer, start)
     detail = f"decomposition {result.status.value}: {result.detail}"
     usable = result.status is RunStatus.TIME_LIMIT and np.isfinite(result.upper_bound)
     if result.status is not RunStatus.OPTIMAL and not usable:

@@ -75,13 +75,14 @@ def test_a_changed_structure_rebuilds_the_model() -> None:
     assert (cache.cold_rounds, cache.warm_rounds) == (2, 1)
 
 
+@pytest.mark.parametrize("sample_every", [None, 4])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_decomposition_is_certified_within_its_gap(seed: int) -> None:
+def test_decomposition_is_certified_within_its_gap(seed: int, sample_every: int | None) -> None:
     p = synthetic_community(40, seed=seed, n_qh=24)
     exact = solve(p)
     options = SolveOptions(
         engine=Engine.DECOMPOSED,
-        decomposition=DecompositionOptions(group_size=10, gap_tol=1e-3),
+        decomposition=DecompositionOptions(group_size=10, gap_tol=1e-3, sample_every=sample_every),
     )
     dw = solve(p, options)
     assert dw.status in (PlanStatus.OPTIMAL, PlanStatus.FEASIBLE_WITH_VIOLATIONS)
