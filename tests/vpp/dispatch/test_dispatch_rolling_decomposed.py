@@ -105,3 +105,13 @@ def test_decomposition_stopped_early_returns_a_plan_with_its_certified_gap() -> 
     assert plan.objective_eur >= exact.objective_eur - 1e-6
     if plan.dual_bound_eur is not None:
         assert plan.dual_bound_eur <= exact.objective_eur + 1e-6
+
+
+def test_auto_engine_decomposes_large_communities() -> None:
+    p = synthetic_community(30, seed=4, n_qh=24)
+    small = solve(p, SolveOptions(decompose_from_flexible=10_000))
+    large = solve(p, SolveOptions(decompose_from_flexible=5))
+    assert small.status is PlanStatus.OPTIMAL
+    assert large.status is PlanStatus.OPTIMAL
+    assert large.dual_bound_eur is not None
+    assert large.dual_bound_eur <= small.objective_eur + 1e-6 <= large.objective_eur + 2e-6
