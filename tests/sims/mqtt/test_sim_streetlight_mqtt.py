@@ -37,7 +37,7 @@ async def eventually(check: Callable[[], bool], timeout_s: float = 30.0) -> None
             await asyncio.sleep(0.02)
 
 
-async def test_fleet_follows_commands_and_runs_its_schedule_when_the_controller_is_silent(
+async def test_fleet_of_100_follows_commands_and_runs_its_schedule_when_the_controller_is_silent(
     mqtt_broker: object, unique: str
 ) -> None:
     prefix = f"{unique}/lights"
@@ -54,7 +54,7 @@ async def test_fleet_follows_commands_and_runs_its_schedule_when_the_controller_
     def last(node_id: str) -> LightState | None:
         return states.get(node_id, [None])[-1]
 
-    node_ids = [f"pole-{i:03d}" for i in range(20)]
+    node_ids = [f"pole-{i:03d}" for i in range(100)]  # the demo town: 100 luminaires
     async with (
         Bus(cfg(mqtt_broker, f"fleet-{unique}")) as fleet_bus,
         Bus(cfg(mqtt_broker, f"ctl-{unique}")) as ctl_bus,
