@@ -212,6 +212,47 @@ def restartable_broker() -> Iterator[_Restartable]:
 
 
 @pytest.fixture
-def unique() -> str:
-    """A short unique token for topic prefixes and client ids of one test."""
-    return uuid.uuid4().hex[:12]
+def unique() -> Iterator[str]:
+    """A short unique token for topic prefixes and client ids of one test.
+
+    Afterwards the shared broker on 1883 is tidied: retained messages under ``{unique}/`` and
+    the retained availability of this test's clients are deleted, and those clients'
+    persistent sessions are ended, so repeated runs do not pile up state on the broker."""
+    token = uuid.uuid4().hex[:12]
+    yield token
+    if _reachable("127.0.0.1", MOSQUITTO_PORT, 0.2):
+        with contextlib.suppress(Exception):
+            _tidy_broker("127.0.0.1", MOSQUITTO_PORT, token)
+
+
+def _tidy_broker(host: str, port: int, token: str) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    retained: list[str] = []
+
+    def on_message(client: Any, userdata: Any, msg: Any) -> None:
+        if msg.retain and msg.payload and token in msg.topic:
+            retained.append(msg.topic)
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"tidy-{token}")
+    c.on_message = on_message
+    c.connect(host, port)
+    c.loop_start()
+    try:
+        c.subscribe([(f"{token}/#", 0), ("waldstadt/clients/+/availability", 0)])
+        time.sleep(0.3)  # retained messages arrive right after SUBACK
+        infos = [c.publish(topic, b"", qos=1, retain=True) for topic in retained]
+        for info in infos:
+            info.wait_for_publish(5)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    client_ids = [t.split("/")[2] for t in retained if t.startswith("waldstadt/clients/")]
+    for client_id in client_ids:
+        # Connecting with a clean session ends the persistent session of that client id.
+        wipe = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        wipe.connect(host, port)
+        wipe.loop_start()
+        wipe.disconnect()
+        wipe.loop_stop()
