@@ -176,7 +176,10 @@ async def run_bus(n: int) -> Run:
         if count >= n:
             done.set()
 
-    async with Bus(BusConfig(client_id=f"{prefix}-bus", host=HOST, port=PORT)) as bus:
+    client_id = f"{prefix}-bus"
+    avail = f"{prefix}/availability"
+    config = BusConfig(client_id=client_id, host=HOST, port=PORT, availability_topic=avail)
+    async with Bus(config) as bus:
         await subscribe_telemetry(bus, sink, prefix=prefix)
         await bus.wait_connected()
         proc = await _start_publisher(prefix, n)
@@ -189,6 +192,9 @@ async def run_bus(n: int) -> Run:
             pass
         await proc.wait()
         malformed = bus.malformed.total
+    # leave nothing behind on the broker: the retained availability and the session
+    async with aiomqtt.Client(HOST, PORT, identifier=client_id, clean_session=True) as tidy:
+        await tidy.publish(avail, b"", qos=1, retain=True)
     if malformed:
         raise RuntimeError(f"bus counted {malformed} malformed messages in a clean stream")
     return Run("bus → readings", count, readings, clock.t1 - clock.t0, clock.c1 - clock.c0)
