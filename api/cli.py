@@ -15,11 +15,21 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def main() -> None:
+    """Waldstadt: virtual power plant, energy sharing and street lighting."""
+
+
 @app.command()
 def demo(
-    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 144.0,
+    speed: Annotated[
+        float | None, typer.Option(help="simulated seconds per real second (default: 144)")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML file describing the simulated devices")
+    ] = None,
+    broker: Annotated[
+        str | None, typer.Option(help="mqtt://host:port of a broker; default: embedded amqtt")
     ] = None,
     duration: Annotated[
         float | None, typer.Option(help="stop after this many real seconds")
@@ -29,7 +39,10 @@ def demo(
     # The demo is the one place where production entry points start simulators.
     from sims.demo import run_demo
 
-    asyncio.run(run_demo(speed=speed, config=config, duration_s=duration))
+    try:
+        asyncio.run(run_demo(speed=speed, config=config, duration_s=duration, broker_url=broker))
+    except KeyboardInterrupt:
+        typer.echo("stopped")
 
 
 if __name__ == "__main__":

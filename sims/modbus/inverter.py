@@ -11,6 +11,7 @@ State advances from the injected clock whenever a request arrives.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -51,6 +52,13 @@ class SunSpecInverterSim(SimUnit):
         super().__init__()
         self.clock = clock
         self.rated_w = rated_w
+        # Scale factors as a real inverter picks them: large plants report W (int16) and the
+        # rating (uint16) in tens or hundreds of watts, and currents with fewer decimals.
+        self.sf = dict(SF)
+        power_sf = max(0, math.ceil(math.log10(rated_w / 32_000))) if rated_w > 32_000 else 0
+        self.sf["W"] = self.sf["WRtg"] = power_sf
+        amps = rated_w / 230.0
+        self.sf["A"] = -2 if amps < 320 else (-1 if amps < 3_200 else 0)
         self.pv = pv or ClearSkyPv(kwp=rated_w / 1000.0)
         self.cloud_seed = cloud_seed
         self.energy_wh = energy_wh
@@ -63,14 +71,21 @@ class SunSpecInverterSim(SimUnit):
                 (
                     103,
                     {
-                        "A_SF": SF["A"],
-                        "V_SF": SF["V"],
-                        "W_SF": SF["W"],
-                        "Hz_SF": SF["Hz"],
-                        "WH_SF": SF["WH"],
+                        "A_SF": self.sf["A"],
+                        "V_SF": self.sf["V"],
+                        "W_SF": self.sf["W"],
+                        "Hz_SF": self.sf["Hz"],
+                        "WH_SF": self.sf["WH"],
                     },
                 ),
-                (120, {"DERTyp": 4, "WRtg": scaled(rated_w, 0), "WRtg_SF": SF["WRtg"]}),
+                (
+                    120,
+                    {
+                        "DERTyp": 4,
+                        "WRtg": scaled(rated_w, self.sf["WRtg"]),
+                        "WRtg_SF": self.sf["WRtg"],
+                    },
+                ),
                 (
                     123,
                     {
@@ -138,13 +153,13 @@ class SunSpecInverterSim(SimUnit):
     def _publish(self) -> None:
         p = self.power_w
         img = self.image
-        img.set(103, "W", scaled(p, SF["W"]))
+        img.set(103, "W", scaled(p, self.sf["W"]))
         img.set(103, "WH", max(1, int(self.energy_wh)))
         img.set(103, "Hz", scaled(50.0, SF["Hz"]))
         for ph in "ABC":
             img.set(103, f"PhVph{ph}", scaled(230.0, SF["V"]))
-            img.set(103, f"Aph{ph}", scaled(p / 3 / 230.0, SF["A"]))
-        img.set(103, "A", scaled(p / 230.0, SF["A"]))
+            img.set(103, f"Aph{ph}", scaled(p / 3 / 230.0, self.sf["A"]))
+        img.set(103, "A", scaled(p / 230.0, self.sf["A"]))
         throttled = self.limit.enabled and p >= self.rated_w * self.limit.pct / 100.0 - 1.0
         state = 2 if p <= 0 else (5 if throttled else 4)
         img.set(103, "St", state)
