@@ -106,16 +106,17 @@ def _bounds_gap(upper: float, lower: float) -> float:
 
 def sample_duals(
     problem: DispatchProblem, every: int, highs_options: HighsOptions
-) -> FloatArray | None:
+) -> tuple[FloatArray | None, float]:
     """Coupling-row duals of a smaller community: every ``every``-th member, limits scaled.
 
     The duals are prices (EUR per kW of sharing or feeder capacity per quarter-hour); a
     representative sample has nearly the same ones, and any dual vector gives a valid bound,
-    so they are a good, safe start. ``None`` if the sample LP does not solve.
+    so they are a good, safe start. Returns the duals (``None`` if the sample LP does not
+    solve) and the solver's run time in seconds.
     """
     members = problem.members[::every]
     if not members:
-        return None
+        return None, 0.0
     scale = len(members) / len(problem.members)
     sample = replace(
         problem,
@@ -132,9 +133,9 @@ def sample_duals(
     pass_model(h, lp)
     result = run(h, lp.n_col, lp.n_row)
     if result.status is not RunStatus.OPTIMAL:
-        return None
+        return None, result.run_time_s
     duals: FloatArray = result.row_dual[: lp.layout.community_rows]
-    return duals
+    return duals, result.run_time_s
 
 
 def solve_decomposed(
