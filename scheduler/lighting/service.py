@@ -1,0 +1,492 @@
+"""The lighting service: the pure ``lighting/`` core driven over MQTT on an injected clock.
+
+``async with LightingService(clock, bus, site, config) as service:`` registers its
+subscriptions, pushes every node's retained schedule, decides and commands every luminaire
+once, and then runs three named tasks in its own ``TaskGroup``:
+
+* **tick** -- every ``tick_s`` of clock time: resolve the nights, run
+  :func:`lighting.tick.decide_tick` with the latest traffic samples, presence holds and
+  overrides, and send only the levels that changed (:func:`lighting.tick.changed_commands`),
+  each with an id and an expiry. Every ``refresh_s`` (default a third of the node's
+  ``controller_timeout_s``) all levels are sent again with fresh ids, so a node never mistakes
+  a long program step for a lost controller.
+* **schedule push** -- once a day at ``push_at`` local time (default 12:30, just after the
+  night's window opens) the program of the coming ``schedule_nights`` nights, with the
+  fallback level and the controller timeout, goes to every node as a RETAINED
+  ``LightSchedule``; also at start and on :meth:`LightingService.reconfigure`. A plain clock
+  loop rather than an APScheduler job: one job with a daily wall-time instant needs no
+  scheduler, and it sleeps on the injected clock like the rest of the service.
+* **communication watch** -- every ``comm_check_s``: a luminaire without a state report for
+  ``thresholds.comm_timeout_s`` gets a *communication lost* alarm.
+
+Inputs arrive through the bus handlers: traffic counts (LoRaWAN fPort 10) become the
+segment's latest sample for the next tick; a presence event (fPort 11) goes straight through
+:func:`lighting.presence.apply_detection` and its corridor commands are published at once
+(the low-latency path, not waiting for a tick); node state reports are checked by
+:func:`lighting.failures.check_report` and a node going offline raises *communication lost*.
+Alarms are raised once and cleared once (:class:`~scheduler.lighting.alarms.AlarmBook`), each
+change handed to the ``on_alarm`` hook for the store.
+
+The bus cannot unsubscribe, so after the service stops its handlers ignore what still
+arrives; a stopped service is started again as a new instance (give it a bus of its own when
+it must really go away, as in a controller outage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from types import MappingProxyType, TracebackType
+from typing import Literal, Self
+
+from lighting.config import LightingSite
+from lighting.errors import LightingInputError
+from lighting.failures import (
+    Alarm,
+    FailureKind,
+    FailureThresholds,
+    NodeReport,
+    check_communication,
+    check_report,
+)
+from lighting.overrides import Override
+from lighting.presence import Detection, LuminaireCommand, PresenceHold, apply_detection
+from lighting.program import ResolvedNight
+from lighting.schedule import nights_covering, node_schedule
+from lighting.site import LightingIndex
+from lighting.sun import NightAnchors, night_anchors, night_of, zone
+from lighting.tick import LuminaireDecision, SegmentDecision, Tick, changed_commands, decide_tick
+from lighting.traffic import TrafficSample, TrafficState
+from protocols.clock import Clock
+from protocols.errors import ConfigError
+from protocols.lorawan import subscribe_uplinks
+from protocols.lorawan.uplink import Uplink
+from protocols.model import Reading
+from protocols.mqtt.bus import Bus
+from protocols.streetlight import DEFAULT_PREFIX, LightState, StreetlightController
+from scheduler.lighting.alarms import REPORT_KINDS, AlarmBook, AlarmHook
+from scheduler.lighting.nodes import light_schedule
+from scheduler.lighting.uplinks import presence_detection, sensor_of, traffic_sample
+
+log = logging.getLogger(__name__)
+
+_MAX_COMMAND_ID = 64  # LightCommand.command_id
+
+
+@dataclass(frozen=True, slots=True)
+class LightingServiceConfig:
+    """How the service runs; every duration in s of clock time.
+
+    ``uplink_filter`` is the network server's uplink topic filter (default: all
+    applications); ``watch_uplinks=False`` leaves sensors out (a site without them)."""
+
+    prefix: str = DEFAULT_PREFIX
+    tick_s: float = 10.0
+    command_expiry_s: float = 300.0
+    refresh_s: float | None = None
+    schedule_nights: int = 3
+    fallback_level_pct: float = 100.0
+    controller_timeout_s: float = 900.0
+    push_at: time = time(12, 30)
+    timezone: str = "Europe/Berlin"
+    comm_check_s: float = 60.0
+    thresholds: FailureThresholds = field(default_factory=FailureThresholds)
+    network: Literal["chirpstack", "tts"] = "chirpstack"
+    uplink_filter: str | None = None
+    watch_uplinks: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("tick_s", "command_expiry_s", "controller_timeout_s", "comm_check_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"lighting_service.{name}", "must be above 0 s")
+        if self.effective_refresh_s >= self.controller_timeout_s:
+            raise ConfigError(
+                "lighting_service.refresh_s",
+                f"{self.effective_refresh_s:g} s must be below controller_timeout_s "
+                f"{self.controller_timeout_s:g} s, or nodes fall back between refreshes",
+            )
+        if not self.effective_refresh_s > 0:
+            raise ConfigError("lighting_service.refresh_s", "must be above 0 s")
+        zone(self.timezone, "lighting_service.timezone")
+
+    @property
+    def effective_refresh_s(self) -> float:
+        return self.refresh_s if self.refresh_s is not None else self.controller_timeout_s / 3
+
+
+@dataclass(slots=True)
+class ServiceStats:
+    ticks: int = 0
+    tick_errors: int = 0
+    commands: int = 0
+    presence_commands: int = 0
+    detections: int = 0
+    traffic_samples: int = 0
+    unknown_sensors: int = 0
+    schedules_pushed: int = 0
+    state_reports: int = 0
+
+
+def next_local(now: datetime, at: time, tz_name: str) -> datetime:
+    """The next instant (UTC) after ``now`` when the local clock of ``tz_name`` shows ``at``."""
+    tz = zone(tz_name)
+    local = now.astimezone(tz)
+    for days in (0, 1, 2):
+        cand = datetime.combine(local.date() + timedelta(days=days), at, tzinfo=tz)
+        if cand.astimezone(UTC) > now:
+            return cand.astimezone(UTC)
+    raise AssertionError("unreachable: a local time recurs within two days")
+
+
+def short_id(command_id: str) -> str:
+    """The command id itself, or a stable digest of it when too long for the protocol."""
+    if len(command_id) <= _MAX_COMMAND_ID:
+        return command_id
+    return "h-" + hashlib.blake2b(command_id.encode(), digest_size=16).hexdigest()
+
+
+class LightingService:
+    """Decides, commands and watches the streetlights of one lighting site."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        bus: Bus,
+        site: LightingSite,
+        config: LightingServiceConfig | None = None,
+        *,
+        on_alarm: AlarmHook | None = None,
+        overrides: Iterable[Override] = (),
+    ) -> None:
+        self.clock = clock
+        self.bus = bus
+        self.config = config or LightingServiceConfig()
+        self.controller = StreetlightController(bus, self.config.prefix)
+        self.alarms = AlarmBook(on_alarm)
+        self.stats = ServiceStats()
+        self._index = site.index
+        self._programs = site.programs
+        self._overrides: list[Override] = list(overrides)
+        self._nights: dict[str, ResolvedNight] = {}
+        self._anchor_cache: dict[tuple[str, date], NightAnchors] = {}
+        self._traffic: dict[str, TrafficState] = {}
+        self._samples: dict[str, TrafficSample] = {}
+        self._holds: dict[str, PresenceHold] = {}
+        self._tick: Tick | None = None
+        self._decisions: dict[str, LuminaireDecision] = {}
+        self._published: dict[str, LuminaireDecision] = {}
+        self._last_refresh: datetime | None = None
+        self._last_report_at: dict[str, datetime] = {}
+        self._states: dict[str, LightState] = {}
+        self._online: dict[str, bool] = {}
+        self._since = clock.now()
+        self._running = False
+        self._subscribed = False
+        self._tg: asyncio.TaskGroup | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._tg is not None:
+            raise RuntimeError("lighting service already running (not re-entrant)")
+        self._since = self.clock.now()
+        self._running = True
+        await self._subscribe()
+        await self.push_schedules()
+        await self.tick_once(refresh=True)
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self._tasks = [
+            self._tg.create_task(self._tick_loop(), name="lighting:tick"),
+            self._tg.create_task(self._push_loop(), name="lighting:schedule-push"),
+            self._tg.create_task(self._comm_loop(), name="lighting:communication"),
+        ]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._running = False
+        for task in self._tasks:
+            task.cancel()
+        tg, self._tg = self._tg, None
+        if tg is not None:
+            await tg.__aexit__(exc_type, exc, tb)
+
+    async def _subscribe(self) -> None:
+        if self._subscribed:
+            return
+        self._subscribed = True
+        await self.controller.watch_states(self._on_state)
+        await self.controller.watch_availability(self._on_availability)
+        if self.config.watch_uplinks:
+            await subscribe_uplinks(
+                self.bus,
+                self._on_uplink,
+                network=self.config.network,
+                topic_filter=self.config.uplink_filter,
+            )
+
+    # -- what the API reads ----------------------------------------------------------------
+
+    @property
+    def index(self) -> LightingIndex:
+        return self._index
+
+    @property
+    def decisions(self) -> Mapping[str, LuminaireDecision]:
+        """Each luminaire's current target with its reason chain (read-only view): the last
+        tick's decision, or a presence boost sent since."""
+        return MappingProxyType(self._decisions)
+
+    @property
+    def segment_decisions(self) -> Mapping[str, SegmentDecision]:
+        return MappingProxyType(self._tick.segments if self._tick is not None else {})
+
+    @property
+    def traffic(self) -> Mapping[str, TrafficState]:
+        return MappingProxyType(self._traffic)
+
+    @property
+    def node_states(self) -> Mapping[str, LightState]:
+        """The latest state report of each node."""
+        return MappingProxyType(self._states)
+
+    @property
+    def online(self) -> Mapping[str, bool]:
+        return MappingProxyType(self._online)
+
+    @property
+    def overrides(self) -> tuple[Override, ...]:
+        return tuple(self._overrides)
+
+    # -- operator actions ------------------------------------------------------------------
+
+    async def set_overrides(self, overrides: Iterable[Override]) -> None:
+        """Replace the operator overrides and act on them at once."""
+        self._overrides = list(overrides)
+        await self.tick_once()
+
+    async def reconfigure(self, site: LightingSite) -> None:
+        """Switch to a changed site: retained schedules of removed luminaires are deleted,
+        every node gets its new schedule, and every level is decided and sent again."""
+        removed = set(self._index.luminaires) - set(site.index.luminaires)
+        self._index, self._programs = site.index, site.programs
+        self._nights, self._anchor_cache = {}, {}
+        segs = site.index.segments
+        self._traffic = {k: v for k, v in self._traffic.items() if k in segs}
+        self._samples = {k: v for k, v in self._samples.items() if k in segs}
+        self._holds = {k: v for k, v in self._holds.items() if k in site.index.luminaires}
+        for lid in sorted(removed):
+            await self.controller.clear_schedule(lid)
+        await self.push_schedules()
+        await self.tick_once(refresh=True)
+
+    # -- the work ----------------------------------------------------------------------------
+
+    async def push_schedules(self) -> int:
+        """Send every node its retained schedule for the coming nights; returns how many."""
+        now = self.clock.now()
+        cfg = self.config
+        sent = 0
+        for sid, segment in self._index.segments.items():
+            first = night_of(now, zone(segment.timezone))
+            schedule = node_schedule(
+                segment,
+                self._programs,
+                first,
+                cfg.schedule_nights,
+                cfg.fallback_level_pct,
+                cfg.controller_timeout_s,
+            )
+            message = light_schedule(schedule, now)
+            for lum in self._index.by_segment[sid]:
+                await self.controller.push_schedule(lum.luminaire_id, message)
+                sent += 1
+        self.stats.schedules_pushed += sent
+        log.info("pushed retained schedules to %d nodes", sent)
+        return sent
+
+    async def tick_once(self, *, refresh: bool = False) -> tuple[LuminaireCommand, ...]:
+        """Decide every luminaire now and send the changed levels (all with ``refresh`` or
+        when the refresh interval has passed); returns the commands sent."""
+        now = self.clock.now()
+        self._overrides = [ov for ov in self._overrides if ov.expires_at > now]
+        self._nights = nights_covering(self._index, self._programs, now, self._nights)
+        tick = decide_tick(
+            self._index,
+            self._nights,
+            self._traffic,
+            self._samples,
+            self._holds,
+            self._overrides,
+            now,
+        )
+        due = self._last_refresh is None or (
+            (now - self._last_refresh).total_seconds() >= self.config.effective_refresh_s
+        )
+        full = refresh or due
+        commands = changed_commands(
+            {} if full else self._published, tick, self.config.command_expiry_s
+        )
+        if full:
+            self._last_refresh = now
+        self._tick = tick
+        self._traffic = dict(tick.traffic)
+        self._holds = dict(tick.holds)
+        self._decisions = dict(tick.decisions)
+        self._published = dict(tick.decisions)
+        self.stats.ticks += 1
+        await self._send(commands)
+        return commands
+
+    async def detect(self, detection: Detection) -> tuple[LuminaireCommand, ...]:
+        """The low-latency presence path: boost the corridor and publish its commands now."""
+        holds, commands = apply_detection(self._index, self._holds, detection, self._decisions)
+        self._holds = holds
+        for cmd in commands:
+            prior = self._decisions.get(cmd.luminaire_id)
+            seg = self._index.luminaires[cmd.luminaire_id].segment_id
+            base_reasons = prior.reasons if prior is not None else ()
+            boosted = LuminaireDecision(
+                cmd.luminaire_id,
+                seg,
+                cmd.level_pct,
+                cmd.ramp_s,
+                (*base_reasons, cmd.reason),
+                prior.base_pct if prior is not None else 0.0,
+            )
+            self._decisions[cmd.luminaire_id] = boosted
+            self._published[cmd.luminaire_id] = boosted
+        self.stats.detections += 1
+        self.stats.presence_commands += len(commands)
+        await self._send(commands)
+        return commands
+
+    async def _send(self, commands: Iterable[LuminaireCommand]) -> None:
+        for cmd in commands:
+            await self.controller.send_level(
+                cmd.luminaire_id,
+                cmd.level_pct,
+                cmd.ramp_s,
+                short_id(cmd.command_id),
+                cmd.expires_at,
+            )
+            self.stats.commands += 1
+
+    async def check_communication(self) -> tuple[Alarm, ...]:
+        """Raise *communication lost* for every luminaire silent beyond the timeout (a
+        state report clears it)."""
+        now = self.clock.now()
+        found = check_communication(
+            self._index.luminaires,
+            self._last_report_at,
+            now,
+            self._since,
+            self.config.thresholds,
+        )
+        for alarm in found:
+            await self.alarms.update(
+                alarm.luminaire_id, [alarm], [FailureKind.COMMUNICATION_LOST], now
+            )
+        return found
+
+    # -- loops -------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.config.tick_s)
+            try:
+                await self.tick_once()
+            except LightingInputError:
+                # A night that cannot be resolved is a configuration error: count it, say it
+                # once per tick, and keep the last commands standing (nodes fall back).
+                self.stats.tick_errors += 1
+                log.exception("lighting tick failed")
+
+    async def _push_loop(self) -> None:
+        while True:
+            due = next_local(self.clock.now(), self.config.push_at, self.config.timezone)
+            while (wait_s := (due - self.clock.now()).total_seconds()) > 0:
+                await self.clock.sleep(wait_s)
+            await self.push_schedules()
+
+    async def _comm_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.config.comm_check_s)
+            await self.check_communication()
+
+    # -- inbound -----------------------------------------------------------------------------
+
+    async def _on_uplink(self, readings: list[Reading], uplink: Uplink) -> None:
+        if not self._running:
+            return
+        sensor = sensor_of(self._index, uplink)
+        if sensor is None:
+            self.stats.unknown_sensors += 1
+            return
+        sample = traffic_sample(self._index, sensor, uplink)
+        if sample is not None:
+            self._samples[sample.segment_id] = sample.sample
+            self.stats.traffic_samples += 1
+            return
+        detection = presence_detection(self._index, sensor, uplink)
+        if detection is not None:
+            await self.detect(detection)
+
+    async def _on_state(self, node_id: str, state: LightState) -> None:
+        if not self._running:
+            return
+        lum = self._index.luminaires.get(node_id)
+        if lum is None:
+            return
+        self.stats.state_reports += 1
+        ts = state.ts.astimezone(UTC)
+        self._states[node_id] = state
+        last = self._last_report_at.get(node_id)
+        if last is None or ts > last:
+            self._last_report_at[node_id] = ts
+        report = NodeReport(
+            node_id,
+            ts,
+            state.level_pct,
+            state.power_w,
+            state.energy_wh,
+            state.status,
+            tuple(state.failures),
+        )
+        found = check_report(lum, report, self._anchors(lum.segment_id, ts), self.config.thresholds)
+        now = self.clock.now()
+        await self.alarms.update(node_id, found, REPORT_KINDS, now)
+        await self.alarms.update(node_id, (), [FailureKind.COMMUNICATION_LOST], now)
+
+    async def _on_availability(self, node_id: str, is_online: bool) -> None:
+        if not self._running or node_id not in self._index.luminaires:
+            return
+        self._online[node_id] = is_online
+        if not is_online:
+            now = self.clock.now()
+            alarm = Alarm(node_id, FailureKind.COMMUNICATION_LOST, now, "node went offline")
+            await self.alarms.update(node_id, [alarm], [FailureKind.COMMUNICATION_LOST], now)
+
+    def _anchors(self, segment_id: str, ts: datetime) -> NightAnchors:
+        night = self._nights.get(segment_id)
+        if night is not None and night.start <= ts < night.end:
+            return night.anchors
+        segment = self._index.segments[segment_id]
+        key = (segment_id, night_of(ts, zone(segment.timezone)))
+        anchors = self._anchor_cache.get(key)
+        if anchors is None:
+            if len(self._anchor_cache) > 8 * max(1, len(self._index.segments)):
+                self._anchor_cache.clear()
+            anchors = night_anchors(segment.place, key[1])
+            self._anchor_cache[key] = anchors
+        return anchors
