@@ -56,6 +56,10 @@ from protocols.mqtt.inbound import Inbound, MalformedStats, Route, _Delivery, cl
 from protocols.mqtt.topics import filter_matches
 
 log = logging.getLogger(__name__)
+#: paho reports a lost socket as several ERROR lines; the supervisor already logs the loss
+#: once (and the return once) with the reason, so paho's own lines are kept quiet.
+_PAHO_LOG = logging.getLogger("protocols.mqtt.paho")
+_PAHO_LOG.setLevel(logging.CRITICAL)
 
 M = TypeVar("M", bound=BaseModel)
 AckMode = Literal["auto", "manual"]
@@ -77,7 +81,10 @@ Handler = Callable[[Inbound[H]], Awaitable[None]]
 
 
 class Bus:
-    """An async context manager around one aiomqtt connection; reusable, not re-entrant."""
+    """An async context manager around one aiomqtt connection; reusable, not re-entrant.
+
+    Leaving the context does not wait for the outbox: call :meth:`flush` first when queued
+    messages must reach the broker."""
 
     def __init__(self, config: BusConfig, *, rng: random.Random | None = None) -> None:
         self.config = config
@@ -256,7 +263,7 @@ class Bus:
             "password": cfg.password,
             "will": will,
             "keepalive": cfg.keepalive_s,
-            "logger": log,
+            "logger": _PAHO_LOG,
         }
         if cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
