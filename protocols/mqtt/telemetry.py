@@ -106,8 +106,15 @@ async def subscribe_telemetry(
 
     With ``ack="manual"`` the sink calls ``inbound.ack()`` once the readings are committed."""
 
+    device_ids: dict[str, str] = {}  # topic → device id; devices reuse their topics
+
     async def handle(inbound: Inbound[TelemetryPayload]) -> None:
-        device_id = device_id_from_topic(inbound.topic)
+        device_id = device_ids.get(inbound.topic)
+        if device_id is None:
+            device_id = device_id_from_topic(inbound.topic)
+            if len(device_ids) > 100_000:
+                device_ids.clear()
+            device_ids[inbound.topic] = device_id
         await sink(telemetry_readings(device_id, inbound.payload), inbound)
 
     await bus.subscribe(telemetry_filter(prefix), TelemetryPayload, handle, ack=ack)
