@@ -314,6 +314,7 @@ def read_back(problem: DispatchProblem, lp: MatrixLp, x: FloatArray) -> RawSolut
     n = problem.n_qh
     raw = RawSolution()
     lay = lp.layout
+    x = np.clip(x, lp.lower, lp.upper)  # solver tolerance must not leak past device limits
     for member in lay.flexible:
         m = member.member_id
         if m in lay.pv_cols:

@@ -212,7 +212,16 @@ def read_reference(problem: DispatchProblem, ref: ReferenceModel) -> RawSolution
     """Decisions per asset from the solved PuLP variables."""
 
     def values(vs: Vars) -> np.ndarray:
-        return np.asarray([v.varValue or 0.0 for v in vs], dtype=float)
+        """Solver values, clipped to the variables' bounds (solver tolerance stays inside)."""
+        out = []
+        for v in vs:
+            value = v.varValue or 0.0
+            if v.lowBound is not None:
+                value = max(value, v.lowBound)
+            if v.upBound is not None:
+                value = min(value, v.upBound)
+            out.append(value)
+        return np.asarray(out, dtype=float)
 
     raw = RawSolution(solver_objective_eur=pulp.value(ref.model.objective))
     n = problem.n_qh

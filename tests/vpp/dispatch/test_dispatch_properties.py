@@ -148,7 +148,7 @@ def _check_invariants(problem: DispatchProblem, plan: Plan) -> None:
                 assert (name, t) in reported
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(communities())
 def test_plans_keep_physics_and_accounting(problem: DispatchProblem) -> None:
     plan = solve(problem)
@@ -159,7 +159,7 @@ def test_plans_keep_physics_and_accounting(problem: DispatchProblem) -> None:
         assert plan.dual_bound_eur <= plan.objective_eur + 1e-5
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(communities())
 def test_aggregation_and_reference_reach_the_same_optimum(problem: DispatchProblem) -> None:
     fast = solve(problem)
