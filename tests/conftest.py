@@ -13,13 +13,10 @@ the shared broker never see each other's messages.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +25,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+
+from protocols.mqtt.embedded import EmbeddedBroker, free_port, reachable
 
 MOSQUITTO_PORT = 1883
 MOSQUITTO_BINARY = shutil.which("mosquitto") or (
@@ -42,69 +41,13 @@ class BrokerAddress:
     kind: str  # "mosquitto" or "amqtt"
 
 
-def _reachable(host: str, port: int, timeout_s: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _wait_until_reachable(port: int, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _reachable("127.0.0.1", port, 0.2):
+        if reachable("127.0.0.1", port, 0.2):
             return
         time.sleep(0.05)
     raise RuntimeError(f"broker on 127.0.0.1:{port} did not come up within {timeout_s} s")
-
-
-class _AmqttThread:
-    """An amqtt broker in a daemon thread with its own event loop."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._broker: Any = None
-
-    def start(self) -> None:
-        from amqtt.broker import Broker
-
-        if not self._thread.is_alive():
-            self._thread.start()
-
-        async def _start() -> Any:
-            broker = Broker(
-                {
-                    "listeners": {
-                        "default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"},
-                    },
-                    "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {}},
-                }
-            )
-            await broker.start()
-            return broker
-
-        self._broker = asyncio.run_coroutine_threadsafe(_start(), self._loop).result(30)
-        _wait_until_reachable(self.port)
-
-    def stop(self) -> None:
-        if self._broker is not None:
-            asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop).result(30)
-            self._broker = None
-
-    def close(self) -> None:
-        self.stop()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 class _MosquittoProcess:
@@ -169,7 +112,7 @@ class _Restartable:
     host: str
     port: int
     kind: str
-    impl: _AmqttThread | _MosquittoProcess
+    impl: EmbeddedBroker | _MosquittoProcess
 
     def stop(self) -> None:
         self.impl.stop()
@@ -181,10 +124,10 @@ class _Restartable:
 @pytest.fixture(scope="session")
 def mqtt_broker() -> Iterator[BrokerAddress]:
     """A broker shared by the session: local Mosquitto if reachable, else embedded amqtt."""
-    if _reachable("127.0.0.1", MOSQUITTO_PORT):
+    if reachable("127.0.0.1", MOSQUITTO_PORT):
         yield BrokerAddress("127.0.0.1", MOSQUITTO_PORT, "mosquitto")
         return
-    broker = _AmqttThread(free_port())
+    broker = EmbeddedBroker(port=free_port())
     broker.start()
     try:
         yield BrokerAddress("127.0.0.1", broker.port, "amqtt")
@@ -196,12 +139,12 @@ def mqtt_broker() -> Iterator[BrokerAddress]:
 def restartable_broker() -> Iterator[_Restartable]:
     """A broker of this test's own that it may ``stop()`` and ``start()`` again."""
     port = free_port()
-    impl: _AmqttThread | _MosquittoProcess
+    impl: EmbeddedBroker | _MosquittoProcess
     if MOSQUITTO_BINARY is not None:
         impl = _MosquittoProcess(port)
         kind = "mosquitto"
     else:
-        impl = _AmqttThread(port)
+        impl = EmbeddedBroker(port=port)
         kind = "amqtt"
     impl.start()
     try:
@@ -220,7 +163,7 @@ def unique() -> Iterator[str]:
     persistent sessions are ended, so repeated runs do not pile up state on the broker."""
     token = uuid.uuid4().hex[:12]
     yield token
-    if _reachable("127.0.0.1", MOSQUITTO_PORT, 0.2):
+    if reachable("127.0.0.1", MOSQUITTO_PORT, 0.2):
         with contextlib.suppress(Exception):
             _tidy_broker("127.0.0.1", MOSQUITTO_PORT, token)
 
