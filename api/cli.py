@@ -45,5 +45,27 @@ def demo(
         typer.echo("stopped")
 
 
+@app.command()
+def ingest(
+    prefix: Annotated[str, typer.Option(help="telemetry topic prefix")] = "waldstadt",
+) -> None:
+    """Store device telemetry from the broker (WALDSTADT_BROKER_URL) in the database
+    (WALDSTADT_DATABASE_URL), acknowledging each message after its commit."""
+    from protocols.errors import ConfigError
+    from scheduler.ingest import run_ingest
+    from scheduler.observability import configure_logging
+    from scheduler.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run_ingest(settings, prefix=prefix))
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+
+
 if __name__ == "__main__":
     app()

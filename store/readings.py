@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from protocols.model import Quality, Reading, utc
@@ -120,6 +120,14 @@ class ReadingRepository:
         async with read_tx(self._engine, f"read latest {device_id}/{channel}") as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else _reading(row)
+
+    async def count(self, device_id: str | None = None) -> int:
+        """How many raw readings are stored (of one device, if given)."""
+        stmt = select(func.count()).select_from(raw_readings)
+        if device_id is not None:
+            stmt = stmt.where(raw_readings.c.device_id == device_id)
+        async with read_tx(self._engine, "count readings") as conn:
+            return int((await conn.execute(stmt)).scalar_one())
 
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete raw readings with ``ts < cutoff``; returns how many. Intervals are kept."""

@@ -68,11 +68,18 @@ class ReadingWriter:
 
     async def write(self, readings: Sequence[Reading]) -> WriteResult:
         """Queue readings; return after their batch committed, with that batch's result."""
+        return await (await self.submit(readings))
+
+    async def submit(self, readings: Sequence[Reading]) -> asyncio.Future[WriteResult]:
+        """Queue readings and return at once (waiting only while the queue is full) with a
+        future that completes when their batch has committed. For consumers that must keep
+        receiving while earlier messages commit, and acknowledge each one when its future is
+        done."""
         if self._task is None:
             raise RuntimeError("ReadingWriter used outside 'async with'")
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         await self._queue.put((readings, future))
-        return await future
+        return future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -28,6 +28,8 @@ import pytest
 
 from protocols.mqtt.embedded import EmbeddedBroker, free_port, reachable
 
+pytest_plugins = ("tests.db_fixtures",)
+
 MOSQUITTO_PORT = 1883
 MOSQUITTO_BINARY = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
