@@ -17,6 +17,11 @@ limit (1000) would drop messages for a subscriber that falls behind, so the rece
 its progress to the publisher, which stays at most 200 messages ahead (credit-based flow
 control, the same for both paths): the receiver always has a backlog, and ``lost`` stays 0.
 
+* ``ingest → sqlite`` / ``ingest → postgresql`` -- the whole ingest path of the service
+  (:class:`scheduler.ingest.TelemetryIngest`): the bus as above with manual acknowledgement,
+  group commit into a fresh database, each message acknowledged after its commit. ``msg/s``
+  counts messages committed; ``readings`` is what the database holds afterwards.
+
 Run: ``scripts/bench mqtt`` (``--n=50000 --reps=5``).
 """
 
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import threading
@@ -34,7 +40,8 @@ from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 
-HOST, PORT = "127.0.0.1", 1883
+HOST = "127.0.0.1"
+PORT = int(os.environ.get("BENCH_MQTT_PORT", "1883"))
 DEVICES = 100
 #: Messages the publisher may be ahead of the receiver: well below Mosquitto's default queue
 #: limit of 1000 (acknowledgements still on their way count against it too, and 800 was seen to
@@ -201,12 +208,109 @@ async def run_bus(n: int) -> Run:
     return Run("bus → readings", count, readings, clock.t1 - clock.t0, clock.c1 - clock.c0)
 
 
+async def _pg_database(create: bool, name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(host=HOST, port=5432, user="postgres", database="test")
+    try:
+        if create:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        else:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def run_ingest(n: int, backend: str) -> Run:
+    """MQTT → validated → committed → acknowledged: :class:`scheduler.ingest.TelemetryIngest`
+    with manual acks and group commit into a fresh database of ``backend``."""
+    import tempfile
+    from pathlib import Path
+
+    from protocols.clock import RealClock
+    from protocols.model import Reading
+    from protocols.mqtt import Bus, BusConfig, Inbound, TelemetryPayload
+    from scheduler.ingest import TelemetryIngest
+    from store import Store
+    from store.writer import ReadingWriter
+
+    prefix = f"bench-{uuid.uuid4().hex[:10]}"
+    tmp = tempfile.TemporaryDirectory()
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{Path(tmp.name) / 'bench.db'}"
+    else:
+        db = f"waldstadt_bench_{uuid.uuid4().hex[:10]}"
+        await _pg_database(True, db)
+        url = f"postgresql+asyncpg://postgres@{HOST}:5432/{db}"
+    clock = _Clock()
+    count = 0
+    procs: list[asyncio.subprocess.Process] = []
+    client_id = f"{prefix}-ingest"
+    avail = f"{prefix}/availability"
+    config = BusConfig(
+        client_id=client_id, host=HOST, port=PORT, availability_topic=avail, manual_ack=True
+    )
+    try:
+        async with (
+            Store(url) as store,
+            ReadingWriter(store.readings, now=RealClock().now) as writer,
+            Bus(config) as bus,
+        ):
+            ingest = TelemetryIngest(bus, writer, prefix=prefix)
+            sink = ingest._sink
+
+            async def counting(batch: list[Reading], inbound: Inbound[TelemetryPayload]) -> None:
+                nonlocal count
+                count += 1
+                if count == 1:
+                    clock.first()
+                _credit(procs[0], count)
+                await sink(batch, inbound)
+
+            ingest._sink = counting  # type: ignore[method-assign]
+            await ingest.start()
+            await bus.wait_connected()
+            proc = await _start_publisher(prefix, n)
+            procs.append(proc)
+            await _go(proc)
+            try:
+                async with asyncio.timeout(120):
+                    while ingest.committed < n:  # noqa: ASYNC110 - polls a counter, 2 ms
+                        await asyncio.sleep(0.002)
+            except TimeoutError:
+                pass
+            clock.last()
+            await proc.wait()
+            stored = await store.readings.count()
+        async with aiomqtt.Client(HOST, PORT, identifier=client_id, clean_session=True) as tidy:
+            await tidy.publish(avail, b"", qos=1, retain=True)
+    finally:
+        if backend != "sqlite":
+            await _pg_database(False, db)
+        tmp.cleanup()
+    return Run(f"ingest → {backend}", ingest.committed, stored, clock.t1 - clock.t0,
+               clock.c1 - clock.c0)  # fmt: skip
+
+
 def main(argv: list[str]) -> None:
     n = _flag(argv, "n", 50_000)
     reps = _flag(argv, "reps", 5)
-    runs: dict[str, list[Run]] = {"bare aiomqtt": [], "bus → readings": []}
+    runs: dict[str, list[Run]] = {
+        "bare aiomqtt": [],
+        "bus → readings": [],
+        "ingest → sqlite": [],
+        "ingest → postgresql": [],
+    }
+
+    async def ingest_sqlite(n: int) -> Run:
+        return await run_ingest(n, "sqlite")
+
+    async def ingest_pg(n: int) -> Run:
+        return await run_ingest(n, "postgresql")
+
+    paths = [run_bare, run_bus, ingest_sqlite, ingest_pg]
     for rep in range(reps):
-        order = (run_bare, run_bus) if rep % 2 == 0 else (run_bus, run_bare)
+        order = paths if rep % 2 == 0 else list(reversed(paths))
         for fn in order:
             r = asyncio.run(fn(n))
             runs[r.path].append(r)
