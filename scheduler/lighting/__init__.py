@@ -2,13 +2,9 @@
 sensors over MQTT (see :mod:`scheduler.lighting.service`)."""
 
 from scheduler.lighting.alarms import AlarmBook, AlarmChange, AlarmHook, Change
+from scheduler.lighting.config import LightingServiceConfig, ServiceStats, next_local
 from scheduler.lighting.nodes import light_schedule
-from scheduler.lighting.service import (
-    LightingService,
-    LightingServiceConfig,
-    ServiceStats,
-    next_local,
-)
+from scheduler.lighting.service import LightingService
 
 __all__ = [
     "AlarmBook",
