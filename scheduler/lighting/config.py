@@ -38,6 +38,8 @@ class LightingServiceConfig:
     network: Literal["chirpstack", "tts"] = "chirpstack"
     uplink_filter: str | None = None
     watch_uplinks: bool = True
+    #: Tick commands handed to the bus at once (see ``LightingService._send_paced``).
+    send_slice: int = 64
 
     def __post_init__(self) -> None:
         for name in ("tick_s", "command_expiry_s", "controller_timeout_s", "comm_check_s"):
@@ -52,6 +54,8 @@ class LightingServiceConfig:
         if not self.effective_refresh_s > 0:
             raise ConfigError("lighting_service.refresh_s", "must be above 0 s")
         zone(self.timezone, "lighting_service.timezone")
+        if self.send_slice < 1:
+            raise ConfigError("lighting_service.send_slice", "must be at least 1")
 
     @property
     def effective_refresh_s(self) -> float:

@@ -1,9 +1,7 @@
-"""One decision tick of the service as a plain function, so it can run in a worker thread.
+"""One decision tick of the service as a plain function of a snapshot of its state.
 
-:func:`run_tick` takes a snapshot of the service's state (:class:`TickInput`; every mapping in
-it is a copy or is never mutated by the event loop) and returns the tick, the commands to send
-and the decisions as fresh dicts the service then owns. :func:`carry_over` merges presence
-holds that detections set on the event loop while the tick ran.
+:func:`run_tick` takes :class:`TickInput` and returns the tick, the commands for the changed
+levels and the decisions as fresh dicts that the service then owns.
 """
 
 from __future__ import annotations
@@ -49,19 +47,3 @@ def run_tick(inp: TickInput) -> TickResult:
     )
     commands = changed_commands(inp.published, tick, inp.command_expiry_s)
     return TickResult(tick, commands, tick.decisions, dict(tick.decisions))
-
-
-def carry_over(
-    ticked: Mapping[str, PresenceHold],
-    before: Mapping[str, PresenceHold],
-    now_holds: Mapping[str, PresenceHold],
-) -> dict[str, PresenceHold]:
-    """The tick's holds plus those that detections added or extended while it ran
-    (``now_holds`` differs from ``before``, the holds the tick started from)."""
-    merged = dict(ticked)
-    if now_holds is before:
-        return merged
-    for lid, hold in now_holds.items():
-        if before.get(lid) is not hold:
-            merged[lid] = hold
-    return merged

@@ -1,5 +1,5 @@
-"""The service's plain parts: the daily push instant, command ids, carrying presence holds over
-a tick, the alarm book, and the retained schedule message."""
+"""The service's plain parts: the daily push instant, command ids, the configuration's checks,
+the alarm book, and the retained schedule message."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from lighting.examples import PROGRAMS
 from lighting.failures import Alarm, FailureKind
-from lighting.presence import PresenceHold
 from lighting.schedule import node_schedule
 from protocols.errors import ConfigError
 from protocols.streetlight import LightSchedule
@@ -22,7 +21,6 @@ from scheduler.lighting import (
     next_local,
 )
 from scheduler.lighting.config import short_id
-from scheduler.lighting.ticking import carry_over
 from tests.scheduler.lighting.harness import street_segment
 
 T = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
@@ -64,21 +62,6 @@ def test_bad_service_config_names_the_field(kwargs: dict[str, object], field: st
     with pytest.raises((ConfigError, ValueError)) as err:
         LightingServiceConfig(**kwargs)  # type: ignore[arg-type]
     assert field in str(err.value)
-
-
-def hold(lid: str, until_s: float) -> PresenceHold:
-    return PresenceHold(lid, 80.0, T + timedelta(seconds=until_s), 1.0, 30.0)
-
-
-def test_holds_set_during_a_tick_are_carried_over() -> None:
-    a, b, c = hold("a", 60), hold("b", 60), hold("c", 90)
-    before = {"a": a, "b": b}
-    ticked = {"a": a}  # the tick pruned b
-    assert carry_over(ticked, before, before) == {"a": a}
-    # meanwhile a detection extended a and added c
-    a2 = hold("a", 120)
-    now_holds = {"a": a2, "b": b, "c": c}
-    assert carry_over(ticked, before, now_holds) == {"a": a2, "c": c}
 
 
 async def test_alarm_book_raises_once_and_clears_once() -> None:
