@@ -89,11 +89,19 @@ async def read_all(
     return readings, unavailable, errors
 
 
+class CommandJournal(Protocol):
+    """Where applied commands are recorded, so that a restarted controller can re-apply the
+    setpoints in force under the same ids (F3). ``scheduler.recovery`` has the store's one."""
+
+    async def record(self, results: Sequence[CommandResult]) -> None: ...
+
+
 class CommandWriter:
     """Writes commands to devices through their capabilities.
 
     Keeps the ids it applied (bounded) so that a duplicate is applied once, and the setpoints
-    with a revert time that are in force, so that they can be refreshed in time.
+    with a revert time that are in force, so that they can be refreshed in time. With a
+    ``journal``, every batch's results are recorded after the batch.
     """
 
     def __init__(
@@ -102,10 +110,12 @@ class CommandWriter:
         clock: Clock,
         timeout_s: float = 5.0,
         memory: int = 100_000,
+        journal: CommandJournal | None = None,
     ) -> None:
         self._devices = devices
         self._clock = clock
         self._timeout_s = timeout_s
+        self._journal = journal
         self._applied: OrderedDict[str, None] = OrderedDict()
         self._memory = memory
         #: target → (command, monotonic time of the last write)
@@ -132,6 +142,8 @@ class CommandWriter:
                 todo.append(cmd)
         todo.extend(self._due_refreshes(now, {(c.target, c.kind) for c in todo}))
         results.extend(await asyncio.gather(*(self._apply(c) for c in todo)))
+        if self._journal is not None and results:
+            await self._journal.record(results)
         return results
 
     def _due_refreshes(

@@ -1,0 +1,85 @@
+"""Restart recovery (F3): the commands in force survive the controller.
+
+Every batch the :class:`~scheduler.cycle.CommandWriter` writes is journaled in the store's
+command table (idempotent by command id). After a restart, :func:`reapply_live` reads the
+commands that have neither expired nor reached a final status and applies each once more
+under its *same* id through a fresh writer: devices with a revert time get their limit back
+before it lapses, and because the ids are unchanged a decider re-issuing the same command
+afterwards is a duplicate, not a second write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from scheduler.commands import Command, CommandKind, CommandResult, CommandStatus
+from scheduler.cycle import CommandWriter
+from store import Store
+from store.commands import Command as StoredCommandRow
+
+log = logging.getLogger(__name__)
+
+#: What the writer's result means for the stored command. Duplicates and commands that had
+#: expired before they were written were never applied: nothing to journal.
+_STATUS = {
+    CommandStatus.APPLIED: "sent",
+    CommandStatus.FAILED: "failed",
+    CommandStatus.UNSUPPORTED: "failed",
+}
+
+
+def to_row(cmd: Command, issued_at: datetime) -> StoredCommandRow:
+    value: dict[str, Any] = {
+        "kind": cmd.kind.value,
+        "value": cmd.value,
+        "revert_s": cmd.revert_s,
+        "ramp_s": cmd.ramp_s,
+        "source": cmd.source,
+    }
+    issued = min(issued_at, cmd.expires_at - timedelta(microseconds=1))
+    return StoredCommandRow(cmd.command_id, cmd.target, value, issued, cmd.expires_at)
+
+
+def from_row(row: StoredCommandRow) -> Command:
+    v = row.value
+    return Command(
+        command_id=row.command_id,
+        target=row.target,
+        kind=CommandKind(v["kind"]),
+        value=float(v["value"]),
+        expires_at=row.expires_at,
+        source=str(v.get("source", "")),
+        revert_s=int(v.get("revert_s", 0)),
+        ramp_s=float(v.get("ramp_s", 0.0)),
+    )
+
+
+class StoreJournal:
+    """Records what the writer did in the store's command table."""
+
+    def __init__(self, store: Store, now: Callable[[], datetime]) -> None:
+        self._store = store
+        self._now = now
+
+    async def record(self, results: Sequence[CommandResult]) -> None:
+        now = self._now()
+        for res in results:
+            status = _STATUS.get(res.status)
+            if status is None:
+                continue
+            await self._store.commands.insert(to_row(res.command, now))
+            await self._store.commands.set_status(
+                res.command.command_id, status, now=now, detail=res.detail or None
+            )
+
+
+async def reapply_live(store: Store, writer: CommandWriter, now: datetime) -> list[CommandResult]:
+    """Re-apply, once and under the same ids, every command still in force at ``now``."""
+    await store.commands.expire(now)
+    live = [from_row(s.command) for s in await store.commands.live(now)]
+    if live:
+        log.info("re-applying %d command(s) in force after restart", len(live))
+    return await writer.write(live)
