@@ -122,9 +122,13 @@ class LightingService:
             raise RuntimeError("lighting service already running (not re-entrant)")
         self._since = self.clock.now()
         self._running = True
-        await self._subscribe()
-        await self.push_schedules()
-        await self.tick_once(refresh=True)
+        try:
+            await self._subscribe()
+            await self.push_schedules()
+            await self.tick_once(refresh=True)
+        except BaseException:
+            self._running = False
+            raise
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         self._tasks = [
