@@ -82,7 +82,10 @@ class Reading:
     quality: Quality = Quality.GOOD
 
     def __post_init__(self) -> None:
-        if self.ts.tzinfo is None or self.ts.utcoffset() != UTC.utcoffset(None):
+        tz = self.ts.tzinfo
+        # identity first: nearly every reading carries the UTC singleton, and utcoffset()
+        # is the costly part of building a reading on the polling hot path
+        if tz is not UTC and (tz is None or self.ts.utcoffset() != UTC.utcoffset(None)):
             raise ValueError(
                 f"reading {self.device_id}/{self.channel}: ts must be UTC, got {self.ts!r}"
             )
