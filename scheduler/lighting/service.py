@@ -51,7 +51,13 @@ from lighting.failures import (
     check_report,
 )
 from lighting.overrides import Override
-from lighting.presence import Detection, LuminaireCommand, PresenceHold, apply_detection
+from lighting.presence import (
+    Detection,
+    LuminaireCommand,
+    PresenceHold,
+    apply_detection,
+    prune_holds,
+)
 from lighting.program import ResolvedNight
 from lighting.schedule import nights_covering, node_schedule
 from lighting.site import LightingIndex
@@ -68,7 +74,7 @@ from protocols.streetlight import LightState, StreetlightController
 from scheduler.lighting.alarms import REPORT_KINDS, AlarmBook, AlarmHook
 from scheduler.lighting.config import LightingServiceConfig, ServiceStats, next_local, short_id
 from scheduler.lighting.nodes import light_schedule
-from scheduler.lighting.ticking import TickInput, run_tick
+from scheduler.lighting.ticking import TickInput, run_tick, split_index
 from scheduler.lighting.uplinks import presence_detection, sensor_of, traffic_sample
 
 log = logging.getLogger(__name__)
@@ -114,6 +120,8 @@ class LightingService:
         self._tg: asyncio.TaskGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._tick_lock = asyncio.Lock()
+        self._boosts_during_tick: dict[str, LuminaireDecision] = {}
+        self._parts = split_index(self._index)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -210,6 +218,7 @@ class LightingService:
         every node gets its new schedule, and every level is decided and sent again."""
         removed = set(self._index.luminaires) - set(site.index.luminaires)
         self._index, self._programs = site.index, site.programs
+        self._parts = split_index(site.index)
         self._nights, self._anchor_cache = {}, {}
         segs = site.index.segments
         self._traffic = {k: v for k, v in self._traffic.items() if k in segs}
@@ -249,9 +258,12 @@ class LightingService:
         """Decide every luminaire now and send the changed levels (all with ``refresh`` or
         when the refresh interval has passed); returns the commands sent.
 
-        The decision runs on the event loop (10,000 luminaires: 5–15 ms). A worker thread was
-        measured to be no better for the presence path: the tick then holds the GIL in 5 ms
-        slices across every I/O wait of the fast path (``scripts/bench lighting_mqtt``)."""
+        The site is decided in parts of about 1,000 luminaires, yielding to the event loop
+        between them, so that a presence detection never waits for a whole site's tick
+        (10,000 luminaires: 5–15 ms, far more with many holds on a loaded machine). A worker
+        thread was measured to be no better: the tick then holds the GIL in 5 ms slices across
+        every I/O wait of the fast path. Boosts sent while the parts run stand until the next
+        tick decides with their holds."""
         async with self._tick_lock:
             now = self.clock.now()
             self._overrides = [ov for ov in self._overrides if ov.expires_at > now]
@@ -260,28 +272,45 @@ class LightingService:
                 (now - self._last_refresh).total_seconds() >= self.config.effective_refresh_s
             )
             full = refresh or due
-            inp = TickInput(
-                self._index,
-                self._nights,
-                self._traffic,
-                dict(self._samples),
-                self._holds,
-                tuple(self._overrides),
-                now,
-                {} if full else self._published,
-                self.config.command_expiry_s,
-            )
-            result = run_tick(inp)
+            overrides = tuple(self._overrides)
+            decisions: dict[str, LuminaireDecision] = {}
+            segments: dict[str, SegmentDecision] = {}
+            traffic: dict[str, TrafficState] = {}
+            commands: list[LuminaireCommand] = []
+            self._boosts_during_tick = {}
+            for k, part in enumerate(self._parts):
+                if k:
+                    await asyncio.sleep(0)
+                result = run_tick(
+                    TickInput(
+                        part,
+                        self._nights,
+                        self._traffic,
+                        dict(self._samples),
+                        self._holds,
+                        overrides,
+                        now,
+                        {} if full else self._published,
+                        self.config.command_expiry_s,
+                    )
+                )
+                decisions.update(result.decisions)
+                segments.update(result.tick.segments)
+                traffic.update(result.tick.traffic)
+                commands.extend(result.commands)
             if full:
                 self._last_refresh = now
-            self._tick = result.tick
-            self._traffic = dict(result.tick.traffic)
-            self._holds = dict(result.tick.holds)
-            self._decisions = result.decisions
-            self._published = result.published
+            decisions.update(self._boosts_during_tick)
+            self._boosts_during_tick = {}
+            self._holds = prune_holds(self._holds, now)
+            self._tick = Tick(now, decisions, segments, traffic, dict(self._holds))
+            self._traffic = traffic
+            self._decisions = decisions
+            self._published = dict(decisions)
             self.stats.ticks += 1
-            await self._send_paced(result.commands)
-            return result.commands
+            sent = tuple(commands)
+            await self._send_paced(sent)
+            return sent
 
     async def detect(self, detection: Detection) -> tuple[LuminaireCommand, ...]:
         """The low-latency presence path: boost the corridor and publish its commands now."""
@@ -301,6 +330,7 @@ class LightingService:
             )
             self._decisions[cmd.luminaire_id] = boosted
             self._published[cmd.luminaire_id] = boosted
+            self._boosts_during_tick[cmd.luminaire_id] = boosted
         self.stats.detections += 1
         self.stats.presence_commands += len(commands)
         await self._send(commands)

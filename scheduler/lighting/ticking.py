@@ -47,3 +47,30 @@ def run_tick(inp: TickInput) -> TickResult:
     )
     commands = changed_commands(inp.published, tick, inp.command_expiry_s)
     return TickResult(tick, commands, tick.decisions, dict(tick.decisions))
+
+
+def split_index(index: LightingIndex, luminaires_per_part: int = 1000) -> tuple[LightingIndex, ...]:
+    """The index cut into parts of whole segments with about ``luminaires_per_part``
+    luminaires each (luminaires, streets and sensors stay whole, so corridors and holds
+    resolve as before), for a tick that yields to the event loop between parts."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    count = 0
+    for sid in index.segments:
+        current.append(sid)
+        count += len(index.by_segment[sid])
+        if count >= luminaires_per_part:
+            groups.append(current)
+            current, count = [], 0
+    if current or not groups:
+        groups.append(current)
+    return tuple(
+        LightingIndex(
+            {sid: index.segments[sid] for sid in group},
+            index.luminaires,
+            {sid: index.by_segment[sid] for sid in group},
+            index.streets,
+            index.sensors,
+        )
+        for group in groups
+    )
