@@ -216,14 +216,15 @@ class LightingService:
     async def reconfigure(self, site: LightingSite) -> None:
         """Switch to a changed site: retained schedules of removed luminaires are deleted,
         every node gets its new schedule, and every level is decided and sent again."""
-        removed = set(self._index.luminaires) - set(site.index.luminaires)
-        self._index, self._programs = site.index, site.programs
-        self._parts = split_index(site.index)
-        self._nights, self._anchor_cache = {}, {}
-        segs = site.index.segments
-        self._traffic = {k: v for k, v in self._traffic.items() if k in segs}
-        self._samples = {k: v for k, v in self._samples.items() if k in segs}
-        self._holds = {k: v for k, v in self._holds.items() if k in site.index.luminaires}
+        async with self._tick_lock:  # not in the middle of a tick's parts
+            removed = set(self._index.luminaires) - set(site.index.luminaires)
+            self._index, self._programs = site.index, site.programs
+            self._parts = split_index(site.index)
+            self._nights, self._anchor_cache = {}, {}
+            segs = site.index.segments
+            self._traffic = {k: v for k, v in self._traffic.items() if k in segs}
+            self._samples = {k: v for k, v in self._samples.items() if k in segs}
+            self._holds = {k: v for k, v in self._holds.items() if k in site.index.luminaires}
         for lid in sorted(removed):
             await self.controller.clear_schedule(lid)
         await self.push_schedules()

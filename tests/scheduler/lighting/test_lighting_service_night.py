@@ -7,7 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from lighting.calendar import Calendar
+from lighting.config import LightingSite
+from lighting.examples import PROGRAMS
 from lighting.overrides import Override, Scope
+from lighting.schedule import Programs
 from protocols.clock import SimClock
 from protocols.mqtt import Bus
 from protocols.streetlight import LightCommand, StreetlightController, dump
@@ -161,3 +165,33 @@ async def test_expired_and_duplicate_commands_of_the_service(
             )
             assert node.target_pct == 70.0
             assert node.last_command_id == first.command_id
+
+
+async def test_a_changed_site_gets_new_schedules_and_levels_and_removed_nodes_none(
+    mqtt_broker: object, unique: str
+) -> None:
+    prefix = f"{unique}/lights"
+    clock = SimClock(EVENING + timedelta(minutes=30), speed=60)
+    site = street_site(3)
+    config = LightingServiceConfig(prefix=prefix, tick_s=10.0, watch_uplinks=False)
+    async with (
+        running_fleet(
+            mqtt_broker, f"fleet-{unique}", clock, nodes_for(site, clock), prefix
+        ) as fleet,
+        running_service(mqtt_broker, f"svc-{unique}", clock, site, config) as svc,
+    ):
+        await eventually(lambda: at_levels(fleet, 70.0))
+        await eventually(lambda: all(n.schedule is not None for n in fleet.nodes.values()))
+        # the engineer switches the street to full light all night and removes pole l2
+        full_light = Programs(PROGRAMS.programs, {"default": Calendar("Voll", (), "Volllicht")})
+        smaller = street_site(2)
+        changed = LightingSite(index=smaller.index, programs=full_light, co2_g_per_kwh=380.0)
+        await svc.reconfigure(changed)
+        assert "program 'Volllicht' step 'on' 100 %" in svc.decisions["l0"].reason_text
+        await eventually(lambda: fleet.nodes["l0"].target_pct == 100.0)
+        await eventually(lambda: fleet.nodes["l1"].target_pct == 100.0)
+        await eventually(lambda: fleet.nodes["l2"].schedule is None)
+        sched = fleet.nodes["l0"].schedule
+        assert sched is not None
+        assert [s.level_pct for s in sched.steps] == [100.0, 0.0] * 3
+        assert "l2" not in svc.decisions
