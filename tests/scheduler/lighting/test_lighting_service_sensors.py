@@ -133,7 +133,7 @@ async def test_a_presence_event_boosts_its_corridor_at_once(
 ) -> None:
     prefix = f"{unique}/lights"
     clock = SimClock(AFTER_MIDNIGHT, speed=60)
-    presence = PresenceRule("s1", poles_ahead=3, poles_behind=1, boost_pct=80.0, hold_s=120.0)
+    presence = PresenceRule("s1", poles_ahead=3, poles_behind=1, boost_pct=80.0, hold_s=240.0)
     ident = SensorIdentity(EUI, f"ps-{unique}", application_id=f"{unique}-presence")
     site = street_site(
         12,
@@ -176,4 +176,4 @@ async def test_a_presence_event_boosts_its_corridor_at_once(
             # after the hold the tick brings everyone back to the program level
             await eventually(lambda: all(n.target_pct == 30.0 for n in fleet.nodes.values()))
             await eventually(lambda: "presence" not in svc.decisions["l5"].reason_text)
-            assert clock.now() >= AFTER_MIDNIGHT + timedelta(seconds=120)
+            assert clock.now() >= AFTER_MIDNIGHT + timedelta(seconds=240)
