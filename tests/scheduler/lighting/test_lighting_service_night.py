@@ -35,6 +35,7 @@ def at_levels(fleet: StreetlightFleet, level_pct: float, mode: str = "controller
     return all(n.target_pct == level_pct and n.mode == mode for n in fleet.nodes.values())
 
 
+@pytest.mark.slow
 async def test_nodes_follow_the_program_steps_with_reason_chains(
     mqtt_broker: object, unique: str
 ) -> None:

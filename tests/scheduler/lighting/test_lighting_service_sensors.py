@@ -128,6 +128,7 @@ async def test_traffic_lowers_the_class_and_a_silent_sensor_restores_it(
         assert svc.stats.traffic_samples == 2
 
 
+@pytest.mark.slow
 async def test_a_presence_event_boosts_its_corridor_at_once(
     mqtt_broker: object, unique: str
 ) -> None:
