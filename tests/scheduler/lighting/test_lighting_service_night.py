@@ -3,7 +3,7 @@ loses the controller runs its retained program (or its fallback) and comes back.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from lighting.overrides import Override, Scope
 from lighting.schedule import Programs
 from protocols.clock import SimClock
 from protocols.mqtt import Bus
-from protocols.streetlight import LightCommand, StreetlightController, dump
+from protocols.streetlight import LightCommand, LightSchedule, StreetlightController, dump
 from scheduler.lighting import LightingServiceConfig
 from sims.streetlight import StreetlightFleet
 from tests.scheduler.lighting.harness import (
@@ -196,3 +196,29 @@ async def test_a_changed_site_gets_new_schedules_and_levels_and_removed_nodes_no
         assert sched is not None
         assert [s.level_pct for s in sched.steps] == [100.0, 0.0] * 3
         assert "l2" not in svc.decisions
+
+
+async def test_the_schedules_are_pushed_again_each_day_at_push_time(
+    mqtt_broker: object, unique: str
+) -> None:
+    prefix = f"{unique}/lights"
+    # 12:29 local: the daily push at 12:30 comes 60 s (1 s real) after the start
+    clock = SimClock(datetime(2026, 11, 25, 11, 29, tzinfo=UTC), speed=60)
+    site = street_site(2)
+    config = LightingServiceConfig(
+        prefix=prefix, tick_s=10.0, push_at=time(12, 30), watch_uplinks=False
+    )
+    issued: list[datetime] = []
+
+    async def capture(inbound: object) -> None:
+        issued.append(inbound.payload.issued_at)  # type: ignore[attr-defined]
+
+    async with Bus(bus_config(mqtt_broker, f"spy-{unique}")) as spy:
+        await spy.wait_connected()
+        await spy.subscribe(f"{prefix}/l0/schedule", LightSchedule, capture)
+        async with running_service(mqtt_broker, f"svc-{unique}", clock, site, config) as svc:
+            assert svc.stats.schedules_pushed == 2  # at start
+            await eventually(lambda: svc.stats.schedules_pushed == 4)
+            await eventually(lambda: len(issued) >= 2)
+            assert clock.now() >= datetime(2026, 11, 25, 11, 30, tzinfo=UTC)
+            assert issued[-1] >= datetime(2026, 11, 25, 11, 30, tzinfo=UTC) > issued[0]
