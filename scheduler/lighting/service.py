@@ -429,12 +429,13 @@ class LightingService:
         lum = self._index.luminaires.get(node_id)
         if lum is None:
             return
-        self.stats.state_reports += 1
         ts = state.ts.astimezone(UTC)
-        self._states[node_id] = state
         last = self._last_report_at.get(node_id)
-        if last is None or ts > last:
-            self._last_report_at[node_id] = ts
+        if last is not None and ts <= last:
+            return  # a redelivered or older report (at-least-once delivery) says nothing new
+        self.stats.state_reports += 1
+        self._states[node_id] = state
+        self._last_report_at[node_id] = ts
         report = NodeReport(
             node_id,
             ts,
