@@ -21,6 +21,8 @@ from typing import TextIO
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from lighting.config import LightingConfig, LightingSite
+from lighting.tick import LuminaireDecision
 from protocols.clock import Clock, SimClock
 from protocols.errors import DeviceUnavailable
 from protocols.lorawan.ingest import subscribe_uplinks
@@ -33,7 +35,12 @@ from protocols.mqtt.bus import Bus
 from protocols.mqtt.config import BusConfig
 from protocols.mqtt.embedded import EmbeddedBroker
 from protocols.streetlight import LightState, StreetlightController
-from sims.town import DEFAULT_TOWN, SimTown, TownConfig, load_town
+from protocols.yamlconf import parse_yaml, validate_data
+from scheduler.lighting.config import LightingServiceConfig
+from scheduler.lighting.service import LightingService
+from sims.town import DEFAULT_TOWN, SimTown, TownConfig, light_ids, load_town
+
+DEFAULT_LIGHTING = Path(__file__).with_name("demo_lighting.yaml")
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,7 @@ class Readout:
     modbus: dict[str, dict[str, Reading]] = field(default_factory=dict)
     lights: dict[str, LightState] = field(default_factory=dict)
     traffic: dict[str, Reading] = field(default_factory=dict)
+    decisions: dict[str, LuminaireDecision] = field(default_factory=dict)
     rejected: int = 0
 
     def value(self, device: str, channel: str) -> float | None:
@@ -84,8 +92,40 @@ def render(town: TownConfig, readout: Readout, now: datetime, speed: float) -> s
             f"level {_fmt(level, 5, 1)} %  power {_fmt(power, 6)} W  "
             f"traffic {_fmt(None if count is None else count.value, 4)} veh/10 min"
         )
+        decision = readout.decisions.get(f"{street.name}-01")
+        if decision is not None:
+            lines.append(
+                f"  why {street.name}-01 at {decision.level_pct:g} %: {decision.reason_text}"
+            )
     lines.append(f"rejected payloads: {readout.rejected}")
     return "\n".join(lines)
+
+
+def demo_lighting(town: TownConfig, path: Path = DEFAULT_LIGHTING) -> LightingSite:
+    """The lighting site of the demo: programs, calendars and segments from ``path``; the
+    luminaires (one per pole) and traffic sensors from the town, so they match the nodes. A
+    street of the town without a segment in the file gets a copy of the file's first one."""
+    data, lines = parse_yaml(path.read_text(encoding="utf-8"), path.name)
+    segments = data.setdefault("segments", [])
+    known = {seg.get("id") for seg in segments}
+    for st in town.streets:  # a street the file does not describe gets the first one's rules
+        if st.name not in known and segments:
+            segments.append({**segments[0], "id": st.name})
+    data["luminaires"] = [
+        {"id": node, "segment": st.name, "street": st.name, "pole": pole,
+         "rated_power_w": st.rated_power_w}
+        for st in town.streets
+        for pole, node in enumerate(light_ids(st), start=1)
+    ]  # fmt: skip
+    data["sensors"] = [
+        {"id": st.sensor_dev_eui, "segment": st.name, "street": st.name,
+         "pole": (st.luminaires + 1) // 2}
+        for st in town.streets
+        if st.sensor_dev_eui
+    ]  # fmt: skip
+    site = validate_data(LightingConfig, data, path.name, lines).site
+    assert site is not None
+    return site
 
 
 def demo_start(tz: str) -> datetime:
@@ -148,6 +188,10 @@ async def run_demo(
         ):
             drivers = await _open_drivers(town, pool, clock)
             lights = StreetlightController(bus)
+            lighting = LightingService(
+                clock, bus, demo_lighting(town_cfg),
+                LightingServiceConfig(tick_s=60.0, timezone=town_cfg.timezone),
+            )  # fmt: skip
 
             async def on_state(node_id: str, state: LightState) -> None:
                 readout.lights[node_id] = state
@@ -170,13 +214,15 @@ async def run_demo(
                 file=stream,
                 flush=True,
             )
-            while deadline is None or loop.time() < deadline:
-                for device, readings in (await poll(drivers)).items():
-                    readout.modbus[device] = {r.channel: r for r in readings}
-                readout.rejected = sum(bus.stats.malformed.values())
-                text = render(town_cfg, readout, clock.now(), clock.speed)
-                print(text, file=stream, flush=True)
-                await asyncio.sleep(refresh_s)
+            async with lighting:
+                while deadline is None or loop.time() < deadline:
+                    for device, readings in (await poll(drivers)).items():
+                        readout.modbus[device] = {r.channel: r for r in readings}
+                    readout.decisions = dict(lighting.decisions)
+                    readout.rejected = sum(bus.stats.malformed.values())
+                    text = render(town_cfg, readout, clock.now(), clock.speed)
+                    print(text, file=stream, flush=True)
+                    await asyncio.sleep(refresh_s)
     return readout
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from lighting.program import check_program
 from protocols.errors import ConfigError
-from sims.demo import Readout, render, run_demo
+from sims.demo import Readout, demo_lighting, render, run_demo
 from sims.town import DEFAULT_TOWN, load_town
 
 SMALL_TOWN = """\
@@ -29,7 +30,14 @@ streets:
 def test_the_default_town_loads() -> None:
     town = load_town(DEFAULT_TOWN)
     assert len(town.households) >= 6
-    assert {s.network for s in town.streets} == {"chirpstack", "tts"}
+    assert all(s.sensor_dev_eui for s in town.streets)
+    site = demo_lighting(town)
+    assert len(site.index.luminaires) == sum(s.luminaires for s in town.streets)
+    assert set(site.index.segments) == {s.name for s in town.streets}
+    # an anchor order that holds in winter can break in June: check every night of a year
+    for segment in site.index.segments.values():
+        for program in site.programs.programs.values():
+            check_program(program, segment.place, date(2026, 1, 1), 366)
 
 
 def test_unknown_key_in_a_town_file_names_key_and_line(tmp_path: Path) -> None:
@@ -69,8 +77,13 @@ async def test_demo_reads_every_simulated_device_through_the_production_drivers(
     assert readout.value("h1-battery", "soc_pct") is not None
     assert readout.value("h2-meter", "power_w") is not None
     assert readout.value("h2-meter", "power_w") > 0  # type: ignore[operator]  # no PV: imports
-    # the streetlights reported over MQTT
+    # the streetlights reported over MQTT, and the lighting controller decided their levels:
+    # at noon in June the program has them off, with the reason on record
     assert set(readout.lights) == {"ring-01", "ring-02", "ring-03"}
-    assert all(s.power_w > 0 for s in readout.lights.values())
+    assert set(readout.decisions) == {"ring-01", "ring-02", "ring-03"}
+    assert all(d.level_pct == 0 for d in readout.decisions.values())
+    assert all(d.reasons for d in readout.decisions.values())
+    assert all(s.level_pct == 0 for s in readout.lights.values())
     assert "Waldstadt demo: broker" in out.getvalue()
     assert "street ring" in out.getvalue()
+    assert "why ring-01 at 0 %" in out.getvalue()
