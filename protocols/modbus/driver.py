@@ -3,7 +3,8 @@
 :func:`template_device` builds a driver for a template and gives it exactly the capability
 protocols the template can serve: ``ReadsPowerW`` when it has a ``power_w`` channel,
 ``ReadsEnergyWh`` with ``import_energy_wh`` and ``export_energy_wh``, ``AcceptsBatteryPowerW``
-with a ``battery_power_w`` setpoint. ``isinstance(dev, ReadsPowerW)`` therefore tells the truth.
+with a ``battery_power_w`` setpoint, ``AcceptsLoadPowerW`` with a ``load_power_w`` setpoint (EV
+charger, storage heater). ``isinstance(dev, ReadsPowerW)`` therefore tells the truth.
 
 A poll plans block reads over all channel and scale-factor registers (≤ 125 registers per
 request, nearby registers merged), decodes, scales and maps "not implemented" values to
@@ -191,6 +192,17 @@ class TemplateDevice:
                 self.unit_id, sp.enable.address, [sp.enable.on_value], device_id=self._device_id
             )
 
+    async def _write_once(self, name: str, value: float, revert_s: int, command_id: str) -> None:
+        """Write setpoint ``name`` clamped to its limits, unless ``command_id`` was just
+        applied with the same value and revert time (idempotence)."""
+        if self._applied.get(command_id) == (value, revert_s):
+            return
+        sp = self.template.setpoints[name]
+        lo = sp.min if sp.min is not None else value
+        hi = sp.max if sp.max is not None else value
+        await self.write_setpoint(name, min(hi, max(lo, value)), revert_s)
+        self._applied = {command_id: (value, revert_s)}
+
 
 class _ReadsPower:
     async def read_power_w(self: TemplateDevice) -> Reading:  # type: ignore[misc]
@@ -212,17 +224,22 @@ class _AcceptsBattery:
     ) -> None:
         """Charge (+) / discharge (−) in W, clamped to the setpoint's limits; the same
         command id with the same values is applied once."""
-        if self._applied.get(command_id) == (power_w, revert_s):
-            return
-        sp = self.template.setpoints["battery_power_w"]
-        lo = sp.min if sp.min is not None else power_w
-        hi = sp.max if sp.max is not None else power_w
-        await self.write_setpoint("battery_power_w", min(hi, max(lo, power_w)), revert_s)
-        self._applied = {command_id: (power_w, revert_s)}
+        await self._write_once("battery_power_w", power_w, revert_s, command_id)
+
+
+class _AcceptsLoad:
+    async def set_load_power_w(  # type: ignore[misc]
+        self: TemplateDevice, power_w: float, revert_s: int, command_id: str
+    ) -> None:
+        """Draw ``power_w`` W (EV charger, storage heater), clamped to the setpoint's limits;
+        the device goes back to its own schedule ``revert_s`` seconds after the last write.
+        The same command id with the same values is applied once. The §14a floor is the
+        decider's (and the device's) business, not the driver's."""
+        await self._write_once("load_power_w", power_w, revert_s, command_id)
 
 
 @cache
-def _driver_class(power: bool, energy: bool, battery: bool) -> type[TemplateDevice]:
+def _driver_class(power: bool, energy: bool, battery: bool, load: bool) -> type[TemplateDevice]:
     bases: list[type] = []
     if power:
         bases.append(_ReadsPower)
@@ -230,6 +247,8 @@ def _driver_class(power: bool, energy: bool, battery: bool) -> type[TemplateDevi
         bases.append(_ReadsEnergy)
     if battery:
         bases.append(_AcceptsBattery)
+    if load:
+        bases.append(_AcceptsLoad)
     if not bases:
         return TemplateDevice
     name = "TemplateDevice_" + "_".join(b.__name__.strip("_") for b in bases)
@@ -249,5 +268,6 @@ def template_device(
         "power_w" in template.channels,
         "import_energy_wh" in template.channels and "export_energy_wh" in template.channels,
         "battery_power_w" in template.setpoints,
+        "load_power_w" in template.setpoints,
     )
     return cls(device_id, template, conn, unit_id, clock, availability)

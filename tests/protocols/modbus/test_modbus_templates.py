@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from protocols.capabilities import AcceptsBatteryPowerW, Device, ReadsEnergyWh, ReadsPowerW
+from protocols.capabilities import (
+    AcceptsBatteryPowerW,
+    AcceptsLoadPowerW,
+    Device,
+    ReadsEnergyWh,
+    ReadsPowerW,
+)
 from protocols.clock import ManualClock
 from protocols.errors import ConfigError
 from protocols.modbus.connection import ModbusPool
@@ -23,7 +29,13 @@ T0 = datetime(2026, 6, 21, 10, 0, tzinfo=UTC)
 
 
 def test_the_required_templates_ship() -> None:
-    assert {"eastron_sdm630", "sunspec_meter_203", "battery_inverter"} <= set(template_names())
+    assert {
+        "eastron_sdm630",
+        "sunspec_meter_203",
+        "battery_inverter",
+        "ev_charger",
+        "storage_heater",
+    } <= set(template_names())
 
 
 def test_unknown_key_is_a_config_error_naming_key_file_and_line(tmp_path: Path) -> None:
@@ -93,6 +105,7 @@ async def test_every_template_reads_from_a_simulator(name: str) -> None:
     assert isinstance(dev, Device)
     assert isinstance(dev, ReadsPowerW) == ("power_w" in template.channels)
     assert isinstance(dev, AcceptsBatteryPowerW) == ("battery_power_w" in template.setpoints)
+    assert isinstance(dev, AcceptsLoadPowerW) == ("load_power_w" in template.setpoints)
 
 
 async def test_sdm630_template_against_the_datasheet_simulator() -> None:
