@@ -1,0 +1,108 @@
+"""``create_app(settings)``: the FastAPI application, importable without side effects.
+
+::
+
+    app = create_app(load_settings())                    # serves from the store alone
+    app = create_app(settings, runtime=service)          # /ready and /metrics ask the service
+    app = create_app(settings, store=opened_store)       # share a Store the caller opened
+
+The lifespan opens ``Store(settings.database_url)`` unless a store is given, and closes only
+what it opened. Nothing happens at import or in ``create_app`` itself: no database, no
+socket, no thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import install_error_handlers
+from api.runtime import Runtime
+from api.state import AppState, HttpMetrics
+from scheduler.settings import Settings
+from store import Store
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+Waldstadt's web API: the energy-sharing community (balances, statements, plans, alarms,
+settlement runs), the audit trail, and accounts.
+
+Authenticate with `POST /api/v1/auth/token` (OAuth2 password form) and send the token as
+`Authorization: Bearer …`. Roles: **operator**, **member** (sees only their own member's data;
+community figures only as aggregates over at least five members), **lighting_engineer**,
+**auditor**. Errors are JSON with a `detail`; a 422 names each bad field and the reason.
+"""
+
+
+class HttpMetricsMiddleware:
+    """Counts requests by route *template* (``/api/v1/members/{member_id}/balances``), so a
+    scan over ids cannot blow up the label set; unmatched paths count as ``(unmatched)``."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "(unmatched)"
+            self.metrics.requests.labels(template, scope["method"], str(status)).inc()
+            self.metrics.seconds.labels(template).observe(time.perf_counter() - started)
+
+
+def create_app(
+    settings: Settings, *, runtime: Runtime | None = None, store: Store | None = None
+) -> FastAPI:
+    """The app for ``settings``; ``store``: an already opened store to use (not closed)."""
+    state = AppState(settings=settings, runtime=runtime, store=store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            if store is None:
+                state.store = await stack.enter_async_context(Store(settings.database_url))
+            try:
+                yield
+            finally:
+                if store is None:
+                    state.store = None
+
+    app = FastAPI(
+        title="Waldstadt",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.waldstadt = state
+    install_error_handlers(app)
+    app.add_middleware(HttpMetricsMiddleware, metrics=state.http_metrics)
+
+    from api.routers import system
+
+    app.include_router(system.router)
+    return app
+
+
+__all__ = ["API_PREFIX", "create_app"]
