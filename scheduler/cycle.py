@@ -8,6 +8,9 @@
 3. **Write**: the commands are written in one batch, concurrently per target. Expired commands
    are dropped, duplicate ids applied once, and setpoints with a revert time that are still in
    force are refreshed once half of their revert time has passed (the fail-safe of F2).
+   This is the ONE refresh mechanism of the running service (``scheduler.service``). A
+   refresh re-sends the command under its own id: drivers treat a repeated id as a duplicate
+   only while it is younger than half its revert time, so the refresh reaches the device.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -161,7 +164,9 @@ class CommandWriter:
     async def _apply(self, cmd: Command) -> CommandResult:
         dev = self._devices.get(cmd.target)
         if dev is None:
-            return CommandResult(cmd, CommandStatus.FAILED, f"unknown target {cmd.target!r}")
+            return CommandResult(
+                cmd, CommandStatus.FAILED, f"no driver for target {cmd.target!r} (unknown or away)"
+            )
         try:
             async with asyncio.timeout(self._timeout_s / self._clock.speed):
                 ok = await self._dispatch(dev, cmd)
@@ -202,13 +207,15 @@ class Cycle:
 
     def __init__(
         self,
-        devices: Sequence[Device],
+        devices: Sequence[Device] | Callable[[], Sequence[Device]],
         deciders: Sequence[Decider],
         writer: CommandWriter,
         clock: Clock,
         read_timeout_s: float = 2.0,
     ) -> None:
-        self._devices = list(devices)
+        #: a fixed list, or a function giving the devices of each cycle (devices discovered
+        #: late join the next cycle)
+        self._devices = devices if callable(devices) else list(devices)
         self._deciders = list(deciders)
         self._writer = writer
         self._clock = clock
@@ -218,9 +225,8 @@ class Cycle:
     async def run_once(self) -> CycleReport:
         t0 = self._clock.monotonic()
         at = self._clock.now()
-        readings, unavailable, errors = await read_all(
-            self._devices, self._clock, self._read_timeout_s
-        )
+        devices = self._devices() if callable(self._devices) else self._devices
+        readings, unavailable, errors = await read_all(devices, self._clock, self._read_timeout_s)
         self._log_availability(unavailable, errors)
         snapshot = Snapshot.build(at, readings, unavailable, errors)
         t1 = self._clock.monotonic()

@@ -6,20 +6,30 @@ looks for due jobs and divides its waits by the clock's speed. Jobs are aligned 
 quarter-hours with cron triggers in the site's time zone (computed in UTC underneath).
 
 Missed runs (the process was busy or asleep) are coalesced into one run and logged with the
-number of runs that were skipped. Each job runs at most once at a time; a coroutine job runs
-on the event loop, blocking work (a solve) belongs in ``asyncio.to_thread`` inside the job.
+number of runs that were skipped. Each job runs at most once at a time (a run that comes due
+while the previous one still runs is skipped, logged and counted as missed); a coroutine job
+runs on the event loop, blocking work (a solve) belongs in ``asyncio.to_thread`` inside the
+job. How late each run started (clock seconds after its due time) is kept per job in
+:attr:`ClockedScheduler.lateness` for the benchmark and the operator page.
+
+:func:`guarded` wraps a job so that an exception is logged with the job's name and counted,
+and the scheduler goes on; :meth:`ClockedScheduler.stop` lets running jobs finish (bounded)
+before it shuts down.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from apscheduler.executors.base import MaxInstancesReachedError
 from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.schedulers.base import STATE_PAUSED
+from apscheduler.schedulers.base import STATE_PAUSED, STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -28,7 +38,7 @@ from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
 
-JobFunc = Callable[[], Awaitable[None]]
+JobFunc = Callable[[], Awaitable[object]]
 
 
 def quarter_hour_trigger(tz: str, offset_s: int = 0) -> CronTrigger:
@@ -59,6 +69,9 @@ class ClockedScheduler(AsyncIOScheduler):  # type: ignore[misc]
         )
         self._clock = clock
         self.missed_runs: dict[str, int] = {}
+        #: job id → how late its recent runs started, in s of clock time (bounded)
+        self.lateness: dict[str, collections.deque[float]] = {}
+        self._running: set[asyncio.Task[Any]] = set()
 
     def add_clocked_job(self, func: JobFunc, trigger: BaseTrigger, job_id: str) -> Job:
         """Add a job whose first run is computed from the clock's now, not the wall clock."""
@@ -96,8 +109,20 @@ class ClockedScheduler(AsyncIOScheduler):  # type: ignore[misc]
                     executor = self._lookup_executor(job.executor)
                     try:
                         executor.submit_job(job, run_times[-1:])
+                    except MaxInstancesReachedError:
+                        self.missed_runs[job.id] = self.missed_runs.get(job.id, 0) + 1
+                        log.warning(
+                            "job %s still running at %s; that run is skipped",
+                            job.id,
+                            run_times[-1].isoformat(),
+                        )
                     except Exception:
                         log.exception("job %s could not be started", job.id)
+                    else:
+                        late = (now - run_times[-1]).total_seconds()
+                        self.lateness.setdefault(job.id, collections.deque(maxlen=10_000)).append(
+                            late
+                        )
                     following = job.trigger.get_next_fire_time(run_times[-1], now)
                     if following:
                         job._modify(next_run_time=following)
@@ -115,6 +140,55 @@ class ClockedScheduler(AsyncIOScheduler):  # type: ignore[misc]
     def next_run(self, job_id: str) -> datetime | None:
         job = self.get_job(job_id)
         return None if job is None else job.next_run_time
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Note a running job's task (done by :func:`guarded`) so that :meth:`stop` can
+        wait for it."""
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Start no more runs, give running ones ``timeout_s`` real seconds to finish, then
+        cancel what is left and shut down."""
+        if self.state == STATE_STOPPED:
+            return
+        self.pause()
+        running = [t for t in self._running if not t.done()]
+        if running:
+            _done, pending = await asyncio.wait(running, timeout=timeout_s)
+            for task in pending:
+                log.warning("job task %s still running at stop; cancelled", task.get_name())
+        self.shutdown(wait=False)
+        # the executor cancelled what was left; let those tasks see their cancellation
+        left = [t for t in self._running if not t.done()]
+        if left:
+            await asyncio.wait(left, timeout=timeout_s)
+
+
+def guarded(
+    job_id: str,
+    func: JobFunc,
+    scheduler: ClockedScheduler,
+    on_error: Callable[[str, BaseException], None] | None = None,
+) -> JobFunc:
+    """``func`` as a job that never takes the scheduler down: an exception is logged with the
+    job id and handed to ``on_error`` (a metrics counter), and the next run happens as usual."""
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            scheduler.track(task)
+        try:
+            await func()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("job %s failed; it runs again at its next time", job_id)
+            if on_error is not None:
+                on_error(job_id, exc)
+
+    run.__name__ = run.__qualname__ = job_id.replace(":", "_").replace("-", "_")
+    return run
 
 
 def describe(scheduler: ClockedScheduler) -> list[dict[str, Any]]:
@@ -136,5 +210,6 @@ __all__ = [
     "daily_trigger",
     "describe",
     "every",
+    "guarded",
     "quarter_hour_trigger",
 ]

@@ -62,6 +62,15 @@ class Metrics:
         self.decider_errors = Counter(
             "waldstadt_decider_errors_total", "Deciders that raised", ["decider"], registry=r
         )
+        self.job_errors = Counter(
+            "waldstadt_job_errors_total", "Scheduled job runs that raised", ["job"], registry=r
+        )
+        self.job_missed = Gauge(
+            "waldstadt_job_missed_runs",
+            "Runs coalesced or skipped since start",
+            ["job"],
+            registry=r,
+        )
 
     def set_plan_status(self, status: str, known: list[str]) -> None:
         for s in known:

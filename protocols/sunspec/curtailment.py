@@ -7,6 +7,11 @@ of the revert time (half of it by default, never later), on the injected clock.
 
 Run it in a TaskGroup (``tg.create_task(keeper.run(), name=...)``) or as an async context
 manager that owns its task.
+
+The running service (``scheduler.service``) does NOT use the keeper: there the one refresh
+mechanism is ``scheduler.cycle.CommandWriter``, which re-sends every setpoint in force at half
+its revert time through ``SunSpecInverter.set_power_limit_pct``. The keeper is for a single
+inverter held outside the service (tools, tests); never run both on the same inverter.
 """
 
 from __future__ import annotations

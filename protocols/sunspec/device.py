@@ -175,6 +175,8 @@ class SunSpecInverter(SunSpecDevice):
         super().__init__(device_id, conn, unit_id, sunspec_map, clock, availability)
         self._control = sunspec_map.first_of(*CONTROL_MODELS)
         self._applied: dict[str, tuple[float, int]] = {}
+        #: clock-monotonic time of the last write of the applied command
+        self._written_at = 0.0
 
     @property
     def accepts_power_limit(self) -> bool:
@@ -212,11 +214,17 @@ class SunSpecInverter(SunSpecDevice):
             await self._write_point(loc, "WMaxLimPctEna", 1)
 
     async def set_power_limit_pct(self, limit_pct: float, revert_s: int, command_id: str) -> None:
-        """AcceptsPowerLimitPct: the same command id with the same values is applied once."""
-        if self._applied.get(command_id) == (limit_pct, revert_s):
+        """AcceptsPowerLimitPct: the same command id with the same values is applied once —
+        until half of its revert time has passed since it was written: then the repeat is the
+        refresh that keeps the limit from reverting (sent by ``scheduler.cycle.CommandWriter``,
+        the one refresh mechanism of the service) and is written again."""
+        if self._applied.get(command_id) == (limit_pct, revert_s) and (
+            revert_s == 0 or self.clock.monotonic() - self._written_at < revert_s / 2
+        ):
             return
         await self.write_limit(limit_pct, revert_s)
         self._applied = {command_id: (limit_pct, revert_s)}
+        self._written_at = self.clock.monotonic()
 
     async def clear_power_limit(self, command_id: str) -> None:
         loc = self._control

@@ -2,7 +2,9 @@
 
 ``async with LightingService(clock, bus, site, config) as service:`` registers its
 subscriptions, pushes every node's retained schedule, decides and commands every luminaire
-once, and then runs three named tasks in its own ``TaskGroup``:
+once, and then runs three jobs on a :class:`~scheduler.jobs.ClockedScheduler` (the service's
+one, ``scheduler=``, when it runs inside ``scheduler.service.Service``; else a scheduler of
+its own on the same clock):
 
 * **tick** -- every ``tick_s`` of clock time: resolve the nights, run
   :func:`lighting.tick.decide_tick` with the latest traffic samples, presence holds and
@@ -13,9 +15,8 @@ once, and then runs three named tasks in its own ``TaskGroup``:
 * **schedule push** -- once a day at ``push_at`` local time (default 12:30, just after the
   night's window opens) the program of the coming ``schedule_nights`` nights, with the
   fallback level and the controller timeout, goes to every node as a RETAINED
-  ``LightSchedule``; also at start and on :meth:`LightingService.reconfigure`. A plain clock
-  loop rather than an APScheduler job: one job with a daily wall-time instant needs no
-  scheduler, and it sleeps on the injected clock like the rest of the service.
+  ``LightSchedule``; also at start and on :meth:`LightingService.reconfigure`. A cron job at
+  the local wall time, so it follows daylight-saving changes.
 * **communication watch** -- every ``comm_check_s``: a luminaire without a state report for
   ``thresholds.comm_timeout_s`` gets a *communication lost* alarm.
 
@@ -36,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from types import MappingProxyType, TracebackType
 from typing import Self
@@ -71,8 +72,9 @@ from protocols.lorawan.uplink import Uplink
 from protocols.model import Reading
 from protocols.mqtt.bus import Bus
 from protocols.streetlight import LightState, StreetlightController
+from scheduler.jobs import ClockedScheduler, daily_trigger, every, guarded
 from scheduler.lighting.alarms import REPORT_KINDS, AlarmBook, AlarmHook
-from scheduler.lighting.config import LightingServiceConfig, ServiceStats, next_local, short_id
+from scheduler.lighting.config import LightingServiceConfig, ServiceStats, short_id
 from scheduler.lighting.nodes import light_schedule
 from scheduler.lighting.ticking import TickInput, run_tick, split_index
 from scheduler.lighting.uplinks import presence_detection, sensor_of, traffic_sample
@@ -92,8 +94,13 @@ class LightingService:
         *,
         on_alarm: AlarmHook | None = None,
         overrides: Iterable[Override] = (),
+        scheduler: ClockedScheduler | None = None,
+        on_job_error: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         self.clock = clock
+        self._scheduler = scheduler
+        self._own_scheduler: ClockedScheduler | None = None
+        self._on_job_error = on_job_error
         self.bus = bus
         self.config = config or LightingServiceConfig()
         self.controller = StreetlightController(bus, self.config.prefix)
@@ -117,16 +124,20 @@ class LightingService:
         self._since = clock.now()
         self._running = False
         self._subscribed = False
-        self._tg: asyncio.TaskGroup | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._job_ids: list[str] = []
         self._tick_lock = asyncio.Lock()
         self._boosts_during_tick: dict[str, LuminaireDecision] = {}
         self._parts = split_index(self._index)
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    #: ids of the jobs on the scheduler
+    JOB_TICK = "lighting:tick"
+    JOB_PUSH = "lighting:schedule-push"
+    JOB_COMM = "lighting:communication"
+
     async def __aenter__(self) -> Self:
-        if self._tg is not None:
+        if self._job_ids:
             raise RuntimeError("lighting service already running (not re-entrant)")
         self._since = self.clock.now()
         self._running = True
@@ -137,13 +148,28 @@ class LightingService:
         except BaseException:
             self._running = False
             raise
-        self._tg = asyncio.TaskGroup()
-        await self._tg.__aenter__()
-        self._tasks = [
-            self._tg.create_task(self._tick_loop(), name="lighting:tick"),
-            self._tg.create_task(self._push_loop(), name="lighting:schedule-push"),
-            self._tg.create_task(self._comm_loop(), name="lighting:communication"),
-        ]
+        sched = self._scheduler
+        if sched is None:
+            sched = self._own_scheduler = ClockedScheduler(self.clock)
+        now = self.clock.now()
+        push = self.config.push_at
+        for job_id, func, trigger in (
+            (self.JOB_TICK, self._tick_job, every(self.config.tick_s, now)),
+            (
+                self.JOB_PUSH,
+                self.push_schedules,
+                daily_trigger(self.config.timezone, push.hour, push.minute),
+            ),
+            (self.JOB_COMM, self.check_communication, every(self.config.comm_check_s, now)),
+        ):
+            sched.add_clocked_job(
+                guarded(job_id, func, sched, self._on_job_error),
+                trigger,
+                job_id,
+            )
+            self._job_ids.append(job_id)
+        if self._own_scheduler is not None:
+            self._own_scheduler.start()
         return self
 
     async def __aexit__(
@@ -153,11 +179,14 @@ class LightingService:
         tb: TracebackType | None,
     ) -> None:
         self._running = False
-        for task in self._tasks:
-            task.cancel()
-        tg, self._tg = self._tg, None
-        if tg is not None:
-            await tg.__aexit__(exc_type, exc, tb)
+        own, self._own_scheduler = self._own_scheduler, None
+        if own is not None:
+            await own.stop()
+        elif self._scheduler is not None:
+            for job_id in self._job_ids:
+                if self._scheduler.get_job(job_id) is not None:
+                    self._scheduler.remove_job(job_id)
+        self._job_ids = []
 
     async def _subscribe(self) -> None:
         if self._subscribed:
@@ -380,30 +409,16 @@ class LightingService:
             )
         return found
 
-    # -- loops -------------------------------------------------------------------------------
+    # -- jobs --------------------------------------------------------------------------------
 
-    async def _tick_loop(self) -> None:
-        while True:
-            await self.clock.sleep(self.config.tick_s)
-            try:
-                await self.tick_once()
-            except LightingInputError:
-                # A night that cannot be resolved is a configuration error: count it, say it
-                # once per tick, and keep the last commands standing (nodes fall back).
-                self.stats.tick_errors += 1
-                log.exception("lighting tick failed")
-
-    async def _push_loop(self) -> None:
-        while True:
-            due = next_local(self.clock.now(), self.config.push_at, self.config.timezone)
-            while (wait_s := (due - self.clock.now()).total_seconds()) > 0:
-                await self.clock.sleep(wait_s)
-            await self.push_schedules()
-
-    async def _comm_loop(self) -> None:
-        while True:
-            await self.clock.sleep(self.config.comm_check_s)
-            await self.check_communication()
+    async def _tick_job(self) -> None:
+        try:
+            await self.tick_once()
+        except LightingInputError:
+            # A night that cannot be resolved is a configuration error: count it, say it
+            # once per tick, and keep the last commands standing (nodes fall back).
+            self.stats.tick_errors += 1
+            log.exception("lighting tick failed")
 
     # -- inbound -----------------------------------------------------------------------------
 
