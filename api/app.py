@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.runtime import Runtime
 from api.state import AppState, HttpMetrics
@@ -70,10 +71,18 @@ class HttpMetricsMiddleware:
 
 
 def create_app(
-    settings: Settings, *, runtime: Runtime | None = None, store: Store | None = None
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    store: Store | None = None,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
-    """The app for ``settings``; ``store``: an already opened store to use (not closed)."""
-    state = AppState(settings=settings, runtime=runtime, store=store)
+    """The app for ``settings``.
+
+    ``store``: an already opened store to use (not closed by the app). ``authenticator``:
+    replaces the local accounts (e.g. an OIDC provider's token validation).
+    """
+    state = AppState(settings=settings, runtime=runtime, store=store, authenticator=authenticator)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +94,8 @@ def create_app(
             finally:
                 if store is None:
                     state.store = None
+                if authenticator is None:
+                    state.authenticator = None
 
     app = FastAPI(
         title="Waldstadt",
@@ -99,9 +110,10 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, metrics=state.http_metrics)
 
-    from api.routers import system
+    from api.routers import auth, system
 
     app.include_router(system.router)
+    app.include_router(auth.router)
     return app
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
+from api.auth import Authenticator, LocalAuthenticator, TokenSigner, default_hasher
+from api.limits import API_LIMIT, LOGIN_LIMIT, IdempotencyCache, RateLimiter
 from api.runtime import Runtime
 from protocols.clock import Clock, RealClock
 from scheduler.observability import Metrics
@@ -42,6 +45,7 @@ class HttpMetrics:
 @dataclass
 class AppState:
     """``runtime`` is None when the app serves from the store alone (tests, benchmarks).
+    ``authenticator`` replaces the local accounts (the OIDC seam).
     ``auth_clock`` gives the wall time for token expiry: a demo's simulated clock runs 144×
     faster, and a login must not expire in 25 real seconds."""
 
@@ -51,6 +55,25 @@ class AppState:
     metrics: Metrics = field(default_factory=Metrics)
     http_metrics: HttpMetrics = field(default_factory=HttpMetrics)
     auth_clock: Clock = field(default_factory=RealClock)
+    hasher: PasswordHasher = field(default_factory=default_hasher)
+    authenticator: Authenticator | None = None
+    api_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(API_LIMIT))
+    login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(LOGIN_LIMIT))
+    idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
+
+    @property
+    def signer(self) -> TokenSigner:
+        return TokenSigner(self.settings.secret_key.get_secret_value())
+
+    def auth(self) -> Authenticator:
+        """The authenticator: the one given, else local accounts in the open store."""
+        if self.authenticator is None:
+            if self.store is None:
+                raise RuntimeError("no authenticator: the store is not open")
+            self.authenticator = LocalAuthenticator(
+                self.store, self.signer, self.auth_clock, self.hasher
+            )
+        return self.authenticator
 
     @property
     def clock(self) -> Clock:

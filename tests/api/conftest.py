@@ -1,22 +1,46 @@
-"""Fixtures of the API tests: an app on a real store (SQLite and PostgreSQL), its client.
+"""Fixtures of the API tests: an app on a real store (SQLite and PostgreSQL), its client, and
+accounts of every role.
 
 The app gets the ``store`` fixture's opened Store, so no lifespan is needed; tests of the
-lifespan itself run it explicitly.
+lifespan itself run it explicitly. Passwords are hashed with argon2id at a low cost (the
+production default takes ~130 ms per hash); the code path is the same.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
+from api.accounts import add_user
 from api.app import create_app
+from api.auth import Principal, Role, TokenSigner
 from scheduler.settings import Settings
 from store import Store
 
 SECRET = "test-secret-key-0123456789abcdef"
+PASSWORD = "correct horse battery"
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+#: username → (role, member id); "anna" and "ben" are members of the same community.
+ACCOUNTS: dict[str, tuple[Role, str | None]] = {
+    "olga": (Role.OPERATOR, None),
+    "anna": (Role.MEMBER, "m01"),
+    "ben": (Role.MEMBER, "m02"),
+    "lena": (Role.LIGHTING_ENGINEER, None),
+    "aldo": (Role.AUDITOR, None),
+}
+ROLE_USER: dict[Role, str] = {
+    Role.OPERATOR: "olga",
+    Role.MEMBER: "anna",
+    Role.LIGHTING_ENGINEER: "lena",
+    Role.AUDITOR: "aldo",
+}
 
 
 def settings_for(url: str) -> Settings:
@@ -25,7 +49,9 @@ def settings_for(url: str) -> Settings:
 
 @pytest.fixture
 def app(store: Store, store_url: str) -> FastAPI:
-    return create_app(settings_for(store_url), store=store)
+    app = create_app(settings_for(store_url), store=store)
+    app.state.waldstadt.hasher = FAST_HASHER
+    return app
 
 
 @pytest.fixture
@@ -33,3 +59,28 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://waldstadt.test") as c:
         yield c
+
+
+@pytest.fixture
+async def accounts(store: Store) -> dict[str, tuple[Role, str | None]]:
+    for username, (role, member_id) in ACCOUNTS.items():
+        await add_user(
+            store, username, PASSWORD, role, now=NOW, member_id=member_id, hasher=FAST_HASHER
+        )
+    return ACCOUNTS
+
+
+def bearer(username: str, *, now: datetime | None = None, secret: str = SECRET) -> dict[str, str]:
+    """An Authorization header for an account of :data:`ACCOUNTS`, signed like a login's."""
+    role, member_id = ACCOUNTS[username]
+    issued = TokenSigner(secret).issue(
+        Principal(username, role, member_id), now=now or datetime.now(UTC)
+    )
+    return {"Authorization": f"Bearer {issued.access_token}"}
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    r = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    token: str = r.json()["access_token"]
+    return token

@@ -1,0 +1,109 @@
+"""Creating accounts: the one path used by ``waldstadt users add`` and by the demo.
+
+A username is 1–64 characters of letters, digits, ``.``, ``_`` and ``-``; a password at least
+:data:`MIN_PASSWORD_LENGTH` characters; a member account names its member. Violations raise
+:class:`~protocols.errors.ConfigError` naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from argon2 import PasswordHasher
+
+from api.auth import Role, default_hasher
+from protocols.errors import ConfigError
+from store import Store
+from store.errors import StoreError
+from store.users import User
+
+MIN_PASSWORD_LENGTH = 8
+_USERNAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+#: The demo's logins, one per role (printed by the demo; refused outside it by nothing but
+#: common sense: ``ensure_demo_users`` is called by the demo only).
+DEMO_USERS: tuple[tuple[str, str, Role], ...] = (
+    ("operator", "waldstadt-operator", Role.OPERATOR),
+    ("member", "waldstadt-member", Role.MEMBER),
+    ("lighting", "waldstadt-lighting", Role.LIGHTING_ENGINEER),
+    ("auditor", "waldstadt-auditor", Role.AUDITOR),
+)
+
+
+def check_account(username: str, password: str, role: str, member_id: str | None) -> Role:
+    if not _USERNAME.match(username):
+        raise ConfigError(
+            "username", "1-64 characters: letters, digits, '.', '_' or '-'", repr(username)
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    try:
+        parsed = Role(role)
+    except ValueError as exc:
+        raise ConfigError(
+            "role", f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}"
+        ) from exc
+    if parsed is Role.MEMBER and not member_id:
+        raise ConfigError("member", "a member account needs --member (the member id it sees)")
+    if parsed is not Role.MEMBER and member_id:
+        raise ConfigError("member", f"only member accounts are linked to a member, not {role}")
+    return parsed
+
+
+async def add_user(
+    store: Store,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    now: datetime,
+    member_id: str | None = None,
+    hasher: PasswordHasher | None = None,
+) -> User:
+    """Validate and create an account; a taken username is a ConfigError on ``username``."""
+    parsed = check_account(username, password, role, member_id)
+    password_hash = (hasher or default_hasher()).hash(password)
+    try:
+        return await store.users.create(
+            username, password_hash, parsed.value, now=now, member_id=member_id
+        )
+    except StoreError as exc:
+        raise ConfigError("username", exc.reason, repr(username)) from exc
+
+
+async def ensure_demo_users(
+    store: Store,
+    member_id: str,
+    *,
+    now: datetime,
+    hasher: PasswordHasher | None = None,
+) -> list[tuple[str, str, str]]:
+    """One account per role for the demo: ``[(username, password, role), ...]``.
+
+    The member account sees ``member_id``. Accounts that exist (a demo restarted on the same
+    database) get the demo password again and are enabled, so the printed logins work.
+    """
+    hasher = hasher or default_hasher()
+    out: list[tuple[str, str, str]] = []
+    for username, password, role in DEMO_USERS:
+        mid = member_id if role is Role.MEMBER else None
+        existing = await store.users.get(username)
+        if existing is None:
+            await add_user(store, username, password, role, now=now, member_id=mid, hasher=hasher)
+        else:
+            if existing.role != role.value or existing.member_id != mid:
+                raise ConfigError(
+                    "username",
+                    f"exists with role {existing.role} / member {existing.member_id}; "
+                    f"the demo needs {role.value} / {mid}",
+                    repr(username),
+                )
+            await store.users.set_password_hash(username, hasher.hash(password))
+            if existing.disabled:
+                await store.users.set_disabled(username, False)
+        out.append((username, password, role.value))
+    return out
+
+
+__all__ = ["DEMO_USERS", "MIN_PASSWORD_LENGTH", "add_user", "check_account", "ensure_demo_users"]

@@ -1,0 +1,1 @@
+"""Sub-command groups of the ``waldstadt`` command line, each with ``register(app)``."""

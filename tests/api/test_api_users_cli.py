@@ -1,0 +1,139 @@
+"""``waldstadt users add|list|disable`` on a Typer app built here, and the demo accounts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from api.accounts import DEMO_USERS, ensure_demo_users
+from api.app import create_app
+from api.commands.users import register
+from protocols.errors import ConfigError
+from store import Store
+from tests.api.conftest import FAST_HASHER, NOW, SECRET, settings_for
+
+Invoke = Callable[..., tuple[int, str]]
+
+
+@pytest.fixture
+def invoke(store_url: str) -> Invoke:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """test root"""
+
+    register(app)
+    runner = CliRunner()
+    env = {"WALDSTADT_DATABASE_URL": store_url, "WALDSTADT_SECRET_KEY": SECRET}
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        result = runner.invoke(app, list(args), input=stdin, env=env)
+        return result.exit_code, result.output
+
+    return run
+
+
+def users_in(url: str) -> list[tuple[str, str, str | None, bool]]:
+    async def read() -> list[tuple[str, str, str | None, bool]]:
+        async with Store(url) as store:
+            return [(u.username, u.role, u.member_id, u.disabled) for u in await store.users.all()]
+
+    return asyncio.run(read())
+
+
+def test_add_list_disable(invoke: Invoke, store_url: str) -> None:
+    code, out = invoke(
+        "users",
+        "add",
+        "anna",
+        "--role",
+        "member",
+        "--member",
+        "m01",
+        "--password-stdin",
+        stdin="a long password\n",
+    )
+    assert (code, out.strip()) == (0, "created anna (member) for member m01")
+    code, out = invoke(
+        "users", "add", "olga", "--role", "operator", stdin="pw-olga-123\npw-olga-123\n"
+    )
+    assert code == 0, out
+    assert users_in(store_url) == [
+        ("anna", "member", "m01", False),
+        ("olga", "operator", None, False),
+    ]
+    code, out = invoke("users", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].split() == ["anna", "member", "m01", "active"]
+    assert lines[2].split() == ["olga", "operator", "-", "active"]
+    code, out = invoke("users", "disable", "olga")
+    assert (code, out.strip()) == (0, "disabled olga")
+    assert users_in(store_url)[1] == ("olga", "operator", None, True)
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "names"),
+    [
+        (["x", "--role", "member"], "long enough pw\n", "'member'"),
+        (["x", "--role", "king"], "long enough pw\n", "'role'"),
+        (["x", "--role", "auditor", "--member", "m1"], "long enough pw\n", "'member'"),
+        (["bad name", "--role", "auditor"], "long enough pw\n", "'username'"),
+        (["x", "--role", "auditor"], "short\n", "'password'"),
+    ],
+)
+def test_add_refuses_bad_input_naming_the_field(
+    invoke: Invoke, store_url: str, args: list[str], stdin: str, names: str
+) -> None:
+    code, out = invoke("users", "add", *args, "--password-stdin", stdin=stdin)
+    assert code == 2
+    assert names in out
+    assert users_in(store_url) == []
+
+
+def test_taken_username_and_unknown_user_are_errors(invoke: Invoke) -> None:
+    assert (
+        invoke("users", "add", "x", "--role", "auditor", "--password-stdin", stdin="12345678\n")[0]
+        == 0
+    )
+    code, out = invoke(
+        "users", "add", "x", "--role", "auditor", "--password-stdin", stdin="12345678\n"
+    )
+    assert code == 2
+    assert "already taken" in out
+    code, out = invoke("users", "disable", "nobody")
+    assert code == 2
+    assert "no such user" in out
+
+
+async def test_demo_users_log_in_with_their_printed_passwords(store: Store, store_url: str) -> None:
+    logins = await ensure_demo_users(store, "h01", now=NOW, hasher=FAST_HASHER)
+    assert [(u, r) for u, _, r in logins] == [(u, r.value) for u, _, r in DEMO_USERS]
+    await store.users.set_disabled("member", True)
+    again = await ensure_demo_users(store, "h01", now=NOW, hasher=FAST_HASHER)
+    assert again == logins
+    app = create_app(settings_for(store_url), store=store)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        for username, password, role in logins:
+            r = await c.post(
+                "/api/v1/auth/token", data={"username": username, "password": password}
+            )
+            assert r.status_code == 200, (username, r.text)
+            me = await c.get(
+                "/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+            )
+            assert me.json()["role"] == role
+            assert me.json()["member_id"] == ("h01" if role == "member" else None)
+
+
+async def test_demo_users_refuse_an_account_of_another_role(store: Store) -> None:
+    await ensure_demo_users(store, "h01", now=NOW, hasher=FAST_HASHER)
+    with pytest.raises(ConfigError, match="h01"):
+        await ensure_demo_users(store, "h02", now=NOW, hasher=FAST_HASHER)
