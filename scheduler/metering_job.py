@@ -1,0 +1,208 @@
+"""The metering job: raw meter counter readings → quarter-hour intervals in the store.
+
+Every member's grid meter delivers two energy counters, ``import_energy_wh`` and
+``export_energy_wh`` (the channel names of the SDM630 and SunSpec 203 templates and of the
+SunSpec meter mapping). After each quarter-hour the job turns the counter readings stored since
+the last *open* quarter-hour into exact whole-Wh intervals with :mod:`vpp.metering` and records
+them with :meth:`store.intervals.IntervalRepository.record`, under the member's id and the
+channel's name, quality ``good`` (L1) or ``substitute`` (L2, interpolated across a gap or a
+counter reset).
+
+Which readings are read. Per meter and channel the job keeps a watermark: the start of the
+first quarter-hour that is not yet recorded as L1 (on the first call it is found in the store,
+``lookback`` back from now). A call reads the readings from the watermark (at least
+``late_s`` back, to take readings that arrive a little late) to now, plus the last reading
+before that, which anchors the interpolation across a gap of any length. Interval values depend
+only on the readings around their boundaries, so this window gives exactly the values a
+computation over all readings would give: the stored intervals telescope, and a day's sum is
+the counter's growth over the day. Recording is idempotent (unchanged values append nothing);
+a reading that arrives later and fills a gap turns L2 into L1 and restates the intervals as a
+new version.
+
+Nothing is extrapolated: a quarter-hour is recorded once a reading at or after its end exists.
+L3 estimates are not stored; settlement makes them where it needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from protocols.model import Quality, Reading, utc
+from scheduler.site import Site
+from store import Store
+from store.intervals import Interval
+from vpp.metering.intervals import MeteredInterval, register_intervals
+from vpp.metering.quality import IntervalQuality
+from vpp.metering.registers import MeteringInputError, ReadingQuality, RegisterReading
+from vpp.quarterhours import QH, floor_qh
+
+log = logging.getLogger(__name__)
+
+IMPORT_CHANNEL = "import_energy_wh"
+EXPORT_CHANNEL = "export_energy_wh"
+#: The counters of a grid meter, in the order they are read.
+METER_CHANNELS = (IMPORT_CHANNEL, EXPORT_CHANNEL)
+
+_READING_QUALITY = {
+    Quality.GOOD: ReadingQuality.GOOD,
+    Quality.SUBSTITUTE: ReadingQuality.SUBSTITUTE,
+    Quality.UNAVAILABLE: ReadingQuality.UNAVAILABLE,
+}
+_STORE_QUALITY = {IntervalQuality.L1: Quality.GOOD, IntervalQuality.L2: Quality.SUBSTITUTE}
+#: Stored interval quality → metering quality (what settlement reads back).
+METERED_QUALITY = {Quality.GOOD: IntervalQuality.L1, Quality.SUBSTITUTE: IntervalQuality.L2}
+
+
+def register_readings(readings: Sequence[Reading]) -> list[RegisterReading]:
+    """Stored counter readings as whole-Wh register readings (unavailable ones dropped).
+
+    Counter values arrive as floats (an SDM630 sends kWh); they are rounded to the nearest
+    Wh, which keeps a growing counter growing.
+    """
+    out: list[RegisterReading] = []
+    for r in readings:
+        if r.value is None or r.quality is Quality.UNAVAILABLE:
+            continue
+        out.append(RegisterReading(utc(r.ts), round(r.value), _READING_QUALITY[r.quality]))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MeterChannel:
+    """One counter of one member's grid meter."""
+
+    member_id: str
+    device: str
+    channel: str
+
+
+class MeteringJob:
+    """Closes the quarter-hours of every member's grid meter; see the module doc.
+
+    ``max_gap_s``: readings further apart than this make the quarter-hours between them
+    substitutes (L2). ``late_s``: how far back every call looks again for late readings.
+    ``lookback``: how far back the first call looks for quarter-hours still open.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        site: Site,
+        *,
+        max_gap_s: int = 300,
+        late_s: int = 900,
+        lookback: timedelta = timedelta(hours=36),
+    ) -> None:
+        self._store = store
+        self._site = site
+        self._max_gap_s = max_gap_s
+        self._late = timedelta(seconds=late_s)
+        self._lookback = lookback
+        self._open_from: dict[tuple[str, str], datetime] = {}
+        self.rejected: dict[tuple[str, str], str] = {}
+
+    @property
+    def channels(self) -> list[MeterChannel]:
+        """Every counter the job meters: each member's meter, import and export."""
+        return [
+            MeterChannel(m.id, m.meter, channel)
+            for m in self._site.members
+            for channel in METER_CHANNELS
+        ]
+
+    def reconfigure(self, site: Site) -> None:
+        """Use a changed site from the next call on (watermarks of kept meters stay)."""
+        self._site = site
+        keep = {(c.member_id, c.channel) for c in self.channels}
+        self._open_from = {k: v for k, v in self._open_from.items() if k in keep}
+
+    async def close_quarter_hours(self, now: datetime) -> int:
+        """Record the intervals of quarter-hours ended by ``now``; returns versions appended.
+
+        A meter whose readings cannot be turned into intervals (a negative counter, say) is
+        skipped, logged and listed in :attr:`rejected`; the other meters go on.
+        """
+        now = utc(now)
+        batch: list[Interval] = []
+        advanced: dict[tuple[str, str], datetime] = {}
+        for mc in self.channels:
+            key = (mc.member_id, mc.channel)
+            open_from = self._open_from.get(key)
+            if open_from is None:
+                open_from = await self._initial_open_from(mc, now)
+            computed = await self._compute(mc, open_from, now)
+            if computed is None:
+                advanced[key] = open_from
+                continue
+            metered, anchored = computed
+            batch += [
+                Interval(
+                    mc.member_id,
+                    mc.channel,
+                    iv.qh_start,
+                    Decimal(iv.energy_wh),
+                    _STORE_QUALITY[iv.quality],
+                )
+                for iv in metered
+            ]
+            if not anchored and metered:
+                # no reading before the window: nothing before the first one can be metered
+                open_from = max(open_from, metered[0].qh_start)
+            advanced[key] = _next_open(metered, open_from)
+        appended = await self._store.intervals.record(batch, now=now)
+        self._open_from.update(advanced)
+        return appended
+
+    async def _initial_open_from(self, mc: MeterChannel, now: datetime) -> datetime:
+        """After a start: the first quarter-hour in the lookback not stored as L1."""
+        start = floor_qh(now - self._lookback)
+        stored = await self._store.intervals.for_member(mc.member_id, start, now, mc.channel)
+        good = {s.interval.interval_start for s in stored if s.interval.quality is Quality.GOOD}
+        t = start
+        while t in good:
+            t += QH
+        return t
+
+    async def _compute(
+        self, mc: MeterChannel, open_from: datetime, now: datetime
+    ) -> tuple[tuple[MeteredInterval, ...], bool] | None:
+        """The intervals computable from the window's readings, and whether an older reading
+        anchored them; None when the readings are refused."""
+        window_start = min(open_from, floor_qh(now - self._late))
+        repo = self._store.readings
+        anchor = await repo.latest(mc.device, mc.channel, at_or_before=window_start)
+        readings = await repo.between(mc.device, mc.channel, window_start, now)
+        if anchor is not None and (not readings or readings[0].ts != anchor.ts):
+            readings.insert(0, anchor)
+        try:
+            metered = register_intervals(
+                f"{mc.device}/{mc.channel}",
+                register_readings(readings),
+                max_gap_s=self._max_gap_s,
+            )
+        except MeteringInputError as exc:
+            key = (mc.member_id, mc.channel)
+            if self.rejected.get(key) != str(exc):
+                log.warning("metering of member %s skipped: %s", mc.member_id, exc)
+            self.rejected[key] = str(exc)
+            return None
+        self.rejected.pop((mc.member_id, mc.channel), None)
+        # quarter-hours before the window (from the anchor on) are recomputed identically;
+        # only whole quarter-hours that have ended are recorded
+        return tuple(iv for iv in metered if iv.qh_start + QH <= now), anchor is not None
+
+
+def _next_open(metered: tuple[MeteredInterval, ...], open_from: datetime) -> datetime:
+    """The new watermark: the first quarter-hour from ``open_from`` on that is not L1."""
+    t = open_from
+    for iv in metered:
+        if iv.qh_start < t:
+            continue
+        if iv.qh_start != t or iv.quality is not IntervalQuality.L1:
+            return t
+        t = iv.qh_start + QH
+    return t
