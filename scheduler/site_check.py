@@ -52,10 +52,15 @@ class SiteSummary:
     programs: int
 
     def line(self) -> str:
-        return (
-            f"{self.members} members, {self.communities} communities, {self.devices} devices, "
-            f"{self.luminaires} luminaires, {self.programs} programs"
+        """``5 members, 1 community, 10 devices, 6 luminaires, 2 programs``."""
+        counts = (
+            (self.members, "member", "members"),
+            (self.communities, "community", "communities"),
+            (self.devices, "device", "devices"),
+            (self.luminaires, "luminaire", "luminaires"),
+            (self.programs, "program", "programs"),
         )
+        return ", ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,8 @@ async def _check_one(
             )
             readings = await device.read()
     except TimeoutError:
+        if not conn.connected:
+            return result("unreachable", f"no connection to {conn.name} within {timeout_s:g} s")
         return result("unreachable", f"no answer within {timeout_s:g} s")
     except DeviceUnavailable as exc:
         return result("unreachable", exc.reason)
@@ -153,7 +160,26 @@ async def _check_gateway(
     timeout_s: float,
     meters: dict[str, str],
 ) -> list[DeviceCheck]:
-    return [await _check_one(cfg, pool, clock, timeout_s, meters.get(cfg.name)) for cfg in devices]
+    """The devices behind one gateway, in turn. When the gateway itself cannot be reached,
+    the rest are reported at once instead of each waiting out its own timeout."""
+    results: list[DeviceCheck] = []
+    for cfg in devices:
+        conn = pool.connection(cfg.host, cfg.port)
+        first_down = next((r for r in results if r.status == "unreachable"), None)
+        if first_down is not None and not conn.connected:
+            results.append(
+                DeviceCheck(
+                    cfg.name,
+                    cfg.driver,
+                    f"{cfg.host}:{cfg.port} unit {cfg.unit_id}",
+                    "unreachable",
+                    f"gateway {conn.name} not reachable (see {first_down.name})",
+                    0.0,
+                )
+            )
+            continue
+        results.append(await _check_one(cfg, pool, clock, timeout_s, meters.get(cfg.name)))
+    return results
 
 
 async def check_site(site: Site, clock: Clock, *, timeout_s: float = 2.0) -> SiteCheckReport:

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
 
+from api.commands.site import register
 from protocols.clock import RealClock
 from scheduler.site import Site, site_from_data
 from scheduler.site_check import check_site
 from sims.modbus.fleet import ModbusFleet
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.yaml"
 
 
 def closed_port() -> int:
@@ -115,7 +124,8 @@ async def test_a_closed_port_is_unreachable_with_its_reason_and_others_unaffecte
     assert gone.elapsed_s <= 1.5
     # the second device behind the dead gateway is told at once, not after another timeout
     assert by_name["gone-2"].status == "unreachable"
-    assert f"gateway 127.0.0.1:{port} down" in by_name["gone-2"].detail
+    assert by_name["gone-2"].detail == f"gateway 127.0.0.1:{port} not reachable (see gone-1)"
+    assert by_name["gone-2"].elapsed_s == 0.0
     assert [by_name[n].status for n in ("h1-meter", "h1-pv", "h2-meter")] == ["ok"] * 3
     assert elapsed < 3.0
 
@@ -138,3 +148,94 @@ async def test_a_silent_unit_times_out_within_its_budget_and_its_neighbour_still
     assert by_name["school-pv"].status == "error"  # answers; only its role is wrong
     assert by_name["h1-meter"].ok
     assert elapsed < 2.5
+
+
+# -- the command: waldstadt check-site --------------------------------------------------------
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """test root"""
+
+    register(app)
+    return app
+
+
+def test_check_site_without_connecting_prints_the_summary() -> None:
+    result = CliRunner().invoke(cli(), ["check-site", str(EXAMPLE), "--no-connect"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        "site.yaml: OK — 5 members, 1 community, 10 devices, 6 luminaires, 2 programs"
+    )
+
+
+def test_check_site_prints_the_one_error_with_file_and_line(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        "pv: [{device: hh02-pv,", "pv: [{device: hh02-pvv,"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text, encoding="utf-8")
+    line = next(n for n, ln in enumerate(text.splitlines(), 1) if "hh02-pvv" in ln)
+    result = CliRunner().invoke(cli(), ["check-site", str(bad)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        f"{bad}:{line}: members.1.pv.0.device: unknown device 'hh02-pvv'"
+    )
+
+
+def test_check_site_of_a_missing_file_exits_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli(), ["check-site", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{tmp_path / 'nope.yaml'}: <file>: cannot read")
+
+
+def write_site(tmp_path: Path, fleet: ModbusFleet, extra: list[dict[str, Any]]) -> Path:
+    site = site_for(fleet, extra)
+    data = site.model_dump(mode="json", exclude_defaults=True)
+    data["members"] = data["members"][:2]  # without the inverter posing as a meter
+    data["devices"] = [d for d in data["devices"] if d["name"] != "school-pv"]
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def test_check_site_lists_every_device_and_exits_2_when_one_is_unreachable(
+    fleet: ModbusFleet, tmp_path: Path
+) -> None:
+    port = closed_port()
+    path = write_site(
+        tmp_path,
+        fleet,
+        [{"name": "gone", "driver": "eastron_sdm630", "host": "127.0.0.1", "port": port}],
+    )
+    runner = CliRunner()
+    result = await asyncio.to_thread(
+        runner.invoke, cli(), ["check-site", str(path), "--timeout", "1"]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stdout.splitlines()
+    assert (
+        lines[0] == "site.yaml: OK — 2 members, 0 communities, 4 devices, 0 luminaires, 0 programs"
+    )
+    assert lines[1].split() == ["device", "driver", "address", "status", "time", "detail"]
+    # columns are separated by two spaces at least; the address has single spaces inside
+    rows = {cells[0]: cells for cells in (re.split(r"\s{2,}", ln) for ln in lines[2:])}
+    assert set(rows) == {"h1-pv", "h1-meter", "h2-meter", "gone"}
+    for name in ("h1-pv", "h1-meter", "h2-meter"):
+        assert rows[name][3] == "ok", rows[name]
+    assert rows["h1-meter"][1:3] == [
+        "eastron_sdm630",
+        f"{fleet.endpoint('h1-meter').host}:{fleet.endpoint('h1-meter').port} unit 2",
+    ]
+    assert rows["gone"][2:4] == [f"127.0.0.1:{port} unit 1", "unreachable"]
+    assert rows["gone"][5].startswith(f"gateway 127.0.0.1:{port}: connection refused")
+    assert result.stderr.strip() == "1 of 4 devices not OK: gone"
+
+    healthy = write_site(tmp_path, fleet, [])
+    result = await asyncio.to_thread(runner.invoke, cli(), ["check-site", str(healthy)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "all 3 devices answered"
