@@ -5,9 +5,12 @@
   computed once per UTC day on a 5-minute grid and interpolated.
 * :func:`cloud_factor` -- a smooth, deterministic factor in [0.15, 1] that dims the clear sky
   like passing clouds (seeded, so a test sees the same weather every run).
-* :class:`HouseholdLoad` -- consumption in W following the BDEW 2025 household standard load
-  profile H25 (demandlib), scaled to an annual consumption in kWh, read in local time
-  (Europe/Berlin by default).
+* :class:`HouseholdLoad` -- consumption in W following a BDEW 2025 standard load profile
+  (demandlib; H25 households by default, G25 for a school), scaled to an annual consumption in
+  kWh, read in local time (Europe/Berlin by default).
+
+Profiles and clear-sky curves are computed once per year / day and orientation and shared by
+every simulated system, so a town of 60 roofs starts and turns midnight without a stall.
 
 Everything is a function of the instant passed in; the profiles never read a clock.
 """
@@ -18,7 +21,8 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -26,6 +30,37 @@ import numpy as np
 #: Share of plane-of-array power that reaches the AC side (inverter, wiring, temperature).
 DEFAULT_DERATE = 0.85
 _STEP_S = 300
+
+
+@lru_cache(maxsize=64)
+def _clear_sky_per_kwp(
+    lat: float, lon: float, tilt_deg: float, azimuth_deg: float, altitude_m: float, day: date
+) -> np.ndarray:
+    """Clear-sky plane-of-array power of 1 kWp before derating (W), on the 5-minute grid of a
+    UTC day. Shared by every system of the same orientation: a town of 60 roofs computes a few
+    curves per day, not 60 (pvlib takes ~20 ms per curve, which would stall the event loop)."""
+    import pandas as pd
+    import pvlib
+
+    loc = pvlib.location.Location(lat, lon, tz="UTC", altitude=altitude_m)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    times = pd.date_range(start, periods=86400 // _STEP_S + 1, freq=f"{_STEP_S}s")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pvlib 0.16 on pandas 3.1: deprecations
+        sky = loc.get_clearsky(times, model="ineichen", linke_turbidity=3.0)
+        sun = loc.get_solarposition(times)
+        poa = pvlib.irradiance.get_total_irradiance(
+            tilt_deg,
+            azimuth_deg,
+            sun["apparent_zenith"],
+            sun["azimuth"],
+            sky["dni"],
+            sky["ghi"],
+            sky["dhi"],
+        )["poa_global"]
+    curve: np.ndarray = np.clip(np.nan_to_num(poa.to_numpy(dtype=float)), 0.0, None)
+    curve.setflags(write=False)
+    return curve  # W/m² on the plane = W per kWp (rated at 1000 W/m²)
 
 
 @dataclass
@@ -45,27 +80,10 @@ class ClearSkyPv:
     def _day(self, day: date) -> np.ndarray:
         curve = self._days.get(day)
         if curve is None:
-            import pandas as pd
-            import pvlib
-
-            loc = pvlib.location.Location(self.lat, self.lon, tz="UTC", altitude=self.altitude_m)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            times = pd.date_range(start, periods=86400 // _STEP_S + 1, freq=f"{_STEP_S}s")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # pvlib 0.16 on pandas 3.1: deprecations
-                sky = loc.get_clearsky(times, model="ineichen", linke_turbidity=3.0)
-                sun = loc.get_solarposition(times)
-                poa = pvlib.irradiance.get_total_irradiance(
-                    self.tilt_deg,
-                    self.azimuth_deg,
-                    sun["apparent_zenith"],
-                    sun["azimuth"],
-                    sky["dni"],
-                    sky["ghi"],
-                    sky["dhi"],
-                )["poa_global"]
-            curve = np.clip(np.nan_to_num(poa.to_numpy(dtype=float)), 0.0, None)
-            curve = curve * self.kwp * self.derate  # W/m² × kWp / (1000 W/m²) × 1000 W/kW
+            base = _clear_sky_per_kwp(
+                self.lat, self.lon, self.tilt_deg, self.azimuth_deg, self.altitude_m, day
+            )
+            curve = base * self.kwp * self.derate
             if len(self._days) > 8:
                 self._days.clear()
             self._days[day] = curve
@@ -97,36 +115,43 @@ def cloud_factor(ts: datetime, seed: int = 0) -> float:
     return 0.15 + 0.85 * clear
 
 
+#: BDEW 2025 standard load profiles a simulated consumer can follow (demandlib classes).
+LoadProfile = Literal["H25", "G25", "P25", "S25"]
+
+
+@lru_cache(maxsize=8)
+def _standard_year(profile: LoadProfile, year: int) -> np.ndarray:
+    """The BDEW ``profile`` of ``year`` in W per kWh of annual consumption, per local
+    quarter-hour (computed once per profile and year, shared by every consumer)."""
+    import pandas as pd
+    from demandlib import bdew
+
+    days = (date(year + 1, 1, 1) - date(year, 1, 1)).days
+    index = pd.date_range(f"{year}-01-01", periods=days * 96, freq="15min")
+    # the profiles are in kW for 1 GWh per year = W for 1 MWh = W/1000 per kWh
+    with warnings.catch_warnings():
+        # demandlib 0.2.2 uses pandas' deprecated ``inplace=``; not our code to fix
+        warnings.simplefilter("ignore")
+        series = getattr(bdew, profile)(index)
+    values = np.asarray(series.to_numpy(dtype=float)) / 1000.0
+    values.setflags(write=False)
+    return values
+
+
 @dataclass
 class HouseholdLoad:
-    """Household consumption in W: BDEW H25 scaled to ``annual_kwh``, in local ``tz``."""
+    """Consumption in W: a BDEW 2025 profile (H25 households, G25 businesses and schools …)
+    scaled to ``annual_kwh``, in local ``tz``."""
 
     annual_kwh: float = 4000.0
     tz: str = "Europe/Berlin"
-    _years: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def _year(self, year: int) -> np.ndarray:
-        values = self._years.get(year)
-        if values is None:
-            import pandas as pd
-            from demandlib.bdew import H25
-
-            days = (date(year + 1, 1, 1) - date(year, 1, 1)).days
-            index = pd.date_range(f"{year}-01-01", periods=days * 96, freq="15min")
-            # H25 is in kW for 1 GWh per year
-            with warnings.catch_warnings():
-                # demandlib 0.2.2 uses pandas' deprecated ``inplace=``; not our code to fix
-                warnings.simplefilter("ignore")
-                profile = H25(index)
-            values = np.asarray(profile.to_numpy(dtype=float)) * (self.annual_kwh / 1000.0)
-            self._years[year] = values
-        return values
+    profile: LoadProfile = "H25"
 
     def power_w(self, ts: datetime) -> float:
         """Mean consumption in W of the local quarter-hour containing ``ts``."""
         local = ts.astimezone(ZoneInfo(self.tz))
-        values = self._year(local.year)
+        values = _standard_year(self.profile, local.year)
         start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
         wall = local.replace(tzinfo=None) - start.replace(tzinfo=None)
         quarter = int(wall / timedelta(minutes=15))
-        return float(values[min(quarter, len(values) - 1)])
+        return float(values[min(quarter, len(values) - 1)]) * self.annual_kwh

@@ -3,7 +3,8 @@
 ::
 
     fleet = ModbusFleet(clock)
-    fleet.add_household("h1", gateway="gw-a", annual_kwh=4500, kwp=9.9, battery_wh=10_000)
+    fleet.add_household("h1", gateway="gw-a", annual_kwh=4500, kwp=9.9, battery_wh=10_000,
+                        ev=EvParams(energy_need_wh=12_000), heater=HeaterParams())
     fleet.add_inverter("school-pv", gateway="gw-b", unit_id=1, rated_w=30_000)
     async with fleet:
         ep = fleet.endpoint("h1-meter")        # host, port, unit id
@@ -24,9 +25,10 @@ from typing import Self, TypeVar
 from protocols.clock import Clock
 from sims.modbus.battery import BatterySim
 from sims.modbus.inverter import SunSpecInverterSim
+from sims.modbus.loads import EvChargerSim, EvParams, HeaterParams, StorageHeaterSim
 from sims.modbus.meters import Household, Sdm630Sim, SunSpecMeterSim
 from sims.modbus.server import GatewayServer, SimUnit
-from sims.profiles import ClearSkyPv, HouseholdLoad
+from sims.profiles import ClearSkyPv, HouseholdLoad, LoadProfile
 
 U = TypeVar("U", bound=SimUnit)
 
@@ -106,11 +108,43 @@ class ModbusFleet:
         return self.add(name, sim, gateway=gateway, unit_id=uid, kind="eastron_sdm630")
 
     def add_sunspec_meter(
-        self, name: str, household: Household, *, gateway: str, unit_id: int | None = None
+        self,
+        name: str,
+        household: Household,
+        *,
+        gateway: str,
+        unit_id: int | None = None,
+        max_power_w: float = 30_000.0,
     ) -> SunSpecMeterSim:
-        sim = SunSpecMeterSim(self.clock, household)
+        sim = SunSpecMeterSim(self.clock, household, max_power_w=max_power_w)
         uid = unit_id or self._next_unit(gateway)
         return self.add(name, sim, gateway=gateway, unit_id=uid, kind="sunspec_meter_203")
+
+    def add_ev_charger(
+        self,
+        name: str,
+        params: EvParams | None = None,
+        *,
+        gateway: str,
+        unit_id: int | None = None,
+        tz: str = "Europe/Berlin",
+    ) -> EvChargerSim:
+        sim = EvChargerSim(self.clock, params, tz=tz)
+        uid = unit_id or self._next_unit(gateway)
+        return self.add(name, sim, gateway=gateway, unit_id=uid, kind="ev_charger")
+
+    def add_storage_heater(
+        self,
+        name: str,
+        params: HeaterParams | None = None,
+        *,
+        gateway: str,
+        unit_id: int | None = None,
+        tz: str = "Europe/Berlin",
+    ) -> StorageHeaterSim:
+        sim = StorageHeaterSim(self.clock, params, tz=tz)
+        uid = unit_id or self._next_unit(gateway)
+        return self.add(name, sim, gateway=gateway, unit_id=uid, kind="storage_heater")
 
     def add_household(
         self,
@@ -124,13 +158,23 @@ class ModbusFleet:
         lat: float = 49.01,
         lon: float = 8.40,
         cloud_seed: int = 0,
+        profile: LoadProfile = "H25",
+        tilt_deg: float = 30.0,
+        azimuth_deg: float = 180.0,
+        ev: EvParams | None = None,
+        heater: HeaterParams | None = None,
+        tz: str = "Europe/Berlin",
     ) -> Household:
-        """A household on one gateway: ``{prefix}-meter`` (SDM630 or SunSpec 203 by
-        ``meter``), ``{prefix}-pv`` (SunSpec inverter) and ``{prefix}-battery``, the meter
-        measuring load − PV + battery at the grid point."""
-        house = Household(load=HouseholdLoad(annual_kwh=annual_kwh))
+        """A household (or a school, ``profile="G25"``) on one gateway: ``{prefix}-meter``
+        (SDM630 or SunSpec 203 by ``meter``), ``{prefix}-pv`` (SunSpec inverter),
+        ``{prefix}-battery``, ``{prefix}-ev`` (wallbox) and ``{prefix}-heater`` (storage
+        heater) as given, the meter measuring load + EV + heater − PV + battery at the grid
+        point."""
+        if meter not in ("sdm630", "sunspec"):
+            raise ValueError(f"{prefix}: meter must be 'sdm630' or 'sunspec', got {meter!r}")
+        house = Household(load=HouseholdLoad(annual_kwh=annual_kwh, tz=tz, profile=profile))
         if kwp:
-            pv = ClearSkyPv(lat=lat, lon=lon, kwp=kwp)
+            pv = ClearSkyPv(lat=lat, lon=lon, kwp=kwp, tilt_deg=tilt_deg, azimuth_deg=azimuth_deg)
             house.pv = self.add_inverter(
                 f"{prefix}-pv", gateway=gateway, rated_w=kwp * 1000.0, pv=pv, cloud_seed=cloud_seed
             )
@@ -138,13 +182,44 @@ class ModbusFleet:
             house.battery = self.add_battery(
                 f"{prefix}-battery", gateway=gateway, capacity_wh=battery_wh
             )
-        if meter == "sdm630":
-            self.add_sdm630(f"{prefix}-meter", house, gateway=gateway)
-        elif meter == "sunspec":
-            self.add_sunspec_meter(f"{prefix}-meter", house, gateway=gateway)
-        else:
-            raise ValueError(f"{prefix}: meter must be 'sdm630' or 'sunspec', got {meter!r}")
+        if ev is not None:
+            house.ev = self.add_ev_charger(f"{prefix}-ev", ev, gateway=gateway, tz=tz)
+        if heater is not None:
+            house.heater = self.add_storage_heater(
+                f"{prefix}-heater", heater, gateway=gateway, tz=tz
+            )
+        # the highest power the meter must show: PV export, or household, wallbox and heater
+        peak = max((kwp or 0.0) * 1000.0, 15_000.0 + (ev.max_w if ev else 0.0))
+        peak += heater.max_w if heater else 0.0
+        self._add_meter(f"{prefix}-meter", house, meter, gateway, peak)
         return house
+
+    def add_plant_meter(
+        self,
+        name: str,
+        inverter: SunSpecInverterSim,
+        *,
+        gateway: str,
+        meter: str = "sunspec",
+        own_use_kwh: float = 500.0,
+        tz: str = "Europe/Berlin",
+    ) -> Household:
+        """The grid meter of a PV plant: the plant's own small consumption (monitoring,
+        inverter standby; G25 scaled to ``own_use_kwh``) minus its output."""
+        house = Household(load=HouseholdLoad(annual_kwh=own_use_kwh, tz=tz, profile="G25"))
+        house.pv = inverter
+        self._add_meter(name, house, meter, gateway, inverter.rated_w)
+        return house
+
+    def _add_meter(
+        self, name: str, house: Household, meter: str, gateway: str, peak_w: float
+    ) -> None:
+        if meter == "sdm630":
+            self.add_sdm630(name, house, gateway=gateway)
+        elif meter == "sunspec":
+            self.add_sunspec_meter(name, house, gateway=gateway, max_power_w=peak_w)
+        else:
+            raise ValueError(f"{name}: meter must be 'sdm630' or 'sunspec', got {meter!r}")
 
     async def start(self) -> None:
         for gw in self.gateways.values():

@@ -1,7 +1,8 @@
 """Simulated grid meters: an Eastron SDM630 and a SunSpec 203 meter.
 
-Both measure a :class:`Household` at its grid connection point: consumption (BDEW H25 scaled to
-an annual kWh) minus PV plus battery charging, positive = import. Their import and export
+Both measure a :class:`Household` at its grid connection point: consumption (a BDEW profile
+scaled to an annual kWh) plus the wallbox and the storage heater, minus PV, plus battery
+charging (minus discharging), positive = import. Their import and export
 registers integrate that power and only ever grow.
 
 The SDM630 map here is written from the datasheet (input registers, float32 big-endian,
@@ -12,6 +13,7 @@ the template against this simulator checks the template.
 from __future__ import annotations
 
 import abc
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
@@ -25,7 +27,8 @@ _MAX_STEP_S = 60.0
 
 
 class PowerSource(Protocol):
-    """Anything with a present power in W (PV: + = producing; battery: + = charging)."""
+    """Anything with a present power in W (PV: + = producing; battery: + = charging; a
+    controllable load: + = drawing)."""
 
     power_w: float
 
@@ -34,23 +37,29 @@ class PowerSource(Protocol):
 
 @dataclass
 class Household:
-    """Net power at the grid point = load − PV + battery charging (+ = import)."""
+    """Net power at the grid point = load + EV + heater − PV + battery charging (+ = import).
+
+    Also a school's or a PV plant's grid point (with a G25 load, or the plant's own small
+    consumption)."""
 
     load: HouseholdLoad = field(default_factory=HouseholdLoad)
     pv: PowerSource | None = None
     battery: PowerSource | None = None
+    ev: PowerSource | None = None
+    heater: PowerSource | None = None
 
     def net_w(self, clock: Clock) -> float:
-        load = self.load.power_w(clock.now())
-        pv = 0.0
-        if self.pv is not None:
-            self.pv.refresh()
-            pv = self.pv.power_w
-        bat = 0.0
-        if self.battery is not None:
-            self.battery.refresh()
-            bat = self.battery.power_w
-        return load - pv + bat
+        total = self.load.power_w(clock.now())
+        for source, sign in (
+            (self.pv, -1.0),
+            (self.battery, 1.0),
+            (self.ev, 1.0),
+            (self.heater, 1.0),
+        ):
+            if source is not None:
+                source.refresh()
+                total += sign * source.power_w
+        return total
 
 
 class _GridMeter(SimUnit, abc.ABC):
@@ -120,7 +129,10 @@ class Sdm630Sim(_GridMeter):
 
 
 class SunSpecMeterSim(_GridMeter):
-    """SunSpec three-phase wye meter: models 1 and 203 chained at ``base``."""
+    """SunSpec three-phase wye meter: models 1 and 203 chained at ``base``.
+
+    The power and current scale factors fit ``max_power_w`` the way a real meter's CT ratio
+    does: a PV plant's meter reports W in tens or hundreds (W is int16)."""
 
     SF: ClassVar[dict[str, int]] = {"A": -2, "V": -1, "Hz": -2, "W": 0, "TotWh": 0}
 
@@ -132,9 +144,15 @@ class SunSpecMeterSim(_GridMeter):
         import_wh: float = 2_000_000.0,
         export_wh: float = 500_000.0,
         base: int = 40000,
+        max_power_w: float = 30_000.0,
     ) -> None:
         super().__init__(clock, household or Household(), import_wh, export_wh)
-        sf = self.SF
+        sf = dict(self.SF)
+        if max_power_w > 32_000:
+            sf["W"] = math.ceil(math.log10(max_power_w / 32_000))
+        amps = max_power_w / 230.0
+        sf["A"] = -2 if amps < 320 else (-1 if amps < 3_200 else 0)
+        self.sf = sf
         self.image = SunSpecImage(
             base,
             [
@@ -156,7 +174,7 @@ class SunSpecMeterSim(_GridMeter):
 
     def _publish(self) -> None:
         p = self.power_w
-        sf = self.SF
+        sf = self.sf
         img = self.image
         img.set(203, "W", scaled(p, sf["W"]))
         img.set(203, "Hz", scaled(50.0, sf["Hz"]))
