@@ -405,6 +405,11 @@ class DispatchJob:
         self.notes: tuple[str, ...] = ()
 
     @property
+    def model_cache(self) -> ModelCache:
+        """The solver model kept between rounds (counts warm and cold rounds)."""
+        return self._cache
+
+    @property
     def name(self) -> str:
         """The decider's name in the cycle."""
         return f"dispatch:{self.community_id}"

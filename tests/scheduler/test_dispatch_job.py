@@ -379,6 +379,12 @@ async def test_round_stores_the_plan_records_metrics_and_gives_commands(store: S
     assert nxt["h1-bat"].expires_at == QH0 + 2 * QH
     assert job.commands(QH0 + N * QH) == []
     assert job.decide(snapshot()) == cmds
+    # the next round changes numbers only: the kept model is updated, not rebuilt
+    clock.set(QH0 + QH)
+    plan2 = await job.run(snapshot(soc_pct=60.0))
+    assert plan2.start == QH0 + QH
+    assert (job.model_cache.cold_rounds, job.model_cache.warm_rounds) == (1, 1)
+    assert metrics.registry.get_sample_value("waldstadt_solve_seconds_count") == 2.0
 
 
 async def test_feeder_export_limit_curtails_pv_as_percent_of_rating(store: Store) -> None:
@@ -402,6 +408,13 @@ async def test_feeder_export_limit_curtails_pv_as_percent_of_rating(store: Store
     # at noon two systems of 14 kW clear sky cannot export more than 0.5 kW + the load
     assert total_limit < 0.5 * clear_sky_w(14000.0)
     assert plan.status is PlanStatus.OPTIMAL
+    # a limited inverter says nothing about the sky: its low output keeps the ratio (1 here)
+    nxt = QH0 + QH
+    clock.set(nxt)
+    problem = (await job.build_problem(snapshot(pv_share=0.3), nxt)).problem
+    h1_pv = next(a for m in problem.members for a in m.assets if a.asset_id == "h1-pv")
+    assert isinstance(h1_pv, Pv)
+    assert h1_pv.forecast_w[0] == pytest.approx(clear_sky_w(8000.0, nxt), rel=1e-6)
 
 
 async def test_silent_devices_do_not_stop_the_plan(store: Store) -> None:
