@@ -35,6 +35,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from lighting.config import LightingConfig
 from protocols.errors import ConfigError
@@ -42,7 +43,7 @@ from protocols.modbus.factory import SUNSPEC, known_drivers
 from protocols.modbus.template import load_template
 from protocols.yamlconf import Path_, parse_yaml, validate_data
 from vpp.quarterhours import is_qh_boundary
-from vpp.settlement.errors import SettlementInputError
+from vpp.settlement.errors import KeyConfigError, SettlementInputError
 from vpp.settlement.keys import (
     SharingKey,
     constant_key,
@@ -67,15 +68,19 @@ _ID = r"^[a-z0-9][a-z0-9_-]*$"
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
+def _invalid(reason: str) -> PydanticCustomError:
+    """A validation error whose message is exactly ``reason`` (no "Value error, " prefix)."""
+    return PydanticCustomError("site", "{reason}", {"reason": reason})
+
+
 def _clock_text(value: object) -> object:
     """Accept only quoted ``"HH:MM"`` (or a ``time``): an unquoted 18:00 is YAML's 1080."""
     if isinstance(value, time):
         return value
     if not isinstance(value, str):
-        # a ValueError, not a TypeError: pydantic reports only ValueError as a validation error
-        raise ValueError(f'a clock time must be quoted text "HH:MM", got {value!r}')  # noqa: TRY004
+        raise _invalid(f'a clock time must be quoted text "HH:MM", got {value!r}')
     if not _CLOCK.match(value):
-        raise ValueError(f'{value!r} is not "HH:MM"')
+        raise _invalid(f'{value!r} is not "HH:MM"')
     hours, minutes = value.split(":")
     return time(int(hours), int(minutes))
 
@@ -88,7 +93,7 @@ Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
 def _on_qh(value: datetime | None, what: str) -> datetime | None:
     if value is not None and not is_qh_boundary(value):
-        raise ValueError(f"{what} {value.isoformat()} is not on a quarter-hour boundary")
+        raise _invalid(f"{what} {value.isoformat()} is not on a quarter-hour boundary")
     return value
 
 
@@ -114,7 +119,7 @@ class SiteInfo(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise _invalid(f"unknown time zone {value!r}") from exc
         return value
 
     @field_validator("state")
@@ -122,7 +127,7 @@ class SiteInfo(_Model):
     def _known_state(cls, value: str) -> str:
         states = sorted(s for s in holidays.list_supported_countries()["DE"] if len(s) == 2)
         if value not in states:
-            raise ValueError(f"unknown German state {value!r}; known: {', '.join(states)}")
+            raise _invalid(f"unknown German state {value!r}; known: {', '.join(states)}")
         return value
 
 
@@ -140,7 +145,7 @@ class DeviceConfig(_Model):
     def _known_driver(cls, value: str) -> str:
         drivers = known_drivers()
         if value not in drivers:
-            raise ValueError(f"unknown driver {value!r}; known: {', '.join(drivers)}")
+            raise _invalid(f"unknown driver {value!r}; known: {', '.join(drivers)}")
         return value
 
 
@@ -243,7 +248,11 @@ class KeyConfig(_Model):
     @field_validator("shares")
     @classmethod
     def _shares_hold(cls, shares: dict[str, Decimal]) -> dict[str, Decimal]:
-        static_key(shares)  # each in [0, 1], Σ ≤ 1, a usable common denominator
+        try:
+            static_key(shares)  # each in [0, 1], Σ ≤ 1, a usable common denominator
+        except KeyConfigError as exc:
+            who = f"{exc.member_id}: " if exc.member_id else ""
+            raise _invalid(who + exc.reason) from exc
         return shares
 
     @field_validator("valid_from")
@@ -254,11 +263,11 @@ class KeyConfig(_Model):
     @model_validator(mode="after")
     def _kind_fits(self) -> Self:
         if self.kind in _SHARE_KINDS and not self.shares:
-            raise ValueError(f"a {self.kind} key needs shares (member id → fraction)")
+            raise _invalid(f"a {self.kind} key needs shares (member id → fraction)")
         if self.kind not in _SHARE_KINDS and self.shares:
-            raise ValueError(f"a {self.kind} key splits by consumption; it takes no shares")
+            raise _invalid(f"a {self.kind} key splits by consumption; it takes no shares")
         if self.reoffer and self.kind != "contract":
-            raise ValueError("reoffer applies to contract keys only")
+            raise _invalid("reoffer applies to contract keys only")
         return self
 
     def key(self, member_ids: list[str]) -> SharingKey:
@@ -288,7 +297,7 @@ class CommunityMemberConfig(_Model):
     @model_validator(mode="after")
     def _joins_before_leaving(self) -> Self:
         if self.joined is not None and self.left is not None and self.left <= self.joined:
-            raise ValueError("left is not after joined")
+            raise _invalid("left is not after joined")
         return self
 
 
@@ -308,9 +317,9 @@ class CommunityConfig(_Model):
         for i, key in enumerate(keys[1:], start=1):
             prev = keys[i - 1].valid_from
             if key.valid_from is None:
-                raise ValueError(f"key {i} has no valid_from; only the first key may omit it")
+                raise _invalid(f"key {i} has no valid_from; only the first key may omit it")
             if prev is not None and key.valid_from <= prev:
-                raise ValueError(f"key {i} is not later than key {i - 1} (sort by valid_from)")
+                raise _invalid(f"key {i} is not later than key {i - 1} (sort by valid_from)")
         return keys
 
     @property

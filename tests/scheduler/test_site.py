@@ -72,6 +72,13 @@ def test_the_example_site_loads() -> None:
     assert site.lighting is not None
     assert len(site.lighting.site.index.luminaires) == 6
     assert site.settlement.final_at == time(1, 0)
+    ev = site.member("hh02").ev
+    assert ev is not None
+    assert (ev.arrival, ev.departure, ev.smart_charging) == (time(18, 30), time(7, 0), True)
+    heater = site.member("hh03").storage_heater
+    assert heater is not None
+    assert (heater.window_start, heater.window_end) == (time(22, 0), time(6, 0))
+    assert site.device(heater.device).driver == "storage_heater"
 
 
 def test_a_small_site_builds_what_settlement_needs() -> None:

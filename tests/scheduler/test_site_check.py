@@ -168,7 +168,7 @@ def test_check_site_without_connecting_prints_the_summary() -> None:
     result = CliRunner().invoke(cli(), ["check-site", str(EXAMPLE), "--no-connect"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        "site.yaml: OK — 5 members, 1 community, 10 devices, 6 luminaires, 2 programs"
+        "site.yaml: OK — 5 members, 1 community, 12 devices, 6 luminaires, 2 programs"
     )
 
 
