@@ -64,6 +64,7 @@ from scheduler.service_jobs import install_jobs, store_readings
 from scheduler.settings import Settings
 from scheduler.site import Site
 from store import ReadingWriter, Store, StoreSettings
+from vpp.dispatch import Plan
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Service:
         self.lighting: LightingService | None = None
         self.ingest: TelemetryIngest | None = None
         #: community id → the newest plan of its rolling dispatch
-        self.plans: dict[str, Any] = {}
+        self.plans: dict[str, Plan] = {}
         #: deciders of the cycle in their fixed order (filled by the jobs module)
         self.deciders: list[Decider] = []
         #: what the restart recovery re-applied at start

@@ -9,7 +9,13 @@ clock, aligned to the site's quarter-hours in ``site.site.timezone``; each is wr
 job id                   when, and what
 =======================  ==========================================================
 ``poll``                 every ``dispatch.poll_interval_s``: one read → decide → write
-                         cycle (:meth:`Service.run_cycle`); readings to the store
+                         cycle (:meth:`Service.run_cycle`); readings to the store; the
+                         deciders, in this fixed order: one
+                         :class:`~scheduler.dispatch_job.DispatchJob` per community (in
+                         site-file order) giving its plan's setpoints of the quarter-hour
+``dispatch:<community>`` 5 s after each quarter-hour (and once at start): the rolling
+                         dispatch on the newest snapshot, solved in a worker thread;
+                         the plan lands in ``service.plans[community]``
 ``retention``            daily 03:30 local: raw readings older than the retention go
 ``mirror``               every 10 s when ``WALDSTADT_INFLUX_URL`` is set: drain the
                          InfluxDB outbox (in order; kept while the server is away)
@@ -26,10 +32,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from protocols.model import Reading
 from scheduler.cycle import CycleReport
-from scheduler.jobs import JobFunc, daily_trigger, every, guarded
+from scheduler.dispatch_job import DispatchJob
+from scheduler.jobs import JobFunc, daily_trigger, every, guarded, quarter_hour_trigger
 from store import MirrorConfig, MirrorUnavailable
 from store.readings import WriteResult
 
@@ -40,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Local time of the daily retention purge.
 RETENTION_AT = (3, 30)
+#: Seconds after each quarter-hour of the rolling dispatch and of metering + settlement.
+DISPATCH_OFFSET_S = 5
 #: How often the InfluxDB outbox is drained, in s of clock time.
 MIRROR_EVERY_S = 10.0
 
@@ -63,6 +73,16 @@ def install_jobs(service: Service) -> None:
 
     add("poll", service.run_cycle, every(site.dispatch.poll_interval_s, quarter_hour_start(now)))
 
+    dispatch: dict[str, DispatchJob] = {}
+    for community in site.communities:
+        job = DispatchJob(site, community.id, service.store, service.clock, service.metrics)
+        dispatch[community.id] = job
+        service.deciders.append(job)
+        run = _dispatch_run(service, job)
+        add(f"dispatch:{community.id}", run, quarter_hour_trigger(tz, DISPATCH_OFFSET_S))
+        add(f"dispatch:{community.id}:start", run, DateTrigger(run_date=now, timezone=UTC))
+    service.parts["dispatch"] = dispatch
+
     async def retention() -> None:
         removed = await service.store.purge_expired_readings(service.clock.now())
         log.info("retention: %d raw readings removed", removed)
@@ -71,6 +91,18 @@ def install_jobs(service: Service) -> None:
 
     if service.settings.influx_url:
         add("mirror", _mirror_job(service), every(MIRROR_EVERY_S, now))
+
+
+def _dispatch_run(service: Service, job: DispatchJob) -> JobFunc:
+    async def run() -> None:
+        report = service.last_report
+        if report is None:
+            log.warning("dispatch %s: no snapshot yet; waits for the next quarter-hour",
+                        job.community_id)  # fmt: skip
+            return
+        service.plans[job.community_id] = await job.run(report.snapshot)
+
+    return run
 
 
 def _mirror_job(service: Service) -> JobFunc:

@@ -9,6 +9,7 @@ the same ids, and reports degraded readiness with the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,7 +95,12 @@ def settings_for(db: str, broker: BrokerAddress, client: str) -> Settings:
 
 @pytest.fixture
 async def fleet() -> AsyncIterator[ModbusFleet]:
-    clock = SimClock(NOON, speed=60)
+    async with small_fleet(SimClock(NOON, speed=60)) as f:
+        yield f
+
+
+@contextlib.asynccontextmanager
+async def small_fleet(clock: SimClock) -> AsyncIterator[ModbusFleet]:
     f = ModbusFleet(clock)
     f.add_household("h1", gateway="gw-h1", annual_kwh=4000, kwp=8.0, battery_wh=10_000,
                     lat=51.37, lon=7.70)  # fmt: skip
@@ -240,3 +246,33 @@ async def test_readiness_is_degraded_when_the_database_is_unreachable(
             )
     finally:
         await drop_pg_database(name)
+
+
+async def test_dispatch_plans_at_start_the_cycle_writes_its_setpoints_and_quarter_hours_settle(
+    mqtt_broker: BrokerAddress, unique: str, tmp_path: Path
+) -> None:
+    start = datetime(2026, 6, 21, 9, 59, 0, tzinfo=UTC)  # the quarter-hour ends in 60 s
+    clock = SimClock(start, speed=60)
+    async with small_fleet(clock) as fleet:
+        site = small_site(fleet)
+        settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", mqtt_broker, unique)
+        async with Service(settings, site, clock) as service:
+            for _ in range(100):
+                if "quartier" in service.plans:
+                    break
+                await asyncio.sleep(0.1)
+            plan = service.plans["quartier"]
+            assert plan.status.value in {"optimal", "feasible"}, plan.status
+            stored = await service.store.plans.latest("quartier", clock.now())
+            assert stored is not None
+            report = await service.wait_for_cycle(timeout_s=10)
+            sources = {c.source for c in report.commands}
+            assert sources == {"dispatch:quartier"}
+            assert "h1-battery" in {c.target for c in report.commands}
+            # past 10:00:30 (metering and provisional settlement of the quarter-hour)
+            while clock.now() < datetime(2026, 6, 21, 10, 0, 40, tzinfo=UTC):
+                await asyncio.sleep(0.1)
+            assert service.scheduler.lateness.get("dispatch:quartier")
+            text = service.metrics.render().decode()
+            assert "waldstadt_job_errors_total{" not in text, text
+            assert 'waldstadt_plan_status{status="' in text
