@@ -97,6 +97,11 @@ def _on_qh(value: datetime | None, what: str) -> datetime | None:
     return value
 
 
+def value_utc(value: datetime) -> datetime:
+    """An aware instant in UTC (the settlement core's convention)."""
+    return value.astimezone(UTC)
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
@@ -172,11 +177,6 @@ class TariffConfig(_Model):
             network_fee_shared_eur_per_kwh=self.network_fee_shared_eur_per_kwh,
             network_fee_residual_eur_per_kwh=self.network_fee_residual_eur_per_kwh,
         )
-
-
-def value_utc(value: datetime) -> datetime:
-    """An aware instant in UTC (the settlement core's convention)."""
-    return value.astimezone(UTC)
 
 
 class PvConfig(_Model):
@@ -374,6 +374,10 @@ def _reads_grid_energy(driver: str) -> bool:
 
 
 class Site(_Model):
+    """The whole site file. Validating it also checks every cross reference (a
+    :class:`SiteReferenceError` naming the key path); load it with :func:`load_site` so that
+    errors carry the file and the line."""
+
     site: SiteInfo
     devices: list[DeviceConfig] = Field(default_factory=list)
     tariffs: list[TariffConfig] = Field(default_factory=list)

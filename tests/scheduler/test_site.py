@@ -8,9 +8,18 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from protocols.errors import ConfigError
-from scheduler.site import SINCE_EVER, load_site, load_site_text, site_from_data
+from scheduler.site import (
+    SINCE_EVER,
+    Site,
+    SiteReferenceError,
+    load_site,
+    load_site_text,
+    site_from_data,
+)
 from vpp.settlement.keys import KeyKind
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.yaml"
@@ -439,3 +448,13 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
         load_site(tmp_path / "missing.yaml")
     assert err.value.field == "<file>"
     assert "cannot read" in err.value.reason
+
+
+def test_validating_the_model_directly_checks_references_too() -> None:
+    data = yaml.safe_load(SITE.replace("meter: b-meter", "meter: z-meter"))
+    with pytest.raises(ValidationError) as err:
+        Site.model_validate(data)
+    cause = err.value.errors()[0]["ctx"]["error"]
+    assert isinstance(cause, SiteReferenceError)
+    assert cause.path == ("members", 1, "meter")
+    assert cause.reason == "unknown device 'z-meter'"
