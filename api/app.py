@@ -22,6 +22,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Authenticator
 from api.errors import install_error_handlers
+from api.routers import (
+    alarms,
+    audit,
+    auth,
+    commands,
+    community,
+    exports,
+    members,
+    plans,
+    settlement,
+    system,
+)
 from api.runtime import Runtime
 from api.state import AppState, HttpMetrics
 from scheduler.settings import Settings
@@ -110,10 +122,19 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(HttpMetricsMiddleware, metrics=state.http_metrics)
 
-    from api.routers import auth, system
-
-    app.include_router(system.router)
-    app.include_router(auth.router)
+    for module in (
+        system,
+        auth,
+        members,
+        community,
+        exports,
+        plans,
+        alarms,
+        commands,
+        settlement,
+        audit,
+    ):
+        app.include_router(module.router)
     return app
 
 

@@ -1,0 +1,278 @@
+"""Read queries the views need and the repositories do not offer (yet).
+
+They use the store's tables and its read transaction, and only read. Candidates to move into
+``store/`` once a second user appears.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Exists, func, select
+
+from store import Store
+from store.alarms import AlarmEvent
+from store.commands import StoredCommand
+from store.commands import _stored as _stored_command
+from store.engine import read_tx
+from store.plans import StoredPlan
+from store.plans import _plan as _stored_plan
+from store.schema import alarm_events, commands, plans, settlement_runs, settlement_statements
+from store.settlement import _STATEMENT_FIELDS, Statement
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    """A settlement run without its statements, with whether a newer version replaced it."""
+
+    id: int
+    community_id: str
+    period_start: datetime
+    period_end: datetime
+    version: int
+    created_at: datetime
+    reason: str
+    current: bool
+    members: int
+
+
+def _newest_version_exists() -> Exists:
+    newer = settlement_runs.alias("newer")
+    return (
+        select(newer.c.id)
+        .where(
+            (newer.c.community_id == settlement_runs.c.community_id)
+            & (newer.c.period_start == settlement_runs.c.period_start)
+            & (newer.c.period_end == settlement_runs.c.period_end)
+            & (newer.c.version > settlement_runs.c.version)
+        )
+        .exists()
+    )
+
+
+async def member_statement_versions(
+    store: Store, member_id: str, start: datetime, end: datetime
+) -> list[tuple[RunRow, Statement]]:
+    """Every version of every run with a statement of this member, periods inside
+    ``[start, end)``, oldest period first, then by version; only this member's statement."""
+    superseded = _newest_version_exists()
+    stmt = (
+        select(
+            settlement_runs,
+            superseded.label("superseded"),
+            *[settlement_statements.c[f] for f in _STATEMENT_FIELDS],
+        )
+        .join(settlement_statements, settlement_statements.c.run_id == settlement_runs.c.id)
+        .where(
+            settlement_statements.c.member_id == member_id,
+            settlement_runs.c.period_start >= start,
+            settlement_runs.c.period_end <= end,
+        )
+        .order_by(
+            settlement_runs.c.period_start,
+            settlement_runs.c.community_id,
+            settlement_runs.c.version,
+        )
+    )
+    async with read_tx(store.engine, f"read statement versions of {member_id}") as conn:
+        rows = (await conn.execute(stmt)).all()
+    out = []
+    for row in rows:
+        m = row._mapping
+        run = RunRow(
+            m[settlement_runs.c.id],
+            m[settlement_runs.c.community_id],
+            m[settlement_runs.c.period_start],
+            m[settlement_runs.c.period_end],
+            m[settlement_runs.c.version],
+            m[settlement_runs.c.created_at],
+            m[settlement_runs.c.reason],
+            not m["superseded"],
+            1,
+        )
+        statement = Statement(**{f: m[settlement_statements.c[f]] for f in _STATEMENT_FIELDS})
+        out.append((run, statement))
+    return out
+
+
+async def community_statements(
+    store: Store, community_id: str, start: datetime, end: datetime
+) -> list[tuple[RunRow, Statement]]:
+    """The statements of the newest run of each period of a community inside ``[start, end)``."""
+    stmt = (
+        select(settlement_runs, *[settlement_statements.c[f] for f in _STATEMENT_FIELDS])
+        .join(settlement_statements, settlement_statements.c.run_id == settlement_runs.c.id)
+        .where(
+            settlement_runs.c.community_id == community_id,
+            settlement_runs.c.period_start >= start,
+            settlement_runs.c.period_end <= end,
+            ~_newest_version_exists(),
+        )
+        .order_by(settlement_runs.c.period_start, settlement_statements.c.member_id)
+    )
+    async with read_tx(store.engine, f"read statements of community {community_id}") as conn:
+        rows = (await conn.execute(stmt)).all()
+    out = []
+    for row in rows:
+        m = row._mapping
+        run = RunRow(
+            m[settlement_runs.c.id],
+            community_id,
+            m[settlement_runs.c.period_start],
+            m[settlement_runs.c.period_end],
+            m[settlement_runs.c.version],
+            m[settlement_runs.c.created_at],
+            m[settlement_runs.c.reason],
+            True,
+            0,
+        )
+        out.append(
+            (run, Statement(**{f: m[settlement_statements.c[f]] for f in _STATEMENT_FIELDS}))
+        )
+    return out
+
+
+async def member_communities(store: Store, member_id: str) -> list[str]:
+    """Communities in whose settlement this member has ever had a statement."""
+    stmt = (
+        select(settlement_runs.c.community_id)
+        .join(settlement_statements, settlement_statements.c.run_id == settlement_runs.c.id)
+        .where(settlement_statements.c.member_id == member_id)
+        .distinct()
+        .order_by(settlement_runs.c.community_id)
+    )
+    async with read_tx(store.engine, f"read communities of {member_id}") as conn:
+        return [str(r[0]) for r in (await conn.execute(stmt)).all()]
+
+
+async def settlement_runs_between(
+    store: Store,
+    start: datetime,
+    end: datetime,
+    community_id: str | None = None,
+    limit: int = 500,
+) -> list[RunRow]:
+    """Runs (every version) with periods inside ``[start, end)``, newest period first."""
+    members = (
+        select(func.count())
+        .where(settlement_statements.c.run_id == settlement_runs.c.id)
+        .scalar_subquery()
+    )
+    superseded = _newest_version_exists()
+    stmt = select(
+        settlement_runs,
+        superseded.label("superseded"),
+        members.label("members"),
+    ).where(settlement_runs.c.period_start >= start, settlement_runs.c.period_end <= end)
+    if community_id is not None:
+        stmt = stmt.where(settlement_runs.c.community_id == community_id)
+    stmt = stmt.order_by(
+        settlement_runs.c.period_start.desc(),
+        settlement_runs.c.community_id,
+        settlement_runs.c.version.desc(),
+    ).limit(limit)
+    async with read_tx(store.engine, "read settlement runs") as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [
+        RunRow(
+            r._mapping["id"],
+            r._mapping["community_id"],
+            r._mapping["period_start"],
+            r._mapping["period_end"],
+            r._mapping["version"],
+            r._mapping["created_at"],
+            r._mapping["reason"],
+            not r._mapping["superseded"],
+            int(r._mapping["members"]),
+        )
+        for r in rows
+    ]
+
+
+async def settlement_run(store: Store, run_id: int) -> tuple[RunRow, list[Statement]] | None:
+    """One run with all its statements (for operators)."""
+    async with read_tx(store.engine, f"read settlement run {run_id}") as conn:
+        superseded = _newest_version_exists()
+        row = (
+            await conn.execute(
+                select(settlement_runs, superseded.label("superseded")).where(
+                    settlement_runs.c.id == run_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        statements = (
+            await conn.execute(
+                select(settlement_statements)
+                .where(settlement_statements.c.run_id == run_id)
+                .order_by(settlement_statements.c.member_id)
+            )
+        ).all()
+    m = row._mapping
+    run = RunRow(
+        m["id"],
+        m["community_id"],
+        m["period_start"],
+        m["period_end"],
+        m["version"],
+        m["created_at"],
+        m["reason"],
+        not m["superseded"],
+        len(statements),
+    )
+    return run, [Statement(**{f: s._mapping[f] for f in _STATEMENT_FIELDS}) for s in statements]
+
+
+async def plan_communities(store: Store) -> list[str]:
+    async with read_tx(store.engine, "read plan communities") as conn:
+        rows = (
+            await conn.execute(
+                select(plans.c.community_id).distinct().order_by(plans.c.community_id)
+            )
+        ).all()
+    return [str(r[0]) for r in rows]
+
+
+async def plan_by_id(store: Store, plan_id: int) -> StoredPlan | None:
+    async with read_tx(store.engine, f"read plan {plan_id}") as conn:
+        row = (await conn.execute(select(plans).where(plans.c.id == plan_id))).first()
+    return None if row is None else _stored_plan(row)
+
+
+async def commands_between(
+    store: Store,
+    start: datetime,
+    end: datetime,
+    *,
+    target: str | None = None,
+    status: str | None = None,
+    limit: int = 500,
+) -> list[StoredCommand]:
+    """Commands issued in ``[start, end)``, newest first."""
+    stmt = select(commands).where(commands.c.issued_at >= start, commands.c.issued_at < end)
+    if target is not None:
+        stmt = stmt.where(commands.c.target == target)
+    if status is not None:
+        stmt = stmt.where(commands.c.status == status)
+    stmt = stmt.order_by(commands.c.issued_at.desc(), commands.c.id.desc()).limit(limit)
+    async with read_tx(store.engine, "read commands") as conn:
+        rows = (await conn.execute(stmt)).all()
+    return [_stored_command(r) for r in rows]
+
+
+async def alarm_events_between(
+    store: Store, start: datetime, end: datetime, limit: int = 1000
+) -> list[AlarmEvent]:
+    """Raise and clear events in ``[start, end)``, newest first."""
+    async with read_tx(store.engine, "read alarm events") as conn:
+        rows = (
+            await conn.execute(
+                select(alarm_events)
+                .where(alarm_events.c.ts >= start, alarm_events.c.ts < end)
+                .order_by(alarm_events.c.id.desc())
+                .limit(limit)
+            )
+        ).all()
+    return [AlarmEvent(**{k: r._mapping[k] for k in AlarmEvent.__dataclass_fields__}) for r in rows]

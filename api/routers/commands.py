@@ -1,0 +1,118 @@
+"""Commands sent to devices, and manual overrides by operators.
+
+An override is a command like the controller's own: an id, a target, a value and an expiry
+after which the device reverts and the plan takes over again. It is stored ``pending`` in the
+command journal, from which the service's writer sends it, and it is audited with the value it
+replaces (the newest live command for that target, if any). Lighting engineers and members
+cannot dispatch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from api.acting import once
+from api.audit import record_action
+from api.deps import ClockDep, IdempotencyKey, Operator, State, StoreDep
+from api.errors import not_found
+from api.periods import Range
+from api.queries import commands_between
+from api.schemas.operations import CommandPublic, OverrideCreate
+from store.commands import Command, StoredCommand
+from store.schema import COMMAND_STATUSES
+
+router = APIRouter(prefix="/api/v1/commands", tags=["operations"])
+
+
+def public(c: StoredCommand) -> CommandPublic:
+    return CommandPublic(
+        command_id=c.command.command_id,
+        target=c.command.target,
+        value=c.command.value,
+        issued_at=c.command.issued_at,
+        expires_at=c.command.expires_at,
+        status=c.status,
+        status_changed_at=c.status_changed_at,
+        detail=c.detail,
+    )
+
+
+@router.get("", response_model=list[CommandPublic], summary="Commands issued in a time range")
+async def list_commands(
+    _caller: Operator,
+    store: StoreDep,
+    window: Range,
+    target: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    status: Annotated[str | None, Query(pattern="^(" + "|".join(COMMAND_STATUSES) + ")$")] = None,
+) -> list[CommandPublic]:
+    rows = await commands_between(store, window.start, window.end, target=target, status=status)
+    return [public(c) for c in rows]
+
+
+@router.get(
+    "/{command_id}",
+    response_model=CommandPublic,
+    summary="One command and its status",
+    responses={404: {"description": "no such command"}},
+)
+async def get_command(
+    command_id: Annotated[str, Path(min_length=1, max_length=128)],
+    _caller: Operator,
+    store: StoreDep,
+) -> CommandPublic:
+    stored = await store.commands.get(command_id)
+    if stored is None:
+        raise not_found("no such command")
+    return public(stored)
+
+
+@router.post(
+    "/overrides",
+    response_model=CommandPublic,
+    status_code=201,
+    summary="Override one setpoint until it expires (audited; send an Idempotency-Key)",
+    responses={409: {"description": "Idempotency-Key reused for another request"}},
+)
+async def create_override(
+    body: OverrideCreate,
+    caller: Operator,
+    store: StoreDep,
+    clock: ClockDep,
+    state: State,
+    request: Request,
+    key: IdempotencyKey = None,
+) -> object:
+    async def act() -> tuple[int, CommandPublic]:
+        now = clock.now()
+        live = await store.commands.live(now, [body.target])
+        old = live[-1].command if live else None
+        command = Command(
+            command_id=f"override-{uuid.uuid4().hex}",
+            target=body.target,
+            value=body.value,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=body.expires_in_s),
+        )
+        _, stored = await store.commands.insert(command)
+        await record_action(
+            store,
+            caller,
+            "command.override",
+            body.target,
+            result="accepted",
+            now=now,
+            old_value=None if old is None else {"command_id": old.command_id, "value": old.value},
+            new_value={
+                "value": body.value,
+                "expires_at": command.expires_at.isoformat(),
+                "reason": body.reason,
+            },
+            command_id=command.command_id,
+        )
+        return 201, public(stored)
+
+    return await once(state, caller, request, key, act)

@@ -1,0 +1,104 @@
+"""What operators see and do: plans, alarms, commands (and manual overrides), settlement runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, JsonValue
+
+from api.schemas.members import SettledFigures
+
+
+class ViolationPublic(BaseModel):
+    """A soft constraint the plan could not keep, and by how much."""
+
+    constraint: str = Field(examples=["feeder_limit"])
+    amount_wh: float | None = None
+    member_id: str | None = None
+    asset_id: str | None = None
+    qh: int | None = Field(default=None, description="quarter-hour index in the plan")
+
+
+class PlanSummaryPublic(BaseModel):
+    id: int
+    community_id: str
+    interval_start: datetime = Field(description="first quarter-hour the plan covers (UTC)")
+    created_at: datetime
+    created_by: str
+    status: str | None = Field(description="the solver outcome", examples=["optimal"])
+    objective_eur: float | None = None
+    quarter_hours: int | None = None
+    violations: list[ViolationPublic]
+    alarms: list[dict[str, Any]]
+    notes: list[str]
+
+
+class PlanPublic(PlanSummaryPublic):
+    payload: dict[str, Any] = Field(description="the full plan as stored (schedules per asset)")
+
+
+class PlanListPublic(BaseModel):
+    community_id: str
+    plans: list[PlanSummaryPublic]
+
+
+class AlarmPublic(BaseModel):
+    id: int
+    ts: datetime
+    alarm_key: str = Field(examples=["device:inv-7:communication_lost"])
+    source: str
+    kind: str
+    severity: str = Field(examples=["warning"])
+    event: str = Field(description="raise or clear")
+    message: str
+    details: dict[str, Any]
+
+
+class CommandPublic(BaseModel):
+    command_id: str
+    target: str
+    value: JsonValue
+    issued_at: datetime
+    expires_at: datetime
+    status: str = Field(examples=["pending"])
+    status_changed_at: datetime
+    detail: str | None = None
+
+
+class OverrideCreate(BaseModel):
+    """A manual setpoint for one asset, valid until it expires (then the plan takes over)."""
+
+    target: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:/-]+$",
+        description="the asset or device setpoint to override",
+        examples=["h01-battery"],
+    )
+    value: JsonValue = Field(description="the setpoint", examples=[{"power_w": -2000}])
+    expires_in_s: int = Field(
+        ge=60, le=24 * 3600, description="seconds until the override lapses", examples=[3600]
+    )
+    reason: str = Field(min_length=1, max_length=500, examples=["feeder maintenance"])
+
+
+class SettlementRunPublic(BaseModel):
+    id: int
+    community_id: str
+    period_start: datetime
+    period_end: datetime
+    version: int
+    current: bool = Field(description="false: restated by a newer version")
+    created_at: datetime
+    reason: str
+    members: int
+
+
+class MemberStatementPublic(BaseModel):
+    member_id: str
+    figures: SettledFigures
+
+
+class SettlementRunDetailPublic(SettlementRunPublic):
+    statements: list[MemberStatementPublic]
