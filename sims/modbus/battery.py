@@ -19,6 +19,8 @@ from protocols.modbus.codec import decode, encode
 from sims.modbus.server import SimUnit
 
 _MAX_STEP_S = 60.0
+#: charge and discharge limit in W of a battery that does not say otherwise
+DEFAULT_MAX_W = 5_000.0
 IDLE, CHARGING, DISCHARGING, FULL, EMPTY = 0, 1, 2, 3, 4
 
 
@@ -30,8 +32,8 @@ class BatterySim(SimUnit):
         clock: Clock,
         *,
         capacity_wh: float = 10_000.0,
-        max_charge_w: float = 5_000.0,
-        max_discharge_w: float = 5_000.0,
+        max_charge_w: float = DEFAULT_MAX_W,
+        max_discharge_w: float = DEFAULT_MAX_W,
         soc_pct: float = 50.0,
     ) -> None:
         super().__init__()
