@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from api.commands.site import register as _register_site
+from api.commands.users import register as _register_users
+
 app = typer.Typer(
     help="Waldstadt: virtual power plant, energy sharing and street lighting.",
     no_args_is_help=True,
@@ -66,6 +69,9 @@ def ingest(
     except KeyboardInterrupt:
         typer.echo("stopped")
 
+
+_register_site(app)
+_register_users(app)
 
 if __name__ == "__main__":
     app()
