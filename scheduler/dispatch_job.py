@@ -13,8 +13,8 @@ Where the inputs come from:
 * load: the member's BDEW profile scaled to its annual consumption, corrected by the ratio of
   its recent consumption to the same profile (``history_qh`` quarter-hours before the horizon).
   The consumption is rebuilt from stored raw readings: meter ``power_w`` (+ import) plus PV
-  ``power_w`` minus battery ``battery_power_w`` (+ charging) minus EV and storage-heater
-  ``power_w``; a quarter-hour with any part missing is not used.
+  ``power_w`` minus battery ``battery_power_w`` (+ charging) minus EV charger and storage
+  heater ``load_power_w``; a quarter-hour with any part missing is not used.
 * PV: pvlib clear sky at the site (30° south by default) × rated power, scaled by the ratio of
   the power measured in the snapshot to the clear-sky power of the current quarter-hour
   (kept from the last daylight reading at night, and not updated while the plan curtails the
@@ -22,9 +22,10 @@ Where the inputs come from:
 * battery: state of charge from channel ``soc_pct`` of the snapshot.
 * EV / storage heater: the session (arrival → departure, window start → end, local times of
   the site's zone) in progress or the next one inside the horizon; the energy still needed is
-  the configured need minus what the device drew in this session (stored ``power_w``), or the
-  device's own ``energy_needed_wh`` channel when it reports one. A departure beyond the horizon
-  leaves inside the horizon only what cannot be charged after it.
+  the configured need minus what the device drew in this session (its ``session_energy_wh``,
+  else the stored ``load_power_w``). A device reporting ``operating_state`` 0 (no car yet) is
+  planned from the next quarter-hour. A departure beyond the horizon leaves inside the
+  horizon only what cannot be charged after it.
 * prices: the community's tariff in force in each quarter-hour (import = supplier price +
   residual network fee; feed-in; community price; shared network fee); feeder limits of the
   community.
@@ -93,6 +94,10 @@ MIN_CLEAR_SKY_W = 50.0
 #: The measured/clear-sky ratio is kept inside these bounds (as in vpp.forecast.pv).
 RATIO_BOUNDS = (0.0, 1.2)
 _STATUSES = [s.value for s in PlanStatus]
+#: Channel of an EV charger's or storage heater's power (templates ``ev_charger``,
+#: ``storage_heater``); ``operating_state`` 0 there means no car / outside the window.
+LOAD_POWER = "load_power_w"
+NOBODY_THERE = 0.0
 
 
 @dataclass(frozen=True)
@@ -582,9 +587,9 @@ class DispatchJob:
         if mc.battery is not None:
             parts.append((mc.battery.device, "battery_power_w", -1.0))
         if mc.ev is not None:
-            parts.append((mc.ev.device, "power_w", -1.0))
+            parts.append((mc.ev.device, LOAD_POWER, -1.0))
         if mc.storage_heater is not None:
-            parts.append((mc.storage_heater.device, "power_w", -1.0))
+            parts.append((mc.storage_heater.device, LOAD_POWER, -1.0))
         for device, channel, sign in parts:
             consumption = consumption + sign * await self._history.series(
                 device, channel, first, end
@@ -677,13 +682,37 @@ class DispatchJob:
                 return _pv_limit_pct(s, k) < 99.5
         return False
 
-    async def _delivered_wh(self, device: str, since: datetime, until: datetime) -> float:
-        """Energy the device drew in ``[since, until)`` from stored ``power_w`` (qh means)."""
-        first, end = qh_index(since), qh_index(until)
-        if end <= first:
-            return 0.0
-        means = await self._history.series(device, "power_w", first, end)
-        return float(np.nansum(np.clip(means, 0.0, None))) * 0.25
+    async def _session_need(
+        self,
+        device: str,
+        times: tuple[wall_time, wall_time],
+        configured_wh: float,
+        snapshot: Snapshot,
+        start: datetime,
+        n: int,
+    ) -> tuple[_Session, float] | None:
+        """The session of an EV charger or storage heater in the horizon and its need (Wh).
+
+        A device that says nobody is there (``operating_state`` 0: no car yet, window not open
+        on the device) while the configured session runs is planned from the next
+        quarter-hour. In a running session the need is the configured one minus what the device
+        drew: its ``session_energy_wh``, else the stored ``load_power_w`` since the start.
+        """
+        session = _session(start, n, *times, self._tz)
+        if session is None:
+            return None
+        if session.from_qh > 0:
+            return session, configured_wh
+        if snapshot.value(device, "operating_state") == NOBODY_THERE:
+            if session.to_qh <= 1:
+                return None
+            return replace(session, from_qh=1), configured_wh
+        drawn = snapshot.value(device, "session_energy_wh")
+        if drawn is None:
+            first, end = qh_index(session.begins), qh_index(start)
+            means = await self._history.series(device, LOAD_POWER, first, end)
+            drawn = float(np.nansum(np.clip(means, 0.0, None))) * 0.25
+        return session, max(0.0, configured_wh - drawn)
 
     async def _ev(
         self, mc: MemberConfig, snapshot: Snapshot, start: datetime, n: int, notes: list[str]
@@ -693,17 +722,17 @@ class DispatchJob:
         if not snapshot.available(cfg.device):
             notes.append(f"EV charger {cfg.device} of {mc.id} unavailable: left out")
             return None
-        session = _session(start, n, cfg.arrival, cfg.departure, self._tz)
-        if session is None:
-            return None
-        need = await self._remaining_wh(
-            cfg.device, float(cfg.energy_needed_wh), snapshot, session, start
+        times = (cfg.arrival, cfg.departure)
+        found = await self._session_need(
+            cfg.device, times, float(cfg.energy_needed_wh), snapshot, start, n
         )
-        in_horizon = _within_horizon(need, float(cfg.max_power_w), session, n)
+        if found is None:
+            return None
+        session, need = found
         return EvCharger(
             cfg.device,
             max_power_w=float(cfg.max_power_w),
-            energy_needed_wh=in_horizon,
+            energy_needed_wh=_within_horizon(need, float(cfg.max_power_w), session, n),
             departure_qh=session.to_qh,
             arrival_qh=session.from_qh,
             energy_max_wh=need,
@@ -718,12 +747,13 @@ class DispatchJob:
         if not snapshot.available(cfg.device):
             notes.append(f"storage heater {cfg.device} of {mc.id} unavailable: left out")
             return None
-        session = _session(start, n, cfg.window_start, cfg.window_end, self._tz)
-        if session is None:
-            return None
-        need = await self._remaining_wh(
-            cfg.device, float(cfg.energy_needed_wh), snapshot, session, start
+        times = (cfg.window_start, cfg.window_end)
+        found = await self._session_need(
+            cfg.device, times, float(cfg.energy_needed_wh), snapshot, start, n
         )
+        if found is None:
+            return None
+        session, need = found
         return StorageHeater(
             cfg.device,
             max_power_w=float(cfg.max_power_w),
@@ -732,22 +762,6 @@ class DispatchJob:
             window_end_qh=session.to_qh,
             capacity_wh=need,
         )
-
-    async def _remaining_wh(
-        self,
-        device: str,
-        configured_wh: float,
-        snapshot: Snapshot,
-        session: _Session,
-        start: datetime,
-    ) -> float:
-        reported = snapshot.value(device, "energy_needed_wh")
-        if reported is not None:
-            return max(0.0, reported)
-        if session.from_qh > 0:
-            return configured_wh
-        delivered = await self._delivered_wh(device, session.begins, start)
-        return max(0.0, configured_wh - delivered)
 
     # -- the cycle's setpoints -----------------------------------------------------------------
 

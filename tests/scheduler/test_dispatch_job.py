@@ -10,6 +10,7 @@ import asyncio
 import copy
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +28,7 @@ from scheduler.dispatch_job import (
     plan_payload,
 )
 from scheduler.observability import Metrics
-from scheduler.site import Site, site_from_data
+from scheduler.site import Site, load_site, site_from_data
 from scheduler.snapshot import Snapshot
 from store import Store
 from vpp.dispatch import (
@@ -62,8 +63,8 @@ def site_data(**dispatch: Any) -> dict[str, Any]:
         {"name": "h1-pv", "driver": "sunspec", "host": "10.0.0.2", "unit_id": 1},
         {"name": "h1-bat", "driver": "battery_inverter", "host": "10.0.0.2", "unit_id": 2},
         {"name": "h2-pv", "driver": "sunspec", "host": "10.0.0.2", "unit_id": 3},
-        {"name": "h3-ev", "driver": "sunspec", "host": "10.0.0.2", "unit_id": 4},
-        {"name": "h4-heat", "driver": "sunspec", "host": "10.0.0.2", "unit_id": 5},
+        {"name": "h3-ev", "driver": "ev_charger", "host": "10.0.0.2", "unit_id": 4},
+        {"name": "h4-heat", "driver": "storage_heater", "host": "10.0.0.2", "unit_id": 5},
     ]
     return {
         "site": {"name": "Test", "latitude": 51.37, "longitude": 7.70},
@@ -160,7 +161,11 @@ def clear_sky_w(rated_w: float, start: datetime = QH0) -> float:
 
 
 def snapshot(
-    *, unavailable: tuple[str, ...] = (), soc_pct: float = 50.0, pv_share: float = 0.5
+    *,
+    unavailable: tuple[str, ...] = (),
+    soc_pct: float = 50.0,
+    pv_share: float = 0.5,
+    extra: tuple[Reading, ...] = (),
 ) -> Snapshot:
     """Every device answered (unless listed); PV at ``pv_share`` of its clear-sky power."""
     readings = [
@@ -172,8 +177,9 @@ def snapshot(
         r("h2-pv", "power_w", pv_share * clear_sky_w(6000)),
         r("h1-bat", "soc_pct", soc_pct),
         r("h1-bat", "battery_power_w", 0.0),
-        r("h3-ev", "power_w", 0.0),
-        r("h4-heat", "power_w", 0.0),
+        r("h3-ev", "load_power_w", 0.0),
+        r("h4-heat", "load_power_w", 0.0),
+        *extra,
     ]
     return Snapshot.build(
         T0, [x for x in readings if x.device_id not in unavailable], unavailable=unavailable
@@ -249,17 +255,21 @@ async def test_problem_from_site_snapshot_and_tariffs(store: Store) -> None:
 
 
 async def test_load_forecast_corrected_by_the_members_history(store: Store) -> None:
-    """h2 consumed twice its profile in the last 4 h (meter + PV), h4 has no history."""
+    """h2 consumed twice its profile in the last 4 h (meter + PV); h3 its profile, with a car
+    charging on top (meter − wallbox); h4 has no history."""
     history_qh = 16
     past_start = QH0 - history_qh * QH
-    profile = bdew_load_w(LoadProfile.H25, 3000.0, past_start, history_qh)
+    h2_past = bdew_load_w(LoadProfile.H25, 3000.0, past_start, history_qh)
+    h3_past = bdew_load_w(LoadProfile.H25, 3500.0, past_start, history_qh)
     readings = []
-    for k, p in enumerate(profile):
+    for k, (p2, p3) in enumerate(zip(h2_past, h3_past, strict=True)):
         ts = past_start + k * QH + timedelta(minutes=5)
         # consumption = meter (+ import) + PV: 2·profile = (2·profile − 1000) + 1000
         readings += [
-            r("h2-meter", "power_w", 2 * p - 1000.0, ts),
+            r("h2-meter", "power_w", 2 * p2 - 1000.0, ts),
             r("h2-pv", "power_w", 1000.0, ts),
+            r("h3-meter", "power_w", p3 + 5000.0, ts),
+            r("h3-ev", "load_power_w", 5000.0, ts),
         ]
     await store.readings.write(readings, now=T0)
     job = job_for(make_site(), store, ManualClock(T0), history_qh=history_qh)
@@ -267,19 +277,38 @@ async def test_load_forecast_corrected_by_the_members_history(store: Store) -> N
     loads = {m.member_id: m.load_w for m in problem.members}
     h2_base = bdew_load_w(LoadProfile.H25, 3000.0, QH0, N)
     assert loads["h2"] == pytest.approx([2 * v for v in h2_base], rel=1e-6)
+    h3_base = bdew_load_w(LoadProfile.H25, 3500.0, QH0, N)
+    assert loads["h3"] == pytest.approx(h3_base, rel=1e-6)
     h4_base = bdew_load_w(LoadProfile.G25, 6000.0, QH0, N)
     assert loads["h4"] == pytest.approx(h4_base, rel=1e-6)
 
 
-async def test_energy_drawn_in_the_session_lowers_what_the_ev_still_needs(store: Store) -> None:
-    # the car arrived at 11:00 local (09:00 UTC) and drew 8 kW for 30 min = 4 kWh
-    drawn = [r("h3-ev", "power_w", 8000.0, QH0 - QH * k + timedelta(minutes=1)) for k in (1, 2)]
-    await store.readings.write(drawn, now=T0)
+async def ev_in(store: Store, snap: Snapshot) -> EvCharger:
     job = job_for(make_site(), store, ManualClock(T0), history_qh=0)
-    problem = (await job.build_problem(snapshot(), QH0)).problem
+    problem = (await job.build_problem(snap, QH0)).problem
     ev = next(a for m in problem.members for a in m.assets if a.asset_id == "h3-ev")
     assert isinstance(ev, EvCharger)
-    assert ev.energy_needed_wh == pytest.approx(6000.0)
+    return ev
+
+
+async def test_energy_drawn_in_the_session_lowers_what_the_ev_still_needs(store: Store) -> None:
+    # the car arrived at 11:00 local (09:00 UTC) and drew 8 kW for 30 min = 4 kWh
+    drawn = [
+        r("h3-ev", "load_power_w", 8000.0, QH0 - QH * k + timedelta(minutes=1)) for k in (1, 2)
+    ]
+    await store.readings.write(drawn, now=T0)
+    assert (await ev_in(store, snapshot())).energy_needed_wh == pytest.approx(6000.0)
+    # the wallbox's own count of the session wins over the stored power
+    counted = snapshot(extra=(r("h3-ev", "session_energy_wh", 7500.0),))
+    assert (await ev_in(store, counted)).energy_needed_wh == pytest.approx(2500.0)
+
+
+async def test_no_car_yet_is_planned_from_the_next_quarter_hour(store: Store) -> None:
+    ev = await ev_in(store, snapshot(extra=(r("h3-ev", "operating_state", 0.0),)))
+    assert (ev.arrival_qh, ev.departure_qh) == (1, 8)
+    assert ev.energy_needed_wh == pytest.approx(10000.0)
+    ev = await ev_in(store, snapshot(extra=(r("h3-ev", "operating_state", 2.0),)))
+    assert ev.arrival_qh == 0
 
 
 @pytest.mark.parametrize(
@@ -433,6 +462,20 @@ async def test_silent_devices_do_not_stop_the_plan(store: Store) -> None:
     assert "battery h1-bat of h1" in notes
     assert "PV h2-pv of h2 unavailable" in notes
     assert "EV charger h3-ev of h3 unavailable" in notes
+
+
+async def test_example_site_plans_a_day_with_every_device_silent(store: Store) -> None:
+    """The committed example site, 96 qh, nothing answered: a plan, no setpoints, notes."""
+    site = load_site(Path(__file__).parents[2] / "examples" / "site.yaml")
+    clock = ManualClock(T0)
+    job = DispatchJob(site, "quartier", store, clock, Metrics(), history_qh=0)
+    plan = await job.run(Snapshot.build(T0, [], unavailable=[d.name for d in site.devices]))
+    assert plan.n_qh == site.dispatch.horizon_qh == 96
+    assert not plan.status.is_fallback
+    assert {m.member_id for m in plan.members} == {"hh01", "hh02", "hh03", "school", "stadtwerk-pv"}
+    assert {a.asset_id for a in plan.assets} == {"hh01-pv", "hh02-pv", "school-pv", "stadtwerk-pv"}
+    assert job.commands(clock.now()) == []
+    assert len(job.notes) == 7  # four PV forecast-only, battery, wallbox, heater left out
 
 
 async def test_battery_without_a_state_of_charge_is_left_out(store: Store) -> None:
