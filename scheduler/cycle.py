@@ -39,6 +39,16 @@ from scheduler.snapshot import Snapshot
 log = logging.getLogger(__name__)
 
 
+#: Device I/O takes real time whatever the clock: a timeout never drops below this many real
+#: seconds (or the timeout itself, when shorter) when a simulated clock runs fast.
+MIN_REAL_TIMEOUT_S = 0.5
+
+
+def real_timeout_s(timeout_s: float, clock: Clock) -> float:
+    """``timeout_s`` of clock time as real seconds for ``asyncio.timeout``, floored for I/O."""
+    return max(timeout_s / clock.speed, min(timeout_s, MIN_REAL_TIMEOUT_S))
+
+
 class Decider(Protocol):
     @property
     def name(self) -> str: ...
@@ -68,7 +78,7 @@ async def read_all(
 
     async def one(dev: Device) -> tuple[str, Sequence[Reading] | None, str]:
         try:
-            async with asyncio.timeout(timeout_s / clock.speed):
+            async with asyncio.timeout(real_timeout_s(timeout_s, clock)):
                 return dev.device_id, await dev.read(), ""
         except TimeoutError:
             return dev.device_id, None, f"timeout after {timeout_s:g} s"
@@ -168,7 +178,7 @@ class CommandWriter:
                 cmd, CommandStatus.FAILED, f"no driver for target {cmd.target!r} (unknown or away)"
             )
         try:
-            async with asyncio.timeout(self._timeout_s / self._clock.speed):
+            async with asyncio.timeout(real_timeout_s(self._timeout_s, self._clock)):
                 ok = await self._dispatch(dev, cmd)
         except TimeoutError:
             return CommandResult(cmd, CommandStatus.FAILED, f"timeout after {self._timeout_s:g} s")

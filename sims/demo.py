@@ -1,10 +1,14 @@
-"""``waldstadt demo``: a simulated town on loopback, read through the production drivers.
+"""``waldstadt demo``: the simulated town run by the same service a Stadtwerk runs.
 
-What it starts: an MQTT broker (embedded amqtt unless ``--broker`` names one), the simulated
-town of ``sims/default_town.yaml`` (or ``--config``) on a simulated clock, and then the same
-code a real site runs: the Modbus pool with SunSpec discovery and register templates, the MQTT
-bus with the streetlight and LoRaWAN decoders. Every few seconds it prints what those drivers
-read. Ctrl-C stops everything cleanly.
+What it starts, all on this machine: an MQTT broker (embedded amqtt unless ``--broker`` names
+one), the simulated town of ``sims/default_town.yaml`` (or ``--town``) on a simulated clock
+(default 144×: one simulated day in ten real minutes), the site document of that town
+(:func:`sims.demo_site.demo_site_data`, devices on their loopback ports), then
+:class:`scheduler.service.Service` with SQLite (a fresh file in a temporary directory,
+printed) and the web app on http://127.0.0.1:8000. It creates one demo login per role and
+prints them, then every few seconds a compact readout (:func:`render`): the community now
+(generation, consumption, shared, grid), the plan, the settlement of the day so far, and the
+lights per street. Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -23,107 +29,243 @@ from zoneinfo import ZoneInfo
 
 from lighting.config import LightingConfig, LightingSite
 from lighting.tick import LuminaireDecision
-from protocols.clock import Clock, SimClock
-from protocols.errors import DeviceUnavailable
-from protocols.lorawan.ingest import subscribe_uplinks
-from protocols.lorawan.uplink import Uplink
-from protocols.modbus.connection import ModbusPool
-from protocols.modbus.factory import SUNSPEC, open_device
-from protocols.modbus.poller import PolledDevice, poll
-from protocols.model import Reading
-from protocols.mqtt.bus import Bus
-from protocols.mqtt.config import BusConfig
+from protocols.clock import SimClock
 from protocols.mqtt.embedded import EmbeddedBroker
-from protocols.streetlight import LightState, StreetlightController
-from protocols.yamlconf import parse_yaml, validate_data
-from scheduler.lighting.config import LightingServiceConfig
-from scheduler.lighting.service import LightingService
-from sims.town import DEFAULT_TOWN, SimTown, TownConfig, light_ids, load_town
-
-DEFAULT_LIGHTING = Path(__file__).with_name("demo_lighting.yaml")
+from protocols.streetlight import LightState
+from protocols.yamlconf import validate_data
+from scheduler.commands import CommandKind
+from scheduler.service import Service, serve_web
+from scheduler.settings import Settings
+from scheduler.site import Site, site_from_data
+from scheduler.snapshot import Snapshot
+from sims.demo_site import DEFAULT_LIGHTING, demo_lighting_data, demo_site_data
+from sims.town import DEFAULT_TOWN, SimTown, TownConfig, load_town
+from vpp.quarterhours import local_day_bounds
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Readout:
-    """What the production drivers have seen so far (latest value per device and channel)."""
-
-    modbus: dict[str, dict[str, Reading]] = field(default_factory=dict)
-    lights: dict[str, LightState] = field(default_factory=dict)
-    traffic: dict[str, Reading] = field(default_factory=dict)
-    decisions: dict[str, LuminaireDecision] = field(default_factory=dict)
-    rejected: int = 0
-
-    def value(self, device: str, channel: str) -> float | None:
-        r = self.modbus.get(device, {}).get(channel)
-        return None if r is None else r.value
+#: The readout's refresh, in real seconds.
+REFRESH_S = 3.0
 
 
-def _fmt(value: float | None, width: int = 8, digits: int = 0) -> str:
-    return "—".rjust(width) if value is None else f"{value:{width}.{digits}f}"
+# -- the readout: plain values, rendered by a pure function ------------------------------------
 
 
-def render(town: TownConfig, readout: Readout, now: datetime, speed: float) -> str:
+@dataclass(frozen=True, slots=True)
+class CommunityNow:
+    """A community at one cycle, in W (grid: + = import). ``shared_w``: what members feed in
+    that other members use at the same instant. ``unread``: members whose meter did not answer
+    (left out of the sums, never counted as zero)."""
+
+    community_id: str
+    name: str
+    members: int
+    generation_w: float
+    consumption_w: float
+    shared_w: float
+    grid_w: float
+    unread: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanNow:
+    status: str
+    objective_eur: float
+    curtailments: int
+    setpoints: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementNow:
+    """The newest settlement version of the local day so far (kWh, EUR)."""
+
+    version: int
+    kind: str
+    consumption_kwh: Decimal
+    shared_kwh: Decimal
+    grid_import_kwh: Decimal
+    amount_eur: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class StreetNow:
+    street: str
+    lights: int
+    reporting: int
+    level_pct: float | None
+    power_w: float | None
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class DemoStatus:
+    town: str
+    timezone: str
+    now: datetime
+    speed: float
+    communities: tuple[CommunityNow, ...] = ()
+    plans: Mapping[str, PlanNow] = field(default_factory=dict)
+    settlement: Mapping[str, SettlementNow] = field(default_factory=dict)
+    streets: tuple[StreetNow, ...] = ()
+    devices_unavailable: int = 0
+    devices: int = 0
+
+
+def _kw(value_w: float | None, width: int = 8) -> str:
+    return "—".rjust(width) if value_w is None else f"{value_w / 1000:{width}.1f}"
+
+
+def render(status: DemoStatus) -> str:
     """The live readout as text (pure; tested)."""
-    tz = ZoneInfo(town.timezone)
+    local = status.now.astimezone(ZoneInfo(status.timezone))
     lines = [
-        f"== {town.name} — {now.astimezone(tz):%Y-%m-%d %H:%M} {town.timezone} "
-        f"(simulated, {speed:g}× real time)",
-        f"{'household':<12}{'grid W':>9}{'PV W':>9}{'battery W':>11}{'SoC %':>8}   (+ = import)",
+        f"== {status.town} — {local:%Y-%m-%d %H:%M} {status.timezone} "
+        f"(simulated, {status.speed:g}× real time); devices answering "
+        f"{status.devices - status.devices_unavailable}/{status.devices}"
     ]
-    for h in town.households:
-        p = h.prefix
+    if not status.communities:
+        lines.append("community: no cycle yet")
+    for c in status.communities:
         lines.append(
-            f"{p:<12}{_fmt(readout.value(f'{p}-meter', 'power_w'), 9)}"
-            f"{_fmt(readout.value(f'{p}-pv', 'power_w'), 9)}"
-            f"{_fmt(readout.value(f'{p}-battery', 'battery_power_w'), 11)}"
-            f"{_fmt(readout.value(f'{p}-battery', 'soc_pct'), 8, 1)}"
+            f"community {c.name} ({c.members} members"
+            + (f", {c.unread} unread" if c.unread else "")
+            + f"): generation {_kw(c.generation_w, 0)} kW, consumption "
+            f"{_kw(c.consumption_w, 0)} kW, shared {_kw(c.shared_w, 0)} kW, "
+            f"grid {_kw(c.grid_w, 0)} kW (+ import)"
         )
-    for plant in town.plants:
-        lines.append(f"{plant.name:<12}{'':>9}{_fmt(readout.value(plant.name, 'power_w'), 9)}")
-    for street in town.streets:
-        states = [s for n, s in readout.lights.items() if n.startswith(f"{street.name}-")]
-        level = sum(s.level_pct for s in states) / len(states) if states else None
-        power = sum(s.power_w for s in states) if states else None
-        count = readout.traffic.get(street.name)
+        plan = status.plans.get(c.community_id)
         lines.append(
-            f"street {street.name:<14} lights {len(states):>3}/{street.luminaires:<3} "
-            f"level {_fmt(level, 5, 1)} %  power {_fmt(power, 6)} W  "
-            f"traffic {_fmt(None if count is None else count.value, 4)} veh/10 min"
+            "  plan: none yet"
+            if plan is None
+            else f"  plan: {plan.status}, {plan.objective_eur:.2f} € over the horizon; "
+            f"{plan.setpoints} setpoints in force, {plan.curtailments} PV curtailed"
         )
-        decision = readout.decisions.get(f"{street.name}-01")
-        if decision is not None:
-            lines.append(
-                f"  why {street.name}-01 at {decision.level_pct:g} %: {decision.reason_text}"
-            )
-    lines.append(f"rejected payloads: {readout.rejected}")
+        st = status.settlement.get(c.community_id)
+        lines.append(
+            "  settlement today: nothing metered yet"
+            if st is None
+            else f"  settlement today ({st.kind} v{st.version}): consumption "
+            f"{st.consumption_kwh:.1f} kWh, shared {st.shared_kwh:.1f} kWh, from grid "
+            f"{st.grid_import_kwh:.1f} kWh, members owe {st.amount_eur:.2f} €"
+        )
+    for s in status.streets:
+        level = "—" if s.level_pct is None else f"{s.level_pct:.0f} %"
+        power = "—" if s.power_w is None else f"{s.power_w:.0f} W"
+        line = f"street {s.street:<14} lights {s.reporting:>3}/{s.lights:<3} level {level:>6}"
+        lines.append(f"{line}  {power:>7}" + (f"  ({s.why})" if s.why else ""))
     return "\n".join(lines)
 
 
+def community_now(site: Site, community_id: str, snapshot: Snapshot) -> CommunityNow:
+    """Sum a community's members at one snapshot (grid meters, PV, batteries)."""
+    cfg = site.community(community_id)
+    gen = cons = grid = imports = exports = 0.0
+    unread = 0
+    for m in site.members_of(community_id):
+        meter = snapshot.value(m.meter, "power_w")
+        if meter is None:
+            unread += 1
+            continue
+        pv = sum(snapshot.value(p.device, "power_w") or 0.0 for p in m.pv)
+        battery = 0.0
+        if m.battery is not None:
+            battery = snapshot.value(m.battery.device, "battery_power_w") or 0.0
+        gen += pv
+        cons += max(0.0, meter + pv - battery)
+        grid += meter
+        imports += max(0.0, meter)
+        exports += max(0.0, -meter)
+    return CommunityNow(
+        community_id,
+        cfg.name,
+        len(cfg.members),
+        gen,
+        cons,
+        min(imports, exports),
+        grid,
+        unread,
+    )
+
+
+def _streets(service: Service) -> tuple[StreetNow, ...]:
+    lighting = service.lighting
+    if lighting is None:
+        return ()
+    by_street: dict[str, list[str]] = {}
+    for lum in lighting.index.luminaires.values():
+        by_street.setdefault(lum.street_id, []).append(lum.luminaire_id)
+    states: Mapping[str, LightState] = lighting.node_states
+    decisions: Mapping[str, LuminaireDecision] = lighting.decisions
+    out: list[StreetNow] = []
+    for street, ids in sorted(by_street.items()):
+        seen = [states[i] for i in ids if i in states]
+        first = decisions.get(sorted(ids)[0])
+        out.append(
+            StreetNow(
+                street,
+                len(ids),
+                len(seen),
+                sum(s.level_pct for s in seen) / len(seen) if seen else None,
+                sum(s.power_w for s in seen) if seen else None,
+                first.reason_text if first is not None else "",
+            )
+        )
+    return tuple(out)
+
+
+async def collect(service: Service, town: str) -> DemoStatus:
+    """What the readout shows, read from the running service."""
+    site = service.site
+    now = service.clock.now()
+    report = service.last_report
+    tz = ZoneInfo(site.site.timezone)
+    communities: list[CommunityNow] = []
+    plans: dict[str, PlanNow] = {}
+    settlement: dict[str, SettlementNow] = {}
+    in_force = service.command_writer.in_force()
+    start, end = local_day_bounds(now.astimezone(tz).date(), tz)
+    for c in site.communities:
+        if report is not None:
+            communities.append(community_now(site, c.id, report.snapshot))
+        plan = service.plans.get(c.id)
+        if plan is not None:
+            mine = [cmd for cmd in in_force if cmd.source.endswith(f":{c.id}")]
+            curtailed = sum(
+                1 for cmd in mine if cmd.kind is CommandKind.POWER_LIMIT_PCT and cmd.value < 100
+            )
+            plans[c.id] = PlanNow(plan.status.value, plan.objective_eur, curtailed, len(mine))
+        run = await service.store.settlement.latest(c.id, start, end)
+        if run is not None:
+            st = run.statements
+            settlement[c.id] = SettlementNow(
+                run.version,
+                run.reason,
+                sum((s.consumption_wh for s in st), Decimal(0)) / 1000,
+                sum((s.shared_received_wh for s in st), Decimal(0)) / 1000,
+                sum((s.grid_import_wh for s in st), Decimal(0)) / 1000,
+                sum((s.amount_eur for s in st), Decimal(0)),
+            )
+    unavailable = len(report.snapshot.unavailable) if report is not None else 0
+    return DemoStatus(
+        town=town,
+        timezone=site.site.timezone,
+        now=now,
+        speed=service.clock.speed,
+        communities=tuple(communities),
+        plans=plans,
+        settlement=settlement,
+        streets=_streets(service),
+        devices_unavailable=unavailable,
+        devices=len(site.devices),
+    )
+
+
+# -- running it ---------------------------------------------------------------------------------
+
+
 def demo_lighting(town: TownConfig, path: Path = DEFAULT_LIGHTING) -> LightingSite:
-    """The lighting site of the demo: programs, calendars and segments from ``path``; the
-    luminaires (one per pole) and traffic sensors from the town, so they match the nodes. A
-    street of the town without a segment in the file gets a copy of the file's first one."""
-    data, lines = parse_yaml(path.read_text(encoding="utf-8"), path.name)
-    segments = data.setdefault("segments", [])
-    known = {seg.get("id") for seg in segments}
-    for st in town.streets:  # a street the file does not describe gets the first one's rules
-        if st.name not in known and segments:
-            segments.append({**segments[0], "id": st.name})
-    data["luminaires"] = [
-        {"id": node, "segment": st.name, "street": st.name, "pole": pole,
-         "rated_power_w": st.rated_power_w}
-        for st in town.streets
-        for pole, node in enumerate(light_ids(st), start=1)
-    ]  # fmt: skip
-    data["sensors"] = [
-        {"id": st.sensor_dev_eui, "segment": st.name, "street": st.name,
-         "pole": (st.luminaires + 1) // 2}
-        for st in town.streets
-        if st.sensor_dev_eui
-    ]  # fmt: skip
-    site = validate_data(LightingConfig, data, path.name, lines).site
+    """The demo's lighting site (programs of ``path``, the town's luminaires and sensors)."""
+    site = validate_data(LightingConfig, demo_lighting_data(town, path), path.name).site
     assert site is not None
     return site
 
@@ -145,85 +287,105 @@ def _broker(broker_url: str | None) -> Iterator[tuple[str, int, str]]:
         yield embedded.host, embedded.port, f"embedded amqtt on 127.0.0.1:{embedded.port}"
 
 
-async def _open_drivers(town: SimTown, pool: ModbusPool, clock: Clock) -> list[PolledDevice]:
-    drivers: list[PolledDevice] = []
-    for name, ep in sorted(town.modbus.endpoints.items()):
-        driver = SUNSPEC if ep.kind == "sunspec_inverter" else ep.kind
-        for attempt in range(20):
-            try:
-                drivers.append(
-                    await open_device(name, driver, ep.host, ep.port, ep.unit_id, pool, clock)
-                )
-                break
-            except DeviceUnavailable:
-                if attempt == 19:
-                    raise
-                await asyncio.sleep(0.1)
-    return drivers
+def _database(database_url: str | None) -> str:
+    if database_url:
+        return database_url
+    folder = Path(tempfile.mkdtemp(prefix="waldstadt-demo-"))
+    return f"sqlite+aiosqlite:///{folder / 'waldstadt.sqlite'}"
 
 
 async def run_demo(
     *,
     speed: float | None = None,
-    config: Path | None = None,
-    duration_s: float | None = None,
+    town: Path | None = None,
     broker_url: str | None = None,
-    refresh_s: float = 2.0,
+    duration_s: float | None = None,
+    port: int | None = 8000,
+    database_url: str | None = None,
+    refresh_s: float = REFRESH_S,
     out: TextIO | None = None,
-) -> Readout:
-    """Run the demo until Ctrl-C (or ``duration_s`` real seconds); returns the last readout."""
+) -> DemoStatus | None:
+    """Run the demo until Ctrl-C (or ``duration_s`` real seconds); returns the last status.
+
+    ``port=None`` runs without the web app (tests, the benchmark)."""
     stream: TextIO = out if out is not None else sys.stdout
-    town_cfg = load_town(config or DEFAULT_TOWN)
-    clock_speed = speed if speed is not None else town_cfg.speed
-    clock = SimClock(town_cfg.start or demo_start(town_cfg.timezone), clock_speed)
-    readout = Readout()
+    town_cfg = load_town(town or DEFAULT_TOWN)
+    clock = SimClock(town_cfg.start or demo_start(town_cfg.timezone), speed or town_cfg.speed)
+    db = _database(database_url)
     loop = asyncio.get_running_loop()
     deadline = None if duration_s is None else loop.time() + duration_s
+    status: DemoStatus | None = None
 
-    with _broker(broker_url) as (host, port, broker_desc):
-        async with (
-            SimTown(town_cfg, clock, host, port) as town,
-            ModbusPool(clock=clock, timeout_s=1.0) as pool,
-            Bus(BusConfig(client_id="waldstadt-demo-controller", host=host, port=port)) as bus,
-        ):
-            drivers = await _open_drivers(town, pool, clock)
-            lights = StreetlightController(bus)
-            lighting = LightingService(
-                clock, bus, demo_lighting(town_cfg),
-                LightingServiceConfig(tick_s=60.0, timezone=town_cfg.timezone),
-            )  # fmt: skip
+    def say(text: str) -> None:
+        print(text, file=stream, flush=True)
 
-            async def on_state(node_id: str, state: LightState) -> None:
-                readout.lights[node_id] = state
-
-            street_of_sensor = {f"traffic-{s.name}": s.name for s in town_cfg.streets}
-
-            async def on_uplink(readings: list[Reading], uplink: Uplink) -> None:
-                street = street_of_sensor.get(uplink.device_name, uplink.device_name)
-                for r in readings:
-                    if r.channel == "vehicle_count":
-                        readout.traffic[street] = r
-
-            await lights.watch_states(on_state)
-            await subscribe_uplinks(bus, on_uplink, network="chirpstack")
-            await subscribe_uplinks(bus, on_uplink, network="tts")
-            print(
-                f"Waldstadt demo: broker {broker_desc}; {len(drivers)} Modbus devices on "
-                f"{len(town.modbus.gateways)} gateways; {len(town.light_ids)} streetlights; "
-                f"{len(town.sensors)} traffic sensors. Ctrl-C stops.",
-                file=stream,
-                flush=True,
+    with _broker(broker_url) as (host, mqtt_port, broker_desc):
+        async with SimTown(town_cfg, clock, host, mqtt_port) as sim:
+            site = site_from_data(demo_site_data(town_cfg, sim.modbus.endpoints), "demo site")
+            settings = Settings(
+                mode="demo",
+                database_url=db,
+                broker_url=f"mqtt://{host}:{mqtt_port}",
+                broker_client_id="waldstadt-demo-controller",
+                timezone=town_cfg.timezone,
+                http_port=port or 8000,
             )
-            async with lighting:
-                while deadline is None or loop.time() < deadline:
-                    for device, readings in (await poll(drivers)).items():
-                        readout.modbus[device] = {r.channel: r for r in readings}
-                    readout.decisions = dict(lighting.decisions)
-                    readout.rejected = sum(bus.stats.malformed.values())
-                    text = render(town_cfg, readout, clock.now(), clock.speed)
-                    print(text, file=stream, flush=True)
-                    await asyncio.sleep(refresh_s)
-    return readout
+            async with Service(settings, site, clock, broker=(host, mqtt_port)) as service:
+                logins = await _demo_logins(service, site)
+                web: asyncio.Task[None] | None = None
+                if port is not None:
+                    from api.app import create_app
+
+                    app = create_app(settings, runtime=service, store=service.store)
+                    web = asyncio.create_task(
+                        serve_web(app, "127.0.0.1", port), name="demo web app"
+                    )
+                say(
+                    f"Waldstadt demo: broker {broker_desc}; {len(site.devices)} Modbus devices "
+                    f"on {len(sim.modbus.gateways)} gateways; {len(sim.light_ids)} streetlights; "
+                    f"{len(sim.sensors)} traffic sensors; {len(site.members)} members in "
+                    f"{len(site.communities)} community; clock {clock.speed:g}× real time."
+                )
+                say(f"database: {db}")
+                if port is not None:
+                    say(f"web: http://127.0.0.1:{port}/  (API docs: /docs)")
+                say("logins: " + ", ".join(f"{u} / {p} ({r})" for u, p, r in logins))
+                say("Ctrl-C stops.")
+                try:
+                    while deadline is None or loop.time() < deadline:
+                        wait = (
+                            refresh_s
+                            if deadline is None
+                            else min(refresh_s, deadline - loop.time())
+                        )
+                        await asyncio.sleep(max(0.0, wait))
+                        status = await collect(service, town_cfg.name)
+                        say(render(status))
+                finally:
+                    if web is not None:
+                        web.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await web
+    return status
 
 
-__all__ = ["Readout", "demo_start", "render", "run_demo"]
+async def _demo_logins(service: Service, site: Site) -> list[tuple[str, str, str]]:
+    from api.accounts import ensure_demo_users
+
+    member = site.members[0].id if site.members else "demo"
+    return await ensure_demo_users(service.store, member, now=service.clock.now())
+
+
+__all__ = [
+    "CommunityNow",
+    "DemoStatus",
+    "PlanNow",
+    "SettlementNow",
+    "StreetNow",
+    "collect",
+    "community_now",
+    "demo_lighting",
+    "demo_start",
+    "render",
+    "run_demo",
+]
