@@ -26,7 +26,7 @@ L3 estimates are not stored; settlement makes them where it needs them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -52,6 +52,8 @@ _READING_QUALITY = {
     Quality.SUBSTITUTE: ReadingQuality.SUBSTITUTE,
     Quality.UNAVAILABLE: ReadingQuality.UNAVAILABLE,
 }
+#: How far before a window the job first looks for the reading that anchors it.
+_ANCHOR_SEARCH = timedelta(minutes=10)
 _STORE_QUALITY = {IntervalQuality.L1: Quality.GOOD, IntervalQuality.L2: Quality.SUBSTITUTE}
 #: Stored interval quality → metering quality (what settlement reads back).
 METERED_QUALITY = {Quality.GOOD: IntervalQuality.L1, Quality.SUBSTITUTE: IntervalQuality.L2}
@@ -69,6 +71,67 @@ def register_readings(readings: Sequence[Reading]) -> list[RegisterReading]:
             continue
         out.append(RegisterReading(utc(r.ts), round(r.value), _READING_QUALITY[r.quality]))
     return out
+
+
+class IntervalCache:
+    """The newest intervals of each member and channel as this process recorded them.
+
+    The metering job notes every interval it computes (after ``record`` the store holds exactly
+    these values); the settlement job's provisional runs read a day from here instead of from
+    the store every quarter-hour. A member's intervals count as complete from the instant they
+    were loaded from the store (:meth:`load`); before that, the store must be read. It is right
+    only while the metering job that feeds it is the only writer of intervals, which is why the
+    final settlement reads the store itself. Entries older than ``keep`` are dropped.
+    """
+
+    def __init__(self, keep: timedelta = timedelta(days=3)) -> None:
+        self._keep = keep
+        self._values: dict[tuple[str, str], dict[datetime, MeteredInterval]] = {}
+        self._loaded_from: dict[str, datetime] = {}
+
+    def note(self, member_id: str, channel: str, intervals: Iterable[MeteredInterval]) -> None:
+        """Intervals just recorded (the newest values)."""
+        values = self._values.setdefault((member_id, channel), {})
+        for iv in intervals:
+            values[iv.qh_start] = iv
+
+    def load(
+        self,
+        member_id: str,
+        start: datetime,
+        by_channel: dict[str, dict[datetime, MeteredInterval]],
+    ) -> None:
+        """What the store holds from ``start`` on; values noted meanwhile are newer and stay."""
+        for channel, intervals in by_channel.items():
+            values = self._values.setdefault((member_id, channel), {})
+            for qh, iv in intervals.items():
+                values.setdefault(qh, iv)
+        loaded = self._loaded_from.get(member_id)
+        self._loaded_from[member_id] = start if loaded is None else min(start, loaded)
+
+    def covers(self, member_id: str, start: datetime) -> bool:
+        """True when every interval of the member from ``start`` on is here."""
+        loaded = self._loaded_from.get(member_id)
+        return loaded is not None and loaded <= start
+
+    def get(
+        self, member_id: str, channel: str, start: datetime, end: datetime
+    ) -> dict[datetime, MeteredInterval]:
+        """The member's intervals of one channel with ``start <= qh_start < end``."""
+        values = self._values.get((member_id, channel), {})
+        return {qh: iv for qh, iv in values.items() if start <= qh < end}
+
+    def known(self, member_id: str, channel: str, qh: datetime) -> MeteredInterval | None:
+        return self._values.get((member_id, channel), {}).get(qh)
+
+    def prune(self, now: datetime) -> None:
+        """Forget what is older than ``keep``."""
+        cutoff = now - self._keep
+        for values in self._values.values():
+            for qh in [qh for qh in values if qh < cutoff]:
+                del values[qh]
+        for member_id, loaded in self._loaded_from.items():
+            self._loaded_from[member_id] = max(loaded, cutoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +159,7 @@ class MeteringJob:
         max_gap_s: int = 300,
         late_s: int = 900,
         lookback: timedelta = timedelta(hours=36),
+        cache: IntervalCache | None = None,
     ) -> None:
         self._store = store
         self._site = site
@@ -104,6 +168,8 @@ class MeteringJob:
         self._lookback = lookback
         self._open_from: dict[tuple[str, str], datetime] = {}
         self.rejected: dict[tuple[str, str], str] = {}
+        #: the intervals this job recorded; give it to the settlement job
+        self.cache = cache if cache is not None else IntervalCache()
 
     @property
     def channels(self) -> list[MeterChannel]:
@@ -128,6 +194,7 @@ class MeteringJob:
         """
         now = utc(now)
         batch: list[Interval] = []
+        noted: list[tuple[MeterChannel, tuple[MeteredInterval, ...]]] = []
         advanced: dict[tuple[str, str], datetime] = {}
         for mc in self.channels:
             key = (mc.member_id, mc.channel)
@@ -139,6 +206,9 @@ class MeteringJob:
                 advanced[key] = open_from
                 continue
             metered, anchored = computed
+            noted.append((mc, metered))
+            # values this job recorded before are in the store already: not sent again
+            fresh = [iv for iv in metered if self.cache.known(*key, iv.qh_start) != iv]
             batch += [
                 Interval(
                     mc.member_id,
@@ -147,7 +217,7 @@ class MeteringJob:
                     Decimal(iv.energy_wh),
                     _STORE_QUALITY[iv.quality],
                 )
-                for iv in metered
+                for iv in fresh
             ]
             if not anchored and metered:
                 # no reading before the window: nothing before the first one can be metered
@@ -155,6 +225,9 @@ class MeteringJob:
             advanced[key] = _next_open(metered, open_from)
         appended = await self._store.intervals.record(batch, now=now)
         self._open_from.update(advanced)
+        for mc, metered in noted:
+            self.cache.note(mc.member_id, mc.channel, metered)
+        self.cache.prune(now)
         return appended
 
     async def _initial_open_from(self, mc: MeterChannel, now: datetime) -> datetime:
@@ -174,10 +247,14 @@ class MeteringJob:
         anchored them; None when the readings are refused."""
         window_start = min(open_from, floor_qh(now - self._late))
         repo = self._store.readings
-        anchor = await repo.latest(mc.device, mc.channel, at_or_before=window_start)
-        readings = await repo.between(mc.device, mc.channel, window_start, now)
-        if anchor is not None and (not readings or readings[0].ts != anchor.ts):
-            readings.insert(0, anchor)
+        # usually a reading shortly before the window anchors it; else ask for the last one
+        readings = await repo.between(mc.device, mc.channel, window_start - _ANCHOR_SEARCH, now)
+        anchored = bool(readings) and readings[0].ts <= window_start
+        if not anchored:
+            anchor = await repo.latest(mc.device, mc.channel, at_or_before=window_start)
+            if anchor is not None:
+                readings.insert(0, anchor)
+                anchored = True
         try:
             metered = register_intervals(
                 f"{mc.device}/{mc.channel}",
@@ -193,7 +270,7 @@ class MeteringJob:
         self.rejected.pop((mc.member_id, mc.channel), None)
         # quarter-hours before the window (from the anchor on) are recomputed identically;
         # only whole quarter-hours that have ended are recorded
-        return tuple(iv for iv in metered if iv.qh_start + QH <= now), anchor is not None
+        return tuple(iv for iv in metered if iv.qh_start + QH <= now), anchored
 
 
 def _next_open(metered: tuple[MeteredInterval, ...], open_from: datetime) -> datetime:

@@ -272,6 +272,11 @@ async def test_closing_every_quarter_hour_gives_the_one_computation_over_all_rea
         ]
         quality = [q for _, q in got.values()]
         assert (Quality.SUBSTITUTE in quality) == (member == "h02")
+        # the job's cache (what settlement reads) holds what the store holds
+        cached = job.cache.get(member, channel, T0, end)
+        assert {qh: (iv.energy_wh, iv.quality.value) for qh, iv in cached.items()} == {
+            qh: (e, "L1" if q is Quality.GOOD else "L2") for qh, (e, q) in got.items()
+        }
 
 
 async def test_kwh_floats_give_whole_wh_that_sum_to_the_counter_growth(store: Store) -> None:
