@@ -319,7 +319,12 @@ def light_ids(street: StreetSpec) -> list[str]:
 
 
 class SimTown:
-    """Starts and stops the simulated devices of a :class:`TownConfig`."""
+    """Starts and stops the simulated devices of a :class:`TownConfig`.
+
+    The streetlights report their state every ``report_interval_s`` of clock time (5 min, like
+    real nodes; a command's effect is reported at once) and advance every ``light_tick_s``
+    (default: a tenth of a real second at the clock's speed, at least 1 s of clock time), so
+    100 luminaires at 144× cost little CPU."""
 
     def __init__(
         self,
@@ -329,7 +334,8 @@ class SimTown:
         broker_port: int,
         *,
         light_prefix: str = "waldstadt/lights",
-        report_interval_s: float = 60.0,
+        report_interval_s: float = 300.0,
+        light_tick_s: float | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -382,6 +388,7 @@ class SimTown:
         self.sensors: dict[str, TrafficSensor] = {}
         self._light_prefix = light_prefix
         self._report_interval_s = report_interval_s
+        self._light_tick_s = light_tick_s or max(1.0, clock.speed / 10.0)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Self:
@@ -410,6 +417,7 @@ class SimTown:
                 nodes,
                 prefix=self._light_prefix,
                 report_interval_s=self._report_interval_s,
+                tick_s=self._light_tick_s,
             )
             await self.lights.start()
             self._tasks.append(asyncio.create_task(self.lights.run(), name="sim streetlights"))
