@@ -247,10 +247,19 @@ _KIND = {
 # --- the plan as stored (JSON) ----------------------------------------------------------------
 
 
+def _tenths(values: Sequence[float]) -> list[float]:
+    # W and Wh to a tenth: what a setpoint carries, and half the JSON of full floats
+    # (a 60-member, 96-qh plan is ~250 kB unrounded, and the table keeps every plan)
+    return [round(v, 1) + 0.0 for v in values]
+
+
 def plan_payload(
     plan: Plan, controllable: frozenset[tuple[str, str]], notes: Sequence[str]
 ) -> dict[str, Any]:
-    """The plan as a JSON document for ``store.plans`` (read back by :func:`plan_from_payload`)."""
+    """The plan as a JSON document for ``store.plans`` (read back by :func:`plan_from_payload`).
+
+    Series are rounded to 0.1 W / 0.1 Wh; the stored plan is the plan every process executes.
+    """
     return {
         "plan_id": plan.plan_id,
         "community_id": plan.community_id,
@@ -265,23 +274,23 @@ def plan_payload(
                 "member_id": s.member_id,
                 "asset_id": s.asset_id,
                 "kind": s.kind.value,
-                "power_w": list(s.power_w),
-                "soc_wh": None if s.soc_wh is None else list(s.soc_wh),
+                "power_w": _tenths(s.power_w),
+                "soc_wh": None if s.soc_wh is None else _tenths(s.soc_wh),
                 "rated_power_w": s.rated_power_w,
                 "nominal_power_w": s.nominal_power_w,
-                "limit_w": None if s.limit_w is None else list(s.limit_w),
+                "limit_w": None if s.limit_w is None else _tenths(s.limit_w),
             }
             for s in plan.assets
         ],
         "members": [
             {
                 "member_id": m.member_id,
-                "import_wh": list(m.import_wh),
-                "export_wh": list(m.export_wh),
+                "import_wh": _tenths(m.import_wh),
+                "export_wh": _tenths(m.export_wh),
             }
             for m in plan.members
         ],
-        "shared_wh": list(plan.shared_wh),
+        "shared_wh": _tenths(plan.shared_wh),
         "violations": [
             {
                 "constraint": v.constraint,
@@ -450,7 +459,9 @@ class DispatchJob:
             )
             if not result.won:
                 return self._adopt(result.plan.payload, "stored by another process")
-            self.plan, self.controllable, self.notes = plan, inputs.controllable, inputs.notes
+            # the stored (rounded) plan is the one executed, by this process and any other
+            plan, self.controllable, self.notes = plan_from_payload(payload)
+            self.plan = plan
             self._metrics.set_plan_status(plan.status.value, _STATUSES)
             log.info(
                 "dispatch %s: plan %s %s, %.2f € over %d qh, solved in %.2f s",

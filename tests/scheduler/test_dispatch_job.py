@@ -602,9 +602,16 @@ async def test_solver_time_limit_falls_back_to_the_last_stored_plan(store: Store
 
 def test_payload_round_trip_keeps_controllable_and_notes() -> None:
     problem = DispatchProblem(
-        "c", QH0, 4, (Member("m", (100.0,) * 4, (Pv("p", (500.0,) * 4, 1000.0),)),),
+        "c", QH0, 4, (Member("m", (100.0,) * 4, (Pv("p", (500.123456,) * 4, 1000.0),)),),
         Prices((0.3,) * 4, (0.1,) * 4, (0.2,) * 4, (0.0,) * 4),
     )  # fmt: skip
     plan = solve(problem)
+    assert plan.asset("m", "p").power_w[0] != round(plan.asset("m", "p").power_w[0], 1)
     payload = plan_payload(plan, frozenset({("m", "p")}), ["x"])
-    assert plan_from_payload(payload) == (plan, frozenset({("m", "p")}), ("x",))
+    decoded, controllable, notes = plan_from_payload(payload)
+    assert (controllable, notes) == (frozenset({("m", "p")}), ("x",))
+    assert plan_payload(decoded, controllable, notes) == payload
+    assert decoded.asset("m", "p").power_w == pytest.approx(plan.asset("m", "p").power_w, abs=0.05)
+    assert decoded.shared_wh == pytest.approx(plan.shared_wh, abs=0.05)
+    assert decoded.status is plan.status
+    assert decoded.start == plan.start
