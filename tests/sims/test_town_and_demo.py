@@ -1,16 +1,19 @@
-"""The simulated town from YAML, read through the production drivers, and the demo readout."""
+"""The simulated town from YAML: the default town loads, its lighting programs hold every night
+of a year, and a bad town file is one clear error. (The demo itself: tests/sims/test_demo.py;
+the default town running: tests/sims/test_demo_town.py.)"""
 
 from __future__ import annotations
 
-import io
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from lighting.config import LightingConfig
 from lighting.program import check_program
 from protocols.errors import ConfigError
-from sims.demo import Readout, demo_lighting, render, run_demo
+from protocols.yamlconf import validate_data
+from sims.demo_site import demo_lighting_data
 from sims.town import DEFAULT_TOWN, load_town
 
 SMALL_TOWN = """\
@@ -31,7 +34,8 @@ def test_the_default_town_loads() -> None:
     town = load_town(DEFAULT_TOWN)
     assert len(town.households) >= 6
     assert all(s.sensor_dev_eui for s in town.streets)
-    site = demo_lighting(town)
+    site = validate_data(LightingConfig, demo_lighting_data(town), "demo_lighting.yaml").site
+    assert site is not None
     assert len(site.index.luminaires) == sum(s.luminaires for s in town.streets)
     assert set(site.index.segments) == {s.name for s in town.streets}
     # an anchor order that holds in winter can break in June: check every night of a year
@@ -49,41 +53,12 @@ def test_unknown_key_in_a_town_file_names_key_and_line(tmp_path: Path) -> None:
     assert info.value.where == "town.yaml, line 8"
 
 
-def test_render_shows_unavailable_values_as_dashes(tmp_path: Path) -> None:
+def test_a_small_explicit_town_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "town.yaml"
     path.write_text(SMALL_TOWN)
     town = load_town(path)
-    text = render(town, Readout(), datetime(2026, 6, 21, 10, tzinfo=UTC), 60)
-    assert "2026-06-21 12:00 Europe/Berlin" in text
-    h1 = next(line for line in text.splitlines() if line.startswith("h1"))
-    assert "—" in h1
-    assert "0" not in h1.split()[1:]  # nothing unread is shown as zero
-
-
-async def test_demo_reads_every_simulated_device_through_the_production_drivers(
-    tmp_path: Path, mqtt_broker: object
-) -> None:
-    path = tmp_path / "town.yaml"
-    path.write_text(SMALL_TOWN)
-    host, port = mqtt_broker.host, mqtt_broker.port  # type: ignore[attr-defined]
-    out = io.StringIO()
-    readout = await run_demo(
-        config=path, duration_s=6.0, broker_url=f"mqtt://{host}:{port}", refresh_s=0.5, out=out
-    )
-    # every Modbus device answered through SunSpec discovery or its register template
-    assert set(readout.modbus) == {"h1-meter", "h1-pv", "h1-battery", "h2-meter", "plant"}
-    assert readout.value("plant", "power_w") is not None
-    assert 0 < readout.value("plant", "power_w") <= 60_000  # type: ignore[operator]
-    assert readout.value("h1-battery", "soc_pct") is not None
-    assert readout.value("h2-meter", "power_w") is not None
-    assert readout.value("h2-meter", "power_w") > 0  # type: ignore[operator]  # no PV: imports
-    # the streetlights reported over MQTT, and the lighting controller decided their levels:
-    # at noon in June the program has them off, with the reason on record
-    assert set(readout.lights) == {"ring-01", "ring-02", "ring-03"}
-    assert set(readout.decisions) == {"ring-01", "ring-02", "ring-03"}
-    assert all(d.level_pct == 0 for d in readout.decisions.values())
-    assert all(d.reasons for d in readout.decisions.values())
-    assert all(s.level_pct == 0 for s in readout.lights.values())
-    assert "Waldstadt demo: broker" in out.getvalue()
-    assert "street ring" in out.getvalue()
-    assert "why ring-01 at 0 %" in out.getvalue()
+    assert [h.prefix for h in town.households] == ["h1", "h2"]
+    assert town.households[1].kwp is None
+    assert town.households[1].meter == "sunspec"
+    assert town.plants[0].meter is None  # a plant without a grid meter: inverter only
+    assert town.household_groups == []
