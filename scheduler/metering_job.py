@@ -34,7 +34,7 @@ from decimal import Decimal
 from protocols.model import Quality, Reading, utc
 from scheduler.site import Site
 from store import Store
-from store.intervals import Interval
+from store.intervals import Interval, StoredInterval
 from vpp.metering.intervals import MeteredInterval, register_intervals
 from vpp.metering.quality import IntervalQuality
 from vpp.metering.registers import MeteringInputError, ReadingQuality, RegisterReading
@@ -134,6 +134,20 @@ class IntervalCache:
             self._loaded_from[member_id] = max(loaded, cutoff)
 
 
+def metered_by_channel(
+    stored: Iterable[StoredInterval],
+) -> dict[str, dict[datetime, MeteredInterval]]:
+    """Stored intervals of a grid meter's counters as metered intervals, by channel."""
+    out: dict[str, dict[datetime, MeteredInterval]] = {ch: {} for ch in METER_CHANNELS}
+    for s in stored:
+        i = s.interval
+        if i.channel not in out or i.quality not in METERED_QUALITY:
+            continue
+        start = utc(i.interval_start)
+        out[i.channel][start] = MeteredInterval(start, int(i.energy_wh), METERED_QUALITY[i.quality])
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class MeterChannel:
     """One counter of one member's grid meter."""
@@ -198,9 +212,9 @@ class MeteringJob:
         advanced: dict[tuple[str, str], datetime] = {}
         for mc in self.channels:
             key = (mc.member_id, mc.channel)
-            open_from = self._open_from.get(key)
-            if open_from is None:
-                open_from = await self._initial_open_from(mc, now)
+            if key not in self._open_from:
+                await self._initial_open_from(mc.member_id, now)
+            open_from = self._open_from[key]
             computed = await self._compute(mc, open_from, now)
             if computed is None:
                 advanced[key] = open_from
@@ -230,15 +244,17 @@ class MeteringJob:
         self.cache.prune(now)
         return appended
 
-    async def _initial_open_from(self, mc: MeterChannel, now: datetime) -> datetime:
-        """After a start: the first quarter-hour in the lookback not stored as L1."""
+    async def _initial_open_from(self, member_id: str, now: datetime) -> None:
+        """After a start: per channel the first quarter-hour in the lookback not stored as L1;
+        what is stored goes into the cache."""
         start = floor_qh(now - self._lookback)
-        stored = await self._store.intervals.for_member(mc.member_id, start, now, mc.channel)
-        good = {s.interval.interval_start for s in stored if s.interval.quality is Quality.GOOD}
-        t = start
-        while t in good:
-            t += QH
-        return t
+        stored = metered_by_channel(await self._store.intervals.for_member(member_id, start, now))
+        for channel, intervals in stored.items():
+            t = start
+            while (iv := intervals.get(t)) is not None and iv.quality is IntervalQuality.L1:
+                t += QH
+            self._open_from[(member_id, channel)] = t
+        self.cache.load(member_id, start, stored)
 
     async def _compute(
         self, mc: MeterChannel, open_from: datetime, now: datetime

@@ -52,12 +52,11 @@ from scheduler.metering_job import (
     EXPORT_CHANNEL,
     IMPORT_CHANNEL,
     METER_CHANNELS,
-    METERED_QUALITY,
     IntervalCache,
+    metered_by_channel,
 )
 from scheduler.site import Site
 from store import Store
-from store.intervals import StoredInterval
 from store.settlement import SettlementRun, Statement
 from vpp.metering.intervals import FILL_WEEKS_BACK, MeteredInterval, fill_missing
 from vpp.metering.member import member_intervals
@@ -187,7 +186,9 @@ class SettlementJob:
         cache = self._cache
         if cache is not None and cache.covers(member_id, start):
             return {ch: cache.get(member_id, ch, start, end) for ch in METER_CHANNELS}
-        by_channel = _by_channel(await self._store.intervals.for_member(member_id, start, end))
+        by_channel = metered_by_channel(
+            await self._store.intervals.for_member(member_id, start, end)
+        )
         if cache is not None:
             cache.load(member_id, start, by_channel)
         return by_channel
@@ -209,7 +210,7 @@ class SettlementJob:
                 stored = await self._store.intervals.for_member(
                     member_id, lo - k * _WEEK, hi - k * _WEEK
                 )
-                for ch, ivs in _by_channel(stored).items():
+                for ch, ivs in metered_by_channel(stored).items():
                     history[ch].update(ivs)
         wanted = set(active)
         out: dict[str, list[MeteredInterval]] = {}
@@ -277,17 +278,6 @@ class SettlementJob:
         if run is not None:
             self._newest[(community_id, start)] = run
         return run
-
-
-def _by_channel(stored: Iterable[StoredInterval]) -> dict[str, dict[datetime, MeteredInterval]]:
-    out: dict[str, dict[datetime, MeteredInterval]] = {IMPORT_CHANNEL: {}, EXPORT_CHANNEL: {}}
-    for s in stored:
-        i = s.interval
-        if i.channel not in out or i.quality not in METERED_QUALITY:
-            continue
-        start = utc(i.interval_start)
-        out[i.channel][start] = MeteredInterval(start, int(i.energy_wh), METERED_QUALITY[i.quality])
-    return out
 
 
 def _metered_end(

@@ -52,6 +52,15 @@ def meter(
     return imp, exp
 
 
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def since(t0: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = clocks()
+    return wall - t0[0], cpu - t0[1]
+
+
 def both(channels: tuple[list[Reading], list[Reading]]) -> list[Reading]:
     return [*channels[0], *channels[1]]
 
@@ -314,13 +323,13 @@ async def test_sixty_members_one_day_well_under_a_second_each_on_sqlite(tmp_path
         assert first.details["quarter_hours"] == 64
 
         # the next quarter-hour, as the service runs it
-        timings = {}
-        t0 = time.perf_counter()
+        timings: dict[str, tuple[float, float]] = {}  # (wall s, CPU s)
+        t0 = clocks()
         appended = await metering.close_quarter_hours(now + QH + timedelta(seconds=5))
-        timings["close_quarter_hours"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        timings["close_quarter_hours"] = since(t0)
+        t0 = clocks()
         run = await settlement.provisional("quartier", day, now + QH + timedelta(seconds=6))
-        timings["provisional"] = time.perf_counter() - t0
+        timings["provisional"] = since(t0)
         assert appended == 60 * 2
         assert run is not None
         assert (run.version, run.details["quarter_hours"]) == (2, 65)
@@ -329,18 +338,21 @@ async def test_sixty_members_one_day_well_under_a_second_each_on_sqlite(tmp_path
         await store.readings.write([r for r in readings if r.ts > now + QH], now=end)
         await metering.close_quarter_hours(end + timedelta(seconds=5))
         later = end + timedelta(hours=1)
-        t0 = time.perf_counter()
+        t0 = clocks()
         final = await settlement.final("quartier", day, later)
-        timings["final"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        timings["final"] = since(t0)
+        t0 = clocks()
         assert (await settlement.final("quartier", day, later)).id == final.id
-        timings["final again"] = time.perf_counter() - t0
+        timings["final again"] = since(t0)
         # without the cache (another process, or after a restart) the day is read back
-        t0 = time.perf_counter()
+        t0 = clocks()
         assert (await SettlementJob(store, site).final("quartier", day, later)).id == final.id
-        uncached = time.perf_counter() - t0
-    print(timings, f"final without cache {uncached:.3f} s")
+        uncached = since(t0)
+    print({k: f"{w:.3f} s ({c:.3f} s CPU)" for k, (w, c) in timings.items()})
+    print(f"final without cache {uncached[0]:.3f} s ({uncached[1]:.3f} s CPU)")
     assert final.details["quarter_hours"] == 96
     assert final.details["substitute_quarter_hours"] == {}
-    assert max(timings.values()) < 1.0, timings
-    assert uncached < 3.0
+    # CPU time of this process (the database thread included): other processes on a loaded
+    # machine stretch the wall time, not the work
+    assert max(c for _, c in timings.values()) < 1.0, timings
+    assert uncached[1] < 2.0, uncached
