@@ -52,6 +52,8 @@ _READING_QUALITY = {
     Quality.SUBSTITUTE: ReadingQuality.SUBSTITUTE,
     Quality.UNAVAILABLE: ReadingQuality.UNAVAILABLE,
 }
+#: How many reasons :attr:`MeteringJob.rejected` keeps per counter (the newest).
+_REJECTED_KEPT = 20
 #: How far before a window the job first looks for the reading that anchors it.
 _ANCHOR_SEARCH = timedelta(minutes=10)
 _STORE_QUALITY = {IntervalQuality.L1: Quality.GOOD, IntervalQuality.L2: Quality.SUBSTITUTE}
@@ -59,18 +61,25 @@ _STORE_QUALITY = {IntervalQuality.L1: Quality.GOOD, IntervalQuality.L2: Quality.
 METERED_QUALITY = {Quality.GOOD: IntervalQuality.L1, Quality.SUBSTITUTE: IntervalQuality.L2}
 
 
-def register_readings(readings: Sequence[Reading]) -> list[RegisterReading]:
-    """Stored counter readings as whole-Wh register readings (unavailable ones dropped).
+def register_readings(readings: Sequence[Reading]) -> tuple[list[RegisterReading], list[Reading]]:
+    """Stored counter readings as whole-Wh register readings, and the readings refused.
 
-    Counter values arrive as floats (an SDM630 sends kWh); they are rounded to the nearest
-    Wh, which keeps a growing counter growing.
+    Unavailable readings are dropped. Counter values arrive as floats (an SDM630 sends kWh);
+    they are rounded to the nearest Wh, which keeps a growing counter growing. A negative
+    value is no counter value at all: it is refused (and returned) so that the readings around
+    it still meter the quarter-hour.
     """
     out: list[RegisterReading] = []
+    refused: list[Reading] = []
     for r in readings:
         if r.value is None or r.quality is Quality.UNAVAILABLE:
             continue
-        out.append(RegisterReading(utc(r.ts), round(r.value), _READING_QUALITY[r.quality]))
-    return out
+        value_wh = round(r.value)
+        if value_wh < 0:
+            refused.append(r)
+            continue
+        out.append(RegisterReading(utc(r.ts), value_wh, _READING_QUALITY[r.quality]))
+    return out, refused
 
 
 class IntervalCache:
@@ -181,7 +190,8 @@ class MeteringJob:
         self._late = timedelta(seconds=late_s)
         self._lookback = lookback
         self._open_from: dict[tuple[str, str], datetime] = {}
-        self.rejected: dict[tuple[str, str], str] = {}
+        #: readings (or windows) metering could not use, by (member, channel): why, newest last
+        self.rejected: dict[tuple[str, str], list[str]] = {}
         #: the intervals this job recorded; give it to the settlement job
         self.cache = cache if cache is not None else IntervalCache()
 
@@ -203,8 +213,9 @@ class MeteringJob:
     async def close_quarter_hours(self, now: datetime) -> int:
         """Record the intervals of quarter-hours ended by ``now``; returns versions appended.
 
-        A meter whose readings cannot be turned into intervals (a negative counter, say) is
-        skipped, logged and listed in :attr:`rejected`; the other meters go on.
+        A reading that is no counter value (negative) is ignored; a meter whose readings
+        cannot be turned into intervals at all is skipped. Both are logged once and listed in
+        :attr:`rejected`; the other meters go on.
         """
         now = utc(now)
         batch: list[Interval] = []
@@ -244,6 +255,11 @@ class MeteringJob:
         self.cache.prune(now)
         return appended
 
+    def _reject(self, key: tuple[str, str], reason: str) -> None:
+        reasons = self.rejected.setdefault(key, [])
+        reasons.append(reason)
+        del reasons[:-_REJECTED_KEPT]
+
     async def _initial_open_from(self, member_id: str, now: datetime) -> None:
         """After a start: per channel the first quarter-hour in the lookback not stored as L1;
         what is stored goes into the cache."""
@@ -271,19 +287,22 @@ class MeteringJob:
             if anchor is not None:
                 readings.insert(0, anchor)
                 anchored = True
+        key = (mc.member_id, mc.channel)
+        usable, refused = register_readings(readings)
+        for r in refused:
+            reason = f"{mc.device}/{mc.channel} at {r.ts.isoformat()}: negative counter {r.value}"
+            if reason not in self.rejected.get(key, ()):
+                log.warning("metering of member %s ignores a reading: %s", mc.member_id, reason)
+                self._reject(key, reason)
         try:
             metered = register_intervals(
-                f"{mc.device}/{mc.channel}",
-                register_readings(readings),
-                max_gap_s=self._max_gap_s,
+                f"{mc.device}/{mc.channel}", usable, max_gap_s=self._max_gap_s
             )
         except MeteringInputError as exc:
-            key = (mc.member_id, mc.channel)
-            if self.rejected.get(key) != str(exc):
+            if str(exc) not in self.rejected.get(key, ()):
                 log.warning("metering of member %s skipped: %s", mc.member_id, exc)
-            self.rejected[key] = str(exc)
+                self._reject(key, str(exc))
             return None
-        self.rejected.pop((mc.member_id, mc.channel), None)
         # quarter-hours before the window (from the anchor on) are recomputed identically;
         # only whole quarter-hours that have ended are recorded
         return tuple(iv for iv in metered if iv.qh_start + QH <= now), anchored
