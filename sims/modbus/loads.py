@@ -123,6 +123,13 @@ class ControllableLoadSim(SimUnit, abc.ABC):
         self._holding = self.add_bank("holding", 100, [0] * 4)
         self.writable = {100, 101, 102, 103}
         self._t = clock.monotonic()
+        # started in the middle of a session (the demo opens at dawn): it has been drawing at
+        # full power since the session began, as far as its need allowed
+        now = clock.now()
+        self._enter(self.session_at(now))
+        if self.session is not None:
+            hours = (now - self.session.start).total_seconds() / 3600.0
+            self.session_wh = min(self.session.need_wh, self.max_w * hours)
         self.refresh()
 
     @abc.abstractmethod

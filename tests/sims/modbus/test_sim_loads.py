@@ -298,3 +298,17 @@ def test_bad_load_parameters_are_refused(kwargs: dict[str, float], message: str)
         EvParams(**kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=message):
         HeaterParams(**kwargs)  # type: ignore[arg-type]
+
+
+def test_started_in_the_night_the_car_has_charged_since_it_arrived() -> None:
+    dawn = datetime(2026, 11, 26, 5, 30, tzinfo=BERLIN)
+    clock = ManualClock(dawn)
+    ev = EvChargerSim(clock, EvParams(energy_need_wh=20_000.0, seed=3))
+    heater = StorageHeaterSim(clock, HeaterParams(max_w=2000.0, energy_need_wh=30_000.0))
+    session = ev.session_at(dawn)
+    assert session is not None
+    assert ev.session_wh == pytest.approx(session.need_wh)  # 11 kW since ~18:00: full
+    assert ev.power_w == 0
+    # 2 kW since 22:00 is 15 kWh of the 30 kWh: still charging, at full power
+    assert heater.session_wh == pytest.approx(15_000.0)
+    assert heater.power_w == 2000.0
