@@ -74,6 +74,8 @@ PROVISIONAL: Kind = "provisional"
 FINAL: Kind = "final"
 
 _WEEK = timedelta(days=7)
+#: How many days back the job remembers the newest run of a day (older ones are read again).
+_REMEMBER = timedelta(days=3)
 _MG = Decimal("0.001")
 #: Quarter-hour series a final statement carries in ``details["lines"]``.
 LINE_FIELDS = ("consumption_wh", "generation_wh", "received_wh", "delivered_wh")
@@ -256,7 +258,7 @@ class SettlementJob:
             now=utc(now),
             details=details,
         )
-        self._newest[(community_id, day_inputs.day_start)] = run
+        self._remember(run)
         log.info(
             "settlement %s %s v%d (%s, %d quarter-hours, missing: %s)",
             community_id,
@@ -276,8 +278,15 @@ class SettlementJob:
             return cached
         run = await self._store.settlement.latest(community_id, start, end)
         if run is not None:
-            self._newest[(community_id, start)] = run
+            self._remember(run)
         return run
+
+    def _remember(self, run: SettlementRun) -> None:
+        """Keep the newest run of the last few days (a final run carries every line)."""
+        self._newest[(run.community_id, run.period_start)] = run
+        horizon = run.period_start - _REMEMBER
+        for key in [k for k in self._newest if k[1] < horizon]:
+            del self._newest[key]
 
 
 def _metered_end(

@@ -26,8 +26,14 @@ T0 = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
 Profile = Callable[[datetime], float]
 
 
-def make_site(member_ids: Sequence[str], *, key: dict[str, Any] | None = None) -> Site:
-    """A site with one SDM630 grid meter per member and one community of all of them."""
+def make_site(
+    member_ids: Sequence[str],
+    *,
+    key: dict[str, Any] | None = None,
+    membership: dict[str, dict[str, Any]] | None = None,
+) -> Site:
+    """A site with one SDM630 grid meter per member and one community of all of them
+    (``membership``: joined/left/participation_pct per member id)."""
     return site_from_data(
         {
             "site": {"name": "Testquartier", "latitude": 51.37, "longitude": 7.70},
@@ -54,7 +60,7 @@ def make_site(member_ids: Sequence[str], *, key: dict[str, Any] | None = None) -
                 {
                     "id": "quartier",
                     "name": "Energiegemeinschaft",
-                    "members": [{"member": m} for m in member_ids],
+                    "members": [{"member": m, **(membership or {}).get(m, {})} for m in member_ids],
                     "keys": [key or {"kind": "dynamic"}],
                     "tariffs": ["standard"],
                 }

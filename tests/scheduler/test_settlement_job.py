@@ -246,6 +246,34 @@ async def test_provisional_runs_settle_what_metering_has_closed(store: Store) ->
     assert await job.provisional("quartier", day + timedelta(days=1), t + timedelta(days=1)) is None
 
 
+async def test_a_member_who_joins_at_noon_is_settled_from_noon_at_its_participation(
+    store: Store,
+) -> None:
+    day = date(2026, 6, 10)
+    start, end = day_bounds(day)
+    noon = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+    site = make_site(
+        ["h01", "p02"],
+        membership={"h01": {"joined": noon.isoformat(), "participation_pct": 50}},
+    )
+    h01 = meter("h01", noon, end, 600, 0, 1, step_s=300)  # the meter installed at noon
+    p02 = meter("p02", start, end, 50, 8000, 2, step_s=300)
+    await store.readings.write([*both(h01), *both(p02)], now=end)
+    await MeteringJob(store, site).close_quarter_hours(end + timedelta(seconds=5))
+    run = await SettlementJob(store, site).final("quartier", day, end + QH)
+    s = statement(run, "h01")
+    lines = s.details["lines"]
+    assert lines["qh_start"][0] == noon.isoformat()
+    assert len(lines["qh_start"]) == (end - noon) // QH
+    assert run.details["missing_members"] == []
+    assert run.details["substitute_quarter_hours"] == {}
+    # half of each quarter-hour's metered Wh, rounded down per quarter-hour
+    metered = await store.intervals.for_member("h01", noon, end, IMPORT_CHANNEL)
+    assert lines["consumption_wh"] == [int(i.interval.energy_wh) // 2 for i in metered]
+    assert s.details["participation_pct"] == 50
+    assert s.shared_received_wh > 0
+
+
 async def test_estimates_come_from_the_same_quarter_hour_a_week_earlier(store: Store) -> None:
     day = date(2026, 6, 10)
     start, end = day_bounds(day)
