@@ -1,5 +1,11 @@
 """A simulated town: Modbus households and PV plants, MQTT streetlights, LoRaWAN traffic sensors.
 
+A town file lists households one by one (``households``) and/or as groups with seeded per-house
+variation (``household_groups``: 60 houses stay one readable entry), non-residential grid
+connections (``buildings``: a school on the G25 profile), PV plants (with a grid meter: a
+producer member) and streets. Each household may have PV, a battery, a wallbox (``ev``) and a
+storage heater (``heater``); its grid meter sums them all.
+
 Start it from a small YAML file or from Python; every device answers on a free loopback port
 (Modbus) or on the given broker (MQTT), and everything follows one clock::
 
