@@ -78,9 +78,15 @@ class Bucket:
         return self.statements > 0
 
 
-def kwh(energy_wh: Decimal | int) -> Decimal:
-    """Wh → kWh, exact (no rounding: the Wh decimals carry over)."""
-    return (Decimal(energy_wh) / 1000).normalize() + Decimal(0)
+def plain(value: Decimal | int) -> str:
+    """A decimal as plain text without trailing zeros or exponent: ``1240.000`` → ``1240``."""
+    text = format(Decimal(value).normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def kwh(energy_wh: Decimal | int) -> str:
+    """Wh → kWh as exact decimal text (no rounding: the Wh decimals carry over)."""
+    return plain(Decimal(energy_wh).scaleb(-3))
 
 
 def eur(amount: Decimal) -> Decimal:
@@ -189,4 +195,5 @@ __all__ = [
     "eur",
     "kwh",
     "local_midnight",
+    "plain",
 ]

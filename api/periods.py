@@ -8,6 +8,7 @@ months — beyond that a 422 names ``query.end``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
@@ -88,27 +89,46 @@ class TimeRange:
     end: datetime
 
 
-def time_range(
-    clock: ClockDep,
-    since: Annotated[
-        AwareDatetime | None,
-        Query(description="from this instant (ISO 8601 with offset); default: 24 h ago"),
-    ] = None,
-    until: Annotated[
-        AwareDatetime | None,
-        Query(description="to this instant, exclusive; default: 24 h ahead"),
-    ] = None,
-) -> TimeRange:
-    now = clock.now()
-    start = since if since is not None else now - timedelta(hours=24)
-    end = until if until is not None else now + timedelta(hours=24)
-    if end <= start:
-        raise bad_field("query.until", "must be after since")
-    if end - start > timedelta(days=MAX_RANGE_DAYS):
-        raise bad_field("query.until", f"at most {MAX_RANGE_DAYS} days after since")
-    return TimeRange(start.astimezone(UTC), end.astimezone(UTC))
+def range_query(
+    back: timedelta = timedelta(hours=24), ahead: timedelta = timedelta(hours=24)
+) -> Callable[..., TimeRange]:
+    """A ``since``/``until`` dependency defaulting to ``[now - back, now + ahead)``."""
+
+    def time_range(
+        clock: ClockDep,
+        since: Annotated[
+            AwareDatetime | None,
+            Query(description="from this instant (ISO 8601 with offset)"),
+        ] = None,
+        until: Annotated[
+            AwareDatetime | None,
+            Query(description="to this instant, exclusive"),
+        ] = None,
+    ) -> TimeRange:
+        now = clock.now()
+        start = since if since is not None else now - back
+        end = until if until is not None else now + ahead
+        if end <= start:
+            raise bad_field("query.until", "must be after since")
+        if end - start > timedelta(days=MAX_RANGE_DAYS):
+            raise bad_field("query.until", f"at most {MAX_RANGE_DAYS} days after since")
+        return TimeRange(start.astimezone(UTC), end.astimezone(UTC))
+
+    return time_range
 
 
-Range = Annotated[TimeRange, Depends(time_range)]
+#: since/until, by default the 24 h before and after now.
+Range = Annotated[TimeRange, Depends(range_query())]
+#: since/until, by default the last 31 days (and tomorrow).
+MonthRange = Annotated[TimeRange, Depends(range_query(timedelta(days=31), timedelta(days=1)))]
 
-__all__ = ["MAX_DAYS", "Period", "PeriodQuery", "Range", "TimeRange", "period_query", "time_range"]
+__all__ = [
+    "MAX_DAYS",
+    "MonthRange",
+    "Period",
+    "PeriodQuery",
+    "Range",
+    "TimeRange",
+    "period_query",
+    "range_query",
+]

@@ -55,7 +55,8 @@ async def member_statement_versions(
     store: Store, member_id: str, start: datetime, end: datetime
 ) -> list[tuple[RunRow, Statement]]:
     """Every version of every run with a statement of this member, periods inside
-    ``[start, end)``, oldest period first, then by version; only this member's statement."""
+    ``[start, end)``, by period (start, then end), then version; only this member's
+    statement."""
     superseded = _newest_version_exists()
     stmt = (
         select(
@@ -71,6 +72,7 @@ async def member_statement_versions(
         )
         .order_by(
             settlement_runs.c.period_start,
+            settlement_runs.c.period_end,
             settlement_runs.c.community_id,
             settlement_runs.c.version,
         )
@@ -153,7 +155,7 @@ async def settlement_runs_between(
     community_id: str | None = None,
     limit: int = 500,
 ) -> list[RunRow]:
-    """Runs (every version) with periods inside ``[start, end)``, newest period first."""
+    """Runs (every version) with periods overlapping ``[start, end)``, newest period first."""
     members = (
         select(func.count())
         .where(settlement_statements.c.run_id == settlement_runs.c.id)
@@ -164,7 +166,7 @@ async def settlement_runs_between(
         settlement_runs,
         superseded.label("superseded"),
         members.label("members"),
-    ).where(settlement_runs.c.period_start >= start, settlement_runs.c.period_end <= end)
+    ).where(settlement_runs.c.period_end > start, settlement_runs.c.period_start < end)
     if community_id is not None:
         stmt = stmt.where(settlement_runs.c.community_id == community_id)
     stmt = stmt.order_by(

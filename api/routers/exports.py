@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.auth import Role
-from api.balances import eur, kwh
+from api.balances import eur, kwh, plain
 from api.deps import MemberOrOperator, StoreDep
 from api.errors import bad_field
 from api.periods import Period
@@ -81,8 +81,8 @@ async def balances_csv(
     )
     for b in buckets:
         settled = (
-            [str(kwh(b.settled_wh.get(f, 0))) for _, f in SETTLED_COLUMNS]
-            + [str(eur(b.amount_eur)), str(b.co2_g)]
+            [kwh(b.settled_wh.get(f, 0)) for _, f in SETTLED_COLUMNS]
+            + [str(eur(b.amount_eur)), plain(b.co2_g)]
             if b.settled
             else [""] * (len(SETTLED_COLUMNS) + 2)
         )
@@ -92,7 +92,7 @@ async def balances_csv(
                 b.end.isoformat(),
                 b.quarter_hours,
                 b.substitute_quarter_hours,
-                *(str(kwh(b.metered_wh[c])) if c in b.metered_wh else "" for c in channels),
+                *(kwh(b.metered_wh[c]) if c in b.metered_wh else "" for c in channels),
                 *settled,
             ]
         )

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Path, Request
 from api.acting import once
 from api.audit import record_action
 from api.auth import Principal, Role
-from api.balances import Bucket, SettledPeriod, bucketise, eur, kwh
+from api.balances import Bucket, SettledPeriod, bucketise, eur, kwh, plain
 from api.deps import Caller, ClockDep, IdempotencyKey, MemberOrOperator, State, StoreDep
 from api.errors import forbidden, not_found
 from api.periods import Period as PeriodDep
@@ -63,7 +63,7 @@ def figures(
     settled_wh: dict[str, Decimal], amount_eur: Decimal, co2_g: Decimal, n: int
 ) -> SettledFigures:
     def k(name: str) -> str:
-        return str(kwh(settled_wh.get(name, Decimal(0))))
+        return kwh(settled_wh.get(name, Decimal(0)))
 
     return SettledFigures(
         consumption_kwh=k("consumption_wh"),
@@ -73,7 +73,7 @@ def figures(
         residual_kwh=k("grid_import_wh"),
         surplus_kwh=k("grid_export_wh"),
         amount_eur=str(eur(amount_eur)),
-        co2_avoided_g=str(co2_g),
+        co2_avoided_g=plain(co2_g),
         statements=n,
     )
 
@@ -100,7 +100,7 @@ def balance_row(b: Bucket) -> BalanceRow:
         end=b.end,
         quarter_hours=b.quarter_hours,
         substitute_quarter_hours=b.substitute_quarter_hours,
-        metered_kwh={name: str(kwh(v)) for name, v in sorted(b.metered_wh.items())},
+        metered_kwh={name: kwh(v) for name, v in sorted(b.metered_wh.items())},
         settled=figures(dict(b.settled_wh), b.amount_eur, b.co2_g, b.statements)
         if b.settled
         else None,
@@ -198,7 +198,7 @@ async def personal_data(
             IntervalExport(
                 channel=s.interval.channel,
                 interval_start=s.interval.interval_start,
-                energy_kwh=str(kwh(s.interval.energy_wh)),
+                energy_kwh=kwh(s.interval.energy_wh),
                 quality=s.interval.quality.value,
                 version=s.version,
                 restated=s.restated,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import Operator, StoreDep
 from api.errors import not_found
-from api.periods import Range
+from api.periods import MonthRange
 from api.queries import RunRow, settlement_run, settlement_runs_between
 from api.routers.members import ID_PATTERN, statement_figures
 from api.schemas.operations import (
@@ -37,12 +37,13 @@ def public(run: RunRow) -> SettlementRunPublic:
 @router.get(
     "/runs",
     response_model=list[SettlementRunPublic],
-    summary="Settlement runs (every version) with periods in a time range, newest first",
+    summary="Settlement runs (every version) with periods overlapping a time range (default: "
+    "the last 31 days), newest first",
 )
 async def list_runs(
     _caller: Operator,
     store: StoreDep,
-    window: Range,
+    window: MonthRange,
     community_id: Annotated[
         str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)
     ] = None,

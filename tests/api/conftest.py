@@ -9,6 +9,7 @@ production default takes ~130 ms per hash); the code path is the same.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
@@ -19,6 +20,9 @@ from fastapi import FastAPI
 from api.accounts import add_user
 from api.app import create_app
 from api.auth import Principal, Role, TokenSigner
+from protocols.clock import ManualClock
+from scheduler.health import Check, Readiness
+from scheduler.observability import Metrics
 from scheduler.settings import Settings
 from store import Store
 
@@ -41,6 +45,19 @@ ROLE_USER: dict[Role, str] = {
     Role.LIGHTING_ENGINEER: "lena",
     Role.AUDITOR: "aldo",
 }
+
+
+@dataclass
+class TinyRuntime:
+    """The smallest thing that satisfies :class:`api.runtime.Runtime` (a real clock, real
+    metrics, readiness from the checks given)."""
+
+    checks: tuple[Check, ...] = ()
+    clock: ManualClock = field(default_factory=lambda: ManualClock(NOW))
+    metrics: Metrics = field(default_factory=Metrics)
+
+    async def readiness(self) -> Readiness:
+        return Readiness(self.checks)
 
 
 def settings_for(url: str) -> Settings:

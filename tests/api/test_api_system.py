@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-
 import httpx
 from fastapi import FastAPI
 
 from api.app import create_app
-from protocols.clock import ManualClock
-from scheduler.health import Check, Readiness
-from scheduler.observability import Metrics
+from scheduler.health import Check
 from store import Store
-from tests.api.conftest import settings_for
-
-
-@dataclass
-class TinyRuntime:
-    """The smallest thing that satisfies :class:`api.runtime.Runtime`."""
-
-    checks: tuple[Check, ...]
-    clock: ManualClock = field(
-        default_factory=lambda: ManualClock(datetime(2026, 11, 25, 12, tzinfo=UTC))
-    )
-    metrics: Metrics = field(default_factory=Metrics)
-
-    async def readiness(self) -> Readiness:
-        return Readiness(self.checks)
+from tests.api.conftest import TinyRuntime, settings_for
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:
