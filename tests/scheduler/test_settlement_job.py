@@ -9,9 +9,12 @@ delivered sum to the community totals.
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -194,27 +197,43 @@ async def test_a_dst_day_settles_exactly_to_the_meters(store: Store) -> None:
     assert [(r.version, s.consumption_wh) for r, s in rows] == [(3, Decimal(expected["h01"][0]))]
 
 
+def counter_at(readings: list[Reading], t: datetime) -> Fraction:
+    """The counter at ``t``, linear between the readings either side (exact)."""
+    for a, b in itertools.pairwise(readings):
+        if a.ts <= t <= b.ts:
+            va, vb = Fraction(round(a.value or 0)), Fraction(round(b.value or 0))
+            us = timedelta(microseconds=1)
+            return va + (vb - va) * Fraction((t - a.ts) // us, (b.ts - a.ts) // us)
+    raise AssertionError(f"no readings around {t}")
+
+
 async def test_a_spring_forward_day_has_92_quarter_hours_and_reconciles(store: Store) -> None:
+    """Readings every 70 s, none on the day's boundaries: the day's energy is the counter
+    difference between local midnights, interpolated there (and rounded down, as metering
+    rounds the counter at a boundary)."""
     day = BERLIN_DST_START
     start, end = day_bounds(day)
     site = make_site(
         ["a1", "a2", "a3"], key={"kind": "static", "shares": {"a1": "0.5", "a2": "0.3"}}
     )
+    first, last = start - timedelta(seconds=33), end + timedelta(minutes=3)
     streams = {
-        "a1": meter("a1", start, end, 500, 0, 1, step_s=120),
-        "a2": meter("a2", start, end, 300, 2500, 2, step_s=120),
-        "a3": meter("a3", start, end, 200, 6000, 3, step_s=120),
+        "a1": meter("a1", first, last, 500, 0, 1, step_s=70),
+        "a2": meter("a2", first, last, 300, 2500, 2, step_s=70),
+        "a3": meter("a3", first, last, 200, 6000, 3, step_s=70),
     }
-    await store.readings.write([r for i, e in streams.values() for r in (*i, *e)], now=end)
-    await MeteringJob(store, site).close_quarter_hours(end + timedelta(seconds=5))
-    run = await SettlementJob(store, site).final("quartier", day, end + timedelta(minutes=5))
+    assert not any(r.ts in (start, end) for i, _ in streams.values() for r in i)
+    await store.readings.write([r for i, e in streams.values() for r in (*i, *e)], now=last)
+    await MeteringJob(store, site).close_quarter_hours(last + timedelta(seconds=5))
+    run = await SettlementJob(store, site).final("quartier", day, last + timedelta(minutes=5))
     assert run.details["quarter_hours"] == 92
     assert run.details["substitute_quarter_hours"] == {}
     assert run.details["quality"] == "L1"
-    check_reconciles(
-        run,
-        {m: (growth_wh(i, start, end), growth_wh(e, start, end)) for m, (i, e) in streams.items()},
-    )
+
+    def difference(readings: list[Reading]) -> int:
+        return math.floor(counter_at(readings, end)) - math.floor(counter_at(readings, start))
+
+    check_reconciles(run, {m: (difference(i), difference(e)) for m, (i, e) in streams.items()})
     # static key: a3 holds no share and receives nothing
     assert statement(run, "a3").shared_received_wh == 0
 
