@@ -21,6 +21,9 @@ new version.
 
 Nothing is extrapolated: a quarter-hour is recorded once a reading at or after its end exists.
 L3 estimates are not stored; settlement makes them where it needs them.
+
+What the job recorded is kept in an :class:`IntervalCache` (:attr:`MeteringJob.cache`), which
+the settlement job reads instead of reading the day back from the store each quarter-hour.
 """
 
 from __future__ import annotations
@@ -86,11 +89,12 @@ class IntervalCache:
     """The newest intervals of each member and channel as this process recorded them.
 
     The metering job notes every interval it computes (after ``record`` the store holds exactly
-    these values); the settlement job's provisional runs read a day from here instead of from
-    the store every quarter-hour. A member's intervals count as complete from the instant they
-    were loaded from the store (:meth:`load`); before that, the store must be read. It is right
-    only while the metering job that feeds it is the only writer of intervals, which is why the
-    final settlement reads the store itself. Entries older than ``keep`` are dropped.
+    these values) and loads what the store holds when it starts; the settlement job reads a day
+    from here instead of from the store every quarter-hour. A member's intervals count as
+    complete from the instant they were loaded from the store (:meth:`load`); before that, the
+    store must be read. It is right only while the metering job that feeds it, in this
+    process, is the only writer of intervals (as in the service); a settlement job in another
+    process gets no cache. Entries older than ``keep`` are dropped.
     """
 
     def __init__(self, keep: timedelta = timedelta(days=3)) -> None:
