@@ -1,24 +1,38 @@
 """``waldstadt users add|list|disable``: local accounts of the web API.
 
-The database is ``WALDSTADT_DATABASE_URL`` (the same settings as the service). A password is
-asked for twice at a prompt, or read as one line from standard input with
+The database is ``WALDSTADT_DATABASE_URL`` (the same settings as the service). Each change is
+an audit record with the operating-system user as the actor (``cli:alice``, role ``cli``).
+A password is asked for twice at a prompt, or read as one line from standard input with
 ``--password-stdin`` (for scripts: ``printf '%s\\n' "$PW" | waldstadt users add …``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import sys
 from typing import Annotated
 
 import typer
 
 from api.accounts import add_user, check_account
+from api.audit import record
 from protocols.clock import RealClock
 from protocols.errors import ConfigError
 from scheduler.settings import Settings, load_settings
 from store import Store
 from store.errors import StoreError
+
+#: The role recorded in the audit log for account changes made on the command line.
+CLI_ROLE = "cli"
+
+
+def cli_actor() -> str:
+    """Who ran the command, as far as the operating system knows."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
 
 
 def _settings() -> Settings:
@@ -65,8 +79,17 @@ def register(app: typer.Typer) -> None:
 
         async def run() -> str:
             async with Store(settings.database_url) as store:
-                user = await add_user(
-                    store, name, password, role, now=RealClock().now(), member_id=member
+                now = RealClock().now()
+                user = await add_user(store, name, password, role, now=now, member_id=member)
+                await record(
+                    store,
+                    actor=cli_actor(),
+                    role=CLI_ROLE,
+                    action="user.add",
+                    target=f"user:{name}",
+                    result="created",
+                    now=now,
+                    new_value={"role": user.role, "member_id": user.member_id},
                 )
                 return user.role
 
@@ -108,7 +131,19 @@ def register(app: typer.Typer) -> None:
 
         async def run() -> None:
             async with Store(settings.database_url) as store:
+                before = await store.users.get(name)
                 await store.users.set_disabled(name, True)
+                await record(
+                    store,
+                    actor=cli_actor(),
+                    role=CLI_ROLE,
+                    action="user.disable",
+                    target=f"user:{name}",
+                    result="disabled",
+                    now=RealClock().now(),
+                    old_value={"disabled": before.disabled if before else None},
+                    new_value={"disabled": True},
+                )
 
         try:
             asyncio.run(run())

@@ -12,7 +12,7 @@ from api.auth import TOKEN_TTL, Principal, Role, TokenSigner
 from api.limits import RateLimit, RateLimiter
 from protocols.errors import AuthError
 from store import Store
-from tests.api.conftest import PASSWORD, bearer, login
+from tests.api.conftest import FAST_HASHER, NOW, PASSWORD, bearer, login
 
 pytestmark = pytest.mark.usefixtures("accounts")
 
@@ -142,3 +142,12 @@ def test_signer_rejects_garbage_and_round_trips() -> None:
     for bad in ("", "v1..", "v2.a.b", "v1.!!.x"):
         with pytest.raises(AuthError):
             signer.verify(bad, now=now)
+
+
+async def test_a_device_account_cannot_use_the_web_api(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    await store.users.create("meter-7", FAST_HASHER.hash(PASSWORD), "device", now=NOW)
+    r = await client.post("/api/v1/auth/token", data={"username": "meter-7", "password": PASSWORD})
+    assert r.status_code == 401
+    assert r.json() == {"detail": "role 'device' cannot use the web API"}

@@ -76,6 +76,11 @@ def test_add_list_disable(invoke: Invoke, store_url: str) -> None:
     code, out = invoke("users", "disable", "olga")
     assert (code, out.strip()) == (0, "disabled olga")
     assert users_in(store_url)[1] == ("olga", "operator", None, True)
+    assert audit_in(store_url) == [
+        ("user.add", "user:anna", None, {"role": "member", "member_id": "m01"}),
+        ("user.add", "user:olga", None, {"role": "operator", "member_id": None}),
+        ("user.disable", "user:olga", {"disabled": False}, {"disabled": True}),
+    ]
 
 
 BAD_INPUT: list[tuple[list[str], str, str]] = [
@@ -108,6 +113,18 @@ def test_taken_username_and_unknown_user_are_errors(invoke: Invoke) -> None:
     code, out = invoke("users", "disable", "nobody")
     assert code == 2
     assert "no such user" in out
+
+
+def audit_in(url: str) -> list[tuple[str, str, object, object]]:
+    async def read() -> list[tuple[str, str, object, object]]:
+        async with Store(url) as store:
+            assert (await store.audit.verify()).ok
+            return [
+                (r.entry.action, r.entry.target, r.entry.old_value, r.entry.new_value)
+                for r in await store.audit.records()
+            ]
+
+    return asyncio.run(read())
 
 
 async def test_demo_users_log_in_with_their_printed_passwords(store: Store, store_url: str) -> None:
