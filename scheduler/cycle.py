@@ -114,7 +114,8 @@ class CommandWriter:
 
     Keeps the ids it applied (bounded) so that a duplicate is applied once, and the setpoints
     with a revert time that are in force, so that they can be refreshed in time. With a
-    ``journal``, every batch's results are recorded after the batch.
+    ``journal``, every batch's results are recorded after the batch (refreshes are not
+    recorded again: the journal holds their command already).
     """
 
     def __init__(
@@ -153,10 +154,13 @@ class CommandWriter:
                 results.append(CommandResult(cmd, CommandStatus.DUPLICATE))
             else:
                 todo.append(cmd)
-        todo.extend(self._due_refreshes(now, {(c.target, c.kind) for c in todo}))
-        results.extend(await asyncio.gather(*(self._apply(c) for c in todo)))
-        if self._journal is not None and results:
-            await self._journal.record(results)
+        refreshes = self._due_refreshes(now, {(c.target, c.kind) for c in todo})
+        results.extend(await asyncio.gather(*(self._apply(c) for c in [*todo, *refreshes])))
+        # A refresh re-sends a command the journal holds already: nothing new to record (and
+        # a few hundred setpoints refreshed at once must not cost a transaction each).
+        news = results[: len(results) - len(refreshes)]
+        if self._journal is not None and news:
+            await self._journal.record(news)
         return results
 
     def _due_refreshes(

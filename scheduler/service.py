@@ -59,7 +59,7 @@ from scheduler.lighting.alarms import AlarmChange, Change
 from scheduler.lighting.config import LightingServiceConfig
 from scheduler.lighting.service import LightingService
 from scheduler.observability import Metrics
-from scheduler.recovery import StoreJournal, reapply_live
+from scheduler.recovery import BackgroundJournal, StoreJournal, reapply_live
 from scheduler.service_jobs import install_jobs, store_readings
 from scheduler.settings import Settings
 from scheduler.site import Site
@@ -110,6 +110,8 @@ class Service:
         self._cycle: Cycle | None = None
         self._writer: CommandWriter | None = None
         self._readings: ReadingWriter | None = None
+        #: the command journal (queued off the cycle's path; ``await journal.flush()``)
+        self.journal: BackgroundJournal | None = None
         self.scheduler = ClockedScheduler(clock)
         self.lighting: LightingService | None = None
         self.ingest: TelemetryIngest | None = None
@@ -221,11 +223,15 @@ class Service:
         self._readings = await stack.enter_async_context(
             ReadingWriter(store.readings, now=self._clock.now)
         )
+        journal = await stack.enter_async_context(
+            BackgroundJournal(StoreJournal(store, self._clock.now))
+        )
+        self.journal = journal
         self._writer = CommandWriter(
             self._devices.writable,
             self._clock,
             timeout_s=self.site.dispatch.read_timeout_s,
-            journal=StoreJournal(store, self._clock.now),
+            journal=journal,
         )
         self.reapplied = await reapply_live(store, self._writer, self._clock.now())
         self._count_commands(self.reapplied)

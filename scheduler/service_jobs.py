@@ -16,6 +16,11 @@ job id                   when, and what
 ``dispatch:<community>`` 5 s after each quarter-hour (and once at start): the rolling
                          dispatch on the newest snapshot, solved in a worker thread;
                          the plan lands in ``service.plans[community]``
+``metering``             30 s after each quarter-hour: meter counters → quarter-hour
+                         intervals (:class:`~scheduler.metering_job.MeteringJob`), then
+                         the provisional settlement of every community's day so far
+``settlement:final``     daily at ``settlement.final_at`` local: the final settlement
+                         of the previous local day of every community
 ``retention``            daily 03:30 local: raw readings older than the retention go
 ``mirror``               every 10 s when ``WALDSTADT_INFLUX_URL`` is set: drain the
                          InfluxDB outbox (in order; kept while the server is away)
@@ -28,8 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -38,6 +44,8 @@ from protocols.model import Reading
 from scheduler.cycle import CycleReport
 from scheduler.dispatch_job import DispatchJob
 from scheduler.jobs import JobFunc, daily_trigger, every, guarded, quarter_hour_trigger
+from scheduler.metering_job import MeteringJob
+from scheduler.settlement_job import SettlementJob
 from store import MirrorConfig, MirrorUnavailable
 from store.readings import WriteResult
 
@@ -50,6 +58,7 @@ log = logging.getLogger(__name__)
 RETENTION_AT = (3, 30)
 #: Seconds after each quarter-hour of the rolling dispatch and of metering + settlement.
 DISPATCH_OFFSET_S = 5
+SETTLEMENT_OFFSET_S = 30
 #: How often the InfluxDB outbox is drained, in s of clock time.
 MIRROR_EVERY_S = 10.0
 
@@ -82,6 +91,30 @@ def install_jobs(service: Service) -> None:
         add(f"dispatch:{community.id}", run, quarter_hour_trigger(tz, DISPATCH_OFFSET_S))
         add(f"dispatch:{community.id}:start", run, DateTrigger(run_date=now, timezone=UTC))
     service.parts["dispatch"] = dispatch
+
+    metering = MeteringJob(service.store, site)
+    settlement = SettlementJob(service.store, site)
+    service.parts["metering"] = metering
+    service.parts["settlement"] = settlement
+
+    async def quarter_hour_settlement() -> None:
+        at = service.clock.now()
+        await metering.close_quarter_hours(at)
+        day = settlement.last_closed_day(at)
+        for community in site.communities:
+            await settlement.provisional(community.id, day, at)
+
+    add("metering", quarter_hour_settlement, quarter_hour_trigger(tz, SETTLEMENT_OFFSET_S))
+
+    async def final_settlement() -> None:
+        at = service.clock.now()
+        day = at.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
+        for community in site.communities:
+            run = await settlement.final(community.id, day, at)
+            log.info("final settlement of %s for %s: %s", community.id, day, run)
+
+    final_at = site.settlement.final_at
+    add("settlement:final", final_settlement, daily_trigger(tz, final_at.hour, final_at.minute))
 
     async def retention() -> None:
         removed = await service.store.purge_expired_readings(service.clock.now())

@@ -16,14 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
+import signal
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, timedelta
+from datetime import time as wall_time
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TextIO
+from typing import Self, TextIO
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -39,6 +45,7 @@ from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data
 from scheduler.snapshot import Snapshot
 from sims.demo_site import DEFAULT_LIGHTING, demo_lighting_data, demo_site_data
+from sims.modbus.fleet import Endpoint
 from sims.town import DEFAULT_TOWN, SimTown, TownConfig, load_town
 from vpp.quarterhours import local_day_bounds
 
@@ -274,7 +281,103 @@ def demo_start(tz: str) -> datetime:
     """Today at 05:30 local: the demo opens at dawn, lights still on, PV about to start."""
     zone = ZoneInfo(tz)
     today = datetime.now(UTC).astimezone(zone).date()
-    return datetime.combine(today, time(5, 30), zone).astimezone(UTC)
+    return datetime.combine(today, wall_time(5, 30), zone).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TownInfo:
+    """Where the running town answers (sent by the town's process)."""
+
+    host: str
+    mqtt_port: int
+    broker: str
+    endpoints: Mapping[str, Endpoint]
+    gateways: int
+    lights: int
+    sensors: int
+
+
+def _town_child(conn: Connection, town_path: str, broker_url: str | None) -> None:
+    """The town's process: loads, says so, then starts the broker (unless given) and every
+    simulator on the clock the parent sends, and runs until the parent says stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (Ctrl-C goes to both)
+    logging.basicConfig(level=logging.WARNING)
+
+    async def main() -> None:
+        cfg = load_town(town_path)
+        conn.send("loaded")
+        start, speed, sent_at_mono = await asyncio.to_thread(conn.recv)
+        # the parent's simulated time: its start + the real time elapsed since × speed
+        elapsed_s = time.monotonic() - sent_at_mono
+        clock = SimClock(start + timedelta(seconds=elapsed_s * speed), speed)
+        with _broker(broker_url) as (host, port, desc):
+            async with SimTown(cfg, clock, host, port) as sim:
+                conn.send(
+                    TownInfo(host, port, desc, dict(sim.modbus.endpoints),
+                             len(sim.modbus.gateways), len(sim.light_ids), len(sim.sensors))
+                )  # fmt: skip
+                await asyncio.to_thread(conn.recv)  # any message: stop
+
+    asyncio.run(main())
+
+
+class TownProcess:
+    """The simulated town in a process of its own, so that the simulators and the controller
+    get a core each (a fast demo clock keeps both busy).
+
+    ``async with TownProcess(path, broker_url) as town: info = await town.start(clock)`` —
+    the process loads first; the clock is made after that, so that the interpreter's start
+    does not eat simulated time."""
+
+    def __init__(
+        self, town_path: Path, broker_url: str | None, start_timeout_s: float = 60
+    ) -> None:
+        self._timeout_s = start_timeout_s
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_town_child,
+            args=(child, str(town_path), broker_url),
+            name="waldstadt demo town",
+            daemon=True,
+        )
+
+    async def _receive(self, what: str) -> object:
+        try:
+            if await asyncio.to_thread(self._conn.poll, self._timeout_s):
+                return self._conn.recv()
+        except EOFError:
+            raise RuntimeError(
+                f"the demo town's process ended before it could {what} "
+                f"(exit code {self._proc.exitcode}); its error is printed above"
+            ) from None
+        raise RuntimeError(f"the demo town did not {what} within {self._timeout_s:g} s")
+
+    async def __aenter__(self) -> Self:
+        self._proc.start()
+        try:
+            await self._receive("load")
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def start(self, clock: SimClock) -> TownInfo:
+        self._conn.send((clock.now(), clock.speed, time.monotonic()))
+        info = await self._receive("start")
+        assert isinstance(info, TownInfo)
+        return info
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self._stop()
+
+    async def _stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send("stop")
+        await asyncio.to_thread(self._proc.join, 15)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            await asyncio.to_thread(self._proc.join, 5)
 
 
 @contextlib.contextmanager
@@ -305,68 +408,92 @@ async def run_demo(
     refresh_s: float = REFRESH_S,
     out: TextIO | None = None,
 ) -> DemoStatus | None:
-    """Run the demo until Ctrl-C (or ``duration_s`` real seconds); returns the last status.
+    """Run the demo until Ctrl-C (or ``duration_s`` real seconds after it started); returns
+    the last status.
 
     ``port=None`` runs without the web app (tests, the benchmark)."""
     stream: TextIO = out if out is not None else sys.stdout
-    town_cfg = load_town(town or DEFAULT_TOWN)
-    clock = SimClock(town_cfg.start or demo_start(town_cfg.timezone), speed or town_cfg.speed)
-    db = _database(database_url)
+    town_path = town or DEFAULT_TOWN
+    town_cfg = load_town(town_path)
     loop = asyncio.get_running_loop()
-    deadline = None if duration_s is None else loop.time() + duration_s
     status: DemoStatus | None = None
 
     def say(text: str) -> None:
         print(text, file=stream, flush=True)
 
-    with _broker(broker_url) as (host, mqtt_port, broker_desc):
-        async with SimTown(town_cfg, clock, host, mqtt_port) as sim:
-            site = site_from_data(demo_site_data(town_cfg, sim.modbus.endpoints), "demo site")
-            settings = Settings(
-                mode="demo",
-                database_url=db,
-                broker_url=f"mqtt://{host}:{mqtt_port}",
-                broker_client_id="waldstadt-demo-controller",
-                timezone=town_cfg.timezone,
-                http_port=port or 8000,
-            )
-            async with Service(settings, site, clock, broker=(host, mqtt_port)) as service:
-                logins = await _demo_logins(service, site)
-                web: asyncio.Task[None] | None = None
-                if port is not None:
-                    from api.app import create_app
-
-                    app = create_app(settings, runtime=service, store=service.store)
-                    web = asyncio.create_task(
-                        serve_web(app, "127.0.0.1", port), name="demo web app"
-                    )
-                say(
-                    f"Waldstadt demo: broker {broker_desc}; {len(site.devices)} Modbus devices "
-                    f"on {len(sim.modbus.gateways)} gateways; {len(sim.light_ids)} streetlights; "
-                    f"{len(sim.sensors)} traffic sensors; {len(site.members)} members in "
-                    f"{len(site.communities)} community; clock {clock.speed:g}× real time."
-                )
-                say(f"database: {db}")
-                if port is not None:
-                    say(f"web: http://127.0.0.1:{port}/  (API docs: /docs)")
-                say("logins: " + ", ".join(f"{u} / {p} ({r})" for u, p, r in logins))
-                say("Ctrl-C stops.")
-                try:
-                    while deadline is None or loop.time() < deadline:
-                        wait = (
-                            refresh_s
-                            if deadline is None
-                            else min(refresh_s, deadline - loop.time())
-                        )
-                        await asyncio.sleep(max(0.0, wait))
-                        status = await collect(service, town_cfg.name)
-                        say(render(status))
-                finally:
-                    if web is not None:
-                        web.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await web
+    async with demo_service(town_path, speed, broker_url, database_url, port) as demo:
+        service, sim, clock = demo.service, demo.town, demo.clock
+        site = service.site
+        logins = await _demo_logins(service, site)
+        say(
+            f"Waldstadt demo: broker {sim.broker}; {len(site.devices)} Modbus devices on "
+            f"{sim.gateways} gateways; {sim.lights} streetlights; {sim.sensors} traffic "
+            f"sensors; {len(site.members)} members in {len(site.communities)} community; "
+            f"clock {clock.speed:g}× real time."
+        )
+        say(f"database: {service.settings.database_url}")
+        if port is not None:
+            say(f"web: http://127.0.0.1:{port}/  (API docs: /docs)")
+        say("logins: " + ", ".join(f"{u} / {p} ({r})" for u, p, r in logins))
+        say("Ctrl-C stops.")
+        deadline = None if duration_s is None else loop.time() + duration_s
+        while deadline is None or loop.time() < deadline:
+            wait = refresh_s if deadline is None else min(refresh_s, deadline - loop.time())
+            await asyncio.sleep(max(0.0, wait))
+            status = await collect(service, town_cfg.name)
+            say(render(status))
     return status
+
+
+@dataclass(frozen=True)
+class Demo:
+    service: Service
+    town: TownInfo
+    clock: SimClock
+
+
+@contextlib.asynccontextmanager
+async def demo_service(
+    town_path: Path,
+    speed: float | None = None,
+    broker_url: str | None = None,
+    database_url: str | None = None,
+    port: int | None = None,
+) -> AsyncIterator[Demo]:
+    """The town (in its own process, with the embedded broker unless ``broker_url``), its
+    site, and the running :class:`Service` on it; with ``port`` also the web app. The clock
+    starts at the town file's ``start`` (default: today 05:30 local) once the town's process
+    has loaded, at ``speed`` (default: the town file's)."""
+    town_cfg = load_town(town_path)
+    async with TownProcess(town_path, broker_url) as proc:
+        start = town_cfg.start or demo_start(town_cfg.timezone)
+        clock = SimClock(start, speed or town_cfg.speed)
+        sim = await proc.start(clock)
+        site = site_from_data(demo_site_data(town_cfg, sim.endpoints), "demo site")
+        settings = Settings(
+            mode="demo",
+            database_url=_database(database_url),
+            broker_url=f"mqtt://{sim.host}:{sim.mqtt_port}",
+            # a fresh session per run: a broker outside the demo may still hold the queue of
+            # an earlier run's session (stale reports of the same simulated day)
+            broker_client_id=f"waldstadt-demo-{uuid.uuid4().hex[:8]}",
+            timezone=town_cfg.timezone,
+            http_port=port or 8000,
+        )
+        async with Service(settings, site, clock, broker=(sim.host, sim.mqtt_port)) as service:
+            web: asyncio.Task[None] | None = None
+            if port is not None:
+                from api.app import create_app
+
+                app = create_app(settings, runtime=service, store=service.store)
+                web = asyncio.create_task(serve_web(app, "127.0.0.1", port), name="demo web")
+            try:
+                yield Demo(service, sim, clock)
+            finally:
+                if web is not None:
+                    web.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await web
 
 
 async def _demo_logins(service: Service, site: Site) -> list[tuple[str, str, str]]:
@@ -378,13 +505,17 @@ async def _demo_logins(service: Service, site: Site) -> list[tuple[str, str, str
 
 __all__ = [
     "CommunityNow",
+    "Demo",
     "DemoStatus",
     "PlanNow",
     "SettlementNow",
     "StreetNow",
+    "TownInfo",
+    "TownProcess",
     "collect",
     "community_now",
     "demo_lighting",
+    "demo_service",
     "demo_start",
     "render",
     "run_demo",

@@ -169,6 +169,8 @@ async def test_curtailment_is_obeyed_and_refreshed_before_the_inverter_reverts_i
         power = report.snapshot.value("school-pv", "power_w")
         assert power is not None
         assert power <= 0.30 * 30_000 + 50
+        assert service.journal is not None
+        await service.journal.flush()
         rows = await count(
             service,
             select(func.count())
@@ -200,6 +202,8 @@ async def test_restart_reapplies_live_setpoints_under_the_same_ids_without_dupli
         # the same command issued again (a decider's next cycle) is a duplicate, not a write
         [again] = await service.command_writer.write([cmd])
         assert again.status is CommandStatus.DUPLICATE
+        assert service.journal is not None
+        await service.journal.flush()
         rows = await count(service, select(func.count()).select_from(commands))
         assert rows == 1
 
@@ -270,8 +274,10 @@ async def test_dispatch_plans_at_start_the_cycle_writes_its_setpoints_and_quarte
             assert sources == {"dispatch:quartier"}
             assert "h1-battery" in {c.target for c in report.commands}
             # past 10:00:30 (metering and provisional settlement of the quarter-hour)
-            while clock.now() < datetime(2026, 6, 21, 10, 0, 40, tzinfo=UTC):
-                await asyncio.sleep(0.1)
+            await clock.sleep(
+                (datetime(2026, 6, 21, 10, 0, 40, tzinfo=UTC) - clock.now()).total_seconds()
+            )
+            assert service.scheduler.lateness.get("metering"), "metering job did not run"
             assert service.scheduler.lateness.get("dispatch:quartier")
             text = service.metrics.render().decode()
             assert "waldstadt_job_errors_total{" not in text, text
