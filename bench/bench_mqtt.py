@@ -121,6 +121,17 @@ async def _go(proc: asyncio.subprocess.Process) -> None:
     await proc.stdin.drain()
 
 
+async def _finish(proc: asyncio.subprocess.Process) -> None:
+    """Wait for the publisher; kill it if it is stuck waiting for credit (a receiver that
+    timed out never sends it), so one bad run cannot hang the whole benchmark."""
+    try:
+        async with asyncio.timeout(30):
+            await proc.wait()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 def _credit(proc: asyncio.subprocess.Process, received: int) -> None:
     """Tell the publisher how far the receiver is (flow control; same cost on both paths)."""
     if received % CREDIT_EVERY == 0 and proc.stdin is not None:
@@ -158,7 +169,7 @@ async def run_bare(n: int) -> Run:
                     _credit(proc, count)
         except TimeoutError:
             pass
-        await proc.wait()
+        await _finish(proc)
     return Run("bare aiomqtt", count, 0, clock.t1 - clock.t0, clock.c1 - clock.c0)
 
 
@@ -198,7 +209,7 @@ async def run_bus(n: int) -> Run:
                 await done.wait()
         except TimeoutError:
             pass
-        await proc.wait()
+        await _finish(proc)
         malformed = bus.malformed.total
     # leave nothing behind on the broker: the retained availability and the session
     async with aiomqtt.Client(HOST, PORT, identifier=client_id, clean_session=True) as tidy:
@@ -230,9 +241,8 @@ async def run_ingest(n: int, backend: str) -> Run:
     from protocols.clock import RealClock
     from protocols.model import Reading
     from protocols.mqtt import Bus, BusConfig, Inbound, TelemetryPayload
-    from scheduler.ingest import TelemetryIngest
+    from scheduler.ingest import TelemetryIngest, ingest_writer
     from store import Store
-    from store.writer import ReadingWriter
 
     prefix = f"bench-{uuid.uuid4().hex[:10]}"
     tmp = tempfile.TemporaryDirectory()
@@ -253,7 +263,7 @@ async def run_ingest(n: int, backend: str) -> Run:
     try:
         async with (
             Store(url) as store,
-            ReadingWriter(store.readings, now=RealClock().now) as writer,
+            ingest_writer(store, RealClock().now) as writer,
             Bus(config) as bus,
         ):
             ingest = TelemetryIngest(bus, writer, prefix=prefix)
@@ -280,7 +290,7 @@ async def run_ingest(n: int, backend: str) -> Run:
             except TimeoutError:
                 pass
             clock.last()
-            await proc.wait()
+            await _finish(proc)
             stored = await store.readings.count()
         async with aiomqtt.Client(HOST, PORT, identifier=client_id, clean_session=True) as tidy:
             await tidy.publish(avail, b"", qos=1, retain=True)

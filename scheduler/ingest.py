@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from protocols.clock import RealClock
 from protocols.errors import ConfigError
@@ -36,6 +37,22 @@ from store.readings import WriteResult
 from store.writer import ReadingWriter
 
 log = logging.getLogger(__name__)
+
+#: Group commit on the ingest path: wait up to this long for company after the first message
+#: of a batch. Without it a fast database commits nearly every message alone (measured on
+#: PostgreSQL: 1.4 messages per transaction), and the per-transaction cost dominates.
+INGEST_MAX_DELAY_S = 0.005
+#: ... but commit as soon as this many messages are waiting: Mosquitto sends at most
+#: ``max_inflight_messages`` (default 20) unacknowledged messages, so waiting for more than
+#: that only adds the delay.
+INGEST_FLUSH_CALLS = 20
+
+
+def ingest_writer(store: Store, now: Callable[[], datetime]) -> ReadingWriter:
+    """The group-commit writer as the ingest path runs it (``async with`` it)."""
+    return ReadingWriter(
+        store.readings, now=now, max_delay_s=INGEST_MAX_DELAY_S, flush_calls=INGEST_FLUSH_CALLS
+    )
 
 
 class TelemetryIngest:
@@ -74,23 +91,23 @@ class TelemetryIngest:
         self.messages += 1
         self._idle.clear()
         await self._slots.acquire()
-        future = await self._writer.submit(readings)
-        future.add_done_callback(lambda f: self._committed(f, readings, inbound))
+
+        def committed(outcome: WriteResult | Exception) -> None:
+            self._committed(outcome, readings, inbound)
+
+        await self._writer.submit_callback(readings, committed)
 
     def _committed(
         self,
-        future: asyncio.Future[WriteResult],
+        outcome: WriteResult | Exception,
         readings: Sequence[Reading],
         inbound: Inbound[TelemetryPayload],
     ) -> None:
-        if future.cancelled():
-            self._slots.release()
-            return
-        exc = future.exception()
-        if exc is None:
+        if not isinstance(outcome, Exception):
             self._done(inbound)
             self._slots.release()
             return
+        exc = outcome
         log.warning("commit of %s failed (%s); retrying, not acknowledged", inbound.topic, exc)
         task = asyncio.get_running_loop().create_task(
             self._retry(readings, inbound), name=f"ingest retry {inbound.topic}"
@@ -147,7 +164,7 @@ async def run_ingest(settings: Settings, *, prefix: str = DEFAULT_PREFIX) -> Non
     clock = RealClock()
     async with (
         Store(settings.database_url) as store,
-        ReadingWriter(store.readings, now=clock.now) as writer,
+        ingest_writer(store, clock.now) as writer,
         Bus(config) as bus,
     ):
         ingest = TelemetryIngest(bus, writer, prefix=prefix)
@@ -156,4 +173,4 @@ async def run_ingest(settings: Settings, *, prefix: str = DEFAULT_PREFIX) -> Non
         await asyncio.Event().wait()
 
 
-__all__ = ["TelemetryIngest", "run_ingest"]
+__all__ = ["TelemetryIngest", "ingest_writer", "run_ingest"]

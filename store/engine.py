@@ -11,9 +11,11 @@ them failing when it upgrades a read lock.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -95,6 +97,55 @@ def translate(
         # raised before the database saw anything, e.g. a refused value in a bind parameter
         return StoreError(operation, text)
     return StoreUnavailable(describe(engine), f"{operation}: {text}")
+
+
+#: Errors of the raw drivers (aiosqlite raises ``sqlite3``'s, asyncpg its own) that fast
+#: paths bypassing SQLAlchemy's cursor may see; :func:`translate_driver` maps them.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+    TimeoutError,
+    exc.SQLAlchemyError,
+)
+
+
+def translate_driver(engine: AsyncEngine, operation: str, error: BaseException) -> Exception:
+    """Like :func:`translate`, for the :data:`DRIVER_ERRORS`."""
+    if isinstance(error, exc.SQLAlchemyError | OSError):
+        return translate(engine, operation, error)
+    text = str(error)
+    if isinstance(error, sqlite3.Error):
+        permanent = any(marker in text for marker in _PERMANENT_MARKERS)
+        if isinstance(error, sqlite3.OperationalError) and not permanent:
+            return StoreUnavailable(describe(engine), f"{operation}: {text}")
+        return StoreError(operation, text)
+    if isinstance(error, asyncpg.PostgresError) and not isinstance(
+        error,
+        asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError
+        | asyncpg.CrashShutdownError,
+    ):
+        return StoreError(operation, text)
+    # connection lost or refused, server shutting down, timeout
+    return StoreUnavailable(describe(engine), f"{operation}: {text or type(error).__name__}")
+
+
+async def open_write_connection(engine: AsyncEngine, operation: str) -> AsyncConnection:
+    """A connection whose transactions are write transactions (``BEGIN IMMEDIATE`` on
+    SQLite), for a caller that holds it across many of them (and closes it)."""
+    try:
+        conn = await engine.connect()
+    except (exc.SQLAlchemyError, OSError) as error:
+        raise translate(engine, operation, error) from error
+    try:
+        await conn.execution_options(**{_WRITE_OPTION: True})
+    except (exc.SQLAlchemyError, OSError) as error:
+        await conn.close()
+        raise translate(engine, operation, error) from error
+    return conn
 
 
 @contextlib.asynccontextmanager

@@ -6,21 +6,26 @@ may acknowledge its message then (F5). A batch is whatever queued up while the p
 was being committed (classic group commit: no added latency when idle), capped at
 ``max_batch`` readings; ``max_delay_s`` > 0 additionally waits that long for company. The
 queue is bounded (F11): when the database falls behind, producers wait in ``write`` instead
-of growing memory without limit.
+of growing memory without limit. The writer keeps one database connection for its batches
+(a :class:`~store.readings.ReadingSession`), opened again after a failed batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 
 from protocols.model import Reading
-from store.readings import ReadingRepository, WriteResult
+from store.readings import ReadingRepository, ReadingSession, WriteResult
 
-_Item = tuple[Sequence[Reading], "asyncio.Future[WriteResult]"]
+#: Called with the batch's result once it committed, or with the error that failed it.
+Committed = Callable[[WriteResult | Exception], None]
+_Item = tuple[Sequence[Reading], "asyncio.Future[WriteResult] | Committed"]
+log = logging.getLogger(__name__)
 
 
 class ReadingWriter:
@@ -38,12 +43,14 @@ class ReadingWriter:
         now: Callable[[], datetime],
         max_batch: int = 5_000,
         max_delay_s: float = 0.0,
+        flush_calls: int = 0,
         max_queued_calls: int = 10_000,
     ) -> None:
         self._repository = repository
         self._now = now
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
+        self.flush_calls = flush_calls
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(max_queued_calls)
         self._task: asyncio.Task[None] | None = None
 
@@ -81,7 +88,20 @@ class ReadingWriter:
         await self._queue.put((readings, future))
         return future
 
+    async def submit_callback(self, readings: Sequence[Reading], committed: Committed) -> None:
+        """Like :meth:`submit`, with a callback instead of a future: ``committed`` is called
+        with the batch's :class:`WriteResult` right after the commit (or with the error).
+        Saves a future and a loop turn per call on the ingest path. It must not raise (what
+        it raises is logged) and must not block."""
+        if self._task is None:
+            raise RuntimeError("ReadingWriter used outside 'async with'")
+        await self._queue.put((readings, committed))
+
     async def _run(self) -> None:
+        async with self._repository.session() as session:
+            await self._loop(session)
+
+    async def _loop(self, session: ReadingSession) -> None:
         loop = asyncio.get_running_loop()
         while True:
             first = await self._queue.get()
@@ -93,7 +113,7 @@ class ReadingWriter:
                     item = self._queue.get_nowait()
                 else:
                     remaining = deadline - loop.time()
-                    if remaining <= 0:
+                    if remaining <= 0 or 0 < self.flush_calls <= len(batch):
                         break
                     try:
                         async with asyncio.timeout(remaining):
@@ -102,20 +122,29 @@ class ReadingWriter:
                         break
                 batch.append(item)
                 size += len(item[0])
-            await self._flush(batch)
+            await self._flush(session, batch)
 
-    async def _flush(self, batch: list[_Item]) -> None:
+    async def _flush(self, session: ReadingSession, batch: list[_Item]) -> None:
         readings = [r for rs, _ in batch for r in rs]
+        outcome: WriteResult | Exception
         try:
-            result = await self._repository.write(readings, now=self._now())
+            outcome = await session.write(readings, now=self._now())
         except Exception as exc:  # noqa: BLE001 - handed to every caller of this batch
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-        else:
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(result)
+            outcome = exc
+        try:
+            for _, target in batch:
+                if isinstance(target, asyncio.Future):
+                    if target.done():
+                        continue
+                    if isinstance(outcome, Exception):
+                        target.set_exception(outcome)
+                    else:
+                        target.set_result(outcome)
+                    continue
+                try:
+                    target(outcome)
+                except Exception:
+                    log.exception("ReadingWriter: a commit callback raised")
         finally:
             for _ in batch:
                 self._queue.task_done()
