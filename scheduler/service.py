@@ -30,7 +30,22 @@ Starting a service in a test (small site, simulated clock)::
             service.plans, service.last_report, await service.readiness()
 
 ``broker=(host, port)`` overrides ``settings.broker_url`` (the demo's embedded broker);
-``store=`` lends an already opened store (not closed by the service).
+``store=`` lends an already opened store (not closed by the service). Give each test its own
+``broker_client_id`` (the bus keeps a persistent session under it). For the whole demo town,
+``sims.demo.demo_service(town_path, speed, broker_url, database_url)`` starts the town in a
+process of its own plus the service on it and yields ``Demo(service, town, clock)``.
+
+What a running service offers: ``clock``, ``metrics``, ``await readiness()`` (the
+``api.runtime.Runtime`` protocol); ``store``, ``bus``, ``site``, ``devices``
+(:class:`~scheduler.devices.SiteDevices`: ``readable``, ``writable``, ``away``),
+``command_writer`` (``write([...])``, ``in_force()``), ``journal`` (``await
+journal.flush()`` before reading the command table), ``reading_writer``, ``lighting``
+(:class:`~scheduler.lighting.service.LightingService` or None), ``ingest``, ``scheduler``
+(``lateness``, ``missed_runs``, ``get_job(id)``), ``plans`` (community id → newest
+``vpp.dispatch.Plan``), ``parts`` (``"dispatch"``: community id → DispatchJob,
+``"metering"``, ``"settlement"``, ``"mirror"``), ``last_report`` / ``last_cycle_at`` /
+``cycles`` / ``cycle_real_s``, ``reapplied`` (what the restart recovery re-applied),
+``await run_cycle()`` (one cycle now) and ``await wait_for_cycle(timeout_s)``.
 """
 
 from __future__ import annotations
