@@ -282,3 +282,28 @@ async def test_dispatch_plans_at_start_the_cycle_writes_its_setpoints_and_quarte
             text = service.metrics.render().decode()
             assert "waldstadt_job_errors_total{" not in text, text
             assert 'waldstadt_plan_status{status="' in text
+
+
+async def test_a_sunspec_device_away_at_start_is_discovered_in_the_background(
+    fleet: ModbusFleet, mqtt_broker: BrokerAddress, unique: str, tmp_path: Path
+) -> None:
+    site = small_site(fleet)
+    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", mqtt_broker, unique)
+    await fleet.stop_gateway("gw-school")
+    async with Service(settings, site, fleet.clock) as service:
+        assert set(service.devices.away) == {"school-pv"}
+        report = await service.wait_for_cycle(timeout_s=10)
+        assert "school-pv" in report.snapshot.unavailable
+        assert "not discovered yet" in report.snapshot.errors["school-pv"]
+        assert report.snapshot.available("h1-pv")  # the others are not held up
+        await fleet.start_gateway("gw-school")
+        for _ in range(100):
+            if not service.devices.away:
+                break
+            await asyncio.sleep(0.1)
+        assert service.devices.away == {}
+        assert service.devices.discovery_failures["school-pv"] >= 1
+        report = await service.wait_for_cycle(timeout_s=10)
+        report = await service.wait_for_cycle(timeout_s=10)
+        assert report.snapshot.available("school-pv")
+        assert "school-pv" in service.devices.writable
