@@ -181,11 +181,11 @@ async def test_curtailment_is_obeyed_and_refreshed_before_the_inverter_reverts_i
 
 
 async def test_restart_reapplies_live_setpoints_under_the_same_ids_without_duplicates(
-    fleet: ModbusFleet, mqtt_broker: BrokerAddress, unique: str, tmp_path: Path
+    fleet: ModbusFleet, mqtt_broker: BrokerAddress, unique: str, db_url: str
 ) -> None:
     site = small_site(fleet)
     clock = fleet.clock
-    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", mqtt_broker, unique)
+    settings = settings_for(db_url, mqtt_broker, unique)
     sim = fleet.sim("school-pv")
     cmd = Command("curtail-restart", "school-pv", CommandKind.POWER_LIMIT_PCT, 40.0,
                   clock.now() + timedelta(minutes=30), "test", revert_s=120)  # fmt: skip
@@ -307,3 +307,24 @@ async def test_a_sunspec_device_away_at_start_is_discovered_in_the_background(
         report = await service.wait_for_cycle(timeout_s=10)
         assert report.snapshot.available("school-pv")
         assert "school-pv" in service.devices.writable
+
+
+async def test_readiness_is_degraded_when_the_last_cycle_is_too_old(
+    fleet: ModbusFleet, mqtt_broker: BrokerAddress, unique: str, tmp_path: Path
+) -> None:
+    site = small_site(fleet, poll_s=20)
+    clock = fleet.clock
+    settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", mqtt_broker, unique)
+    async with Service(settings, site, clock) as service:
+        await service.wait_for_cycle(timeout_s=10)
+        assert (await service.readiness()).status == "ok"
+        service.scheduler.pause()  # the polling stops: as if the loop were stuck
+        await clock.sleep(3 * 20 + 5)
+        ready = await service.readiness()
+        assert ready.status == "degraded"
+        [reason] = ready.reasons
+        assert reason.startswith("cycle: last cycle ")
+        assert "more than 3 × 20 s" in reason
+        service.scheduler.resume()
+        await service.wait_for_cycle(timeout_s=10)
+        assert (await service.readiness()).status == "ok"
