@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from api.commands.service import register as _register_service
 from api.commands.site import register as _register_site
 from api.commands.users import register as _register_users
 
@@ -21,31 +21,6 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """Waldstadt: virtual power plant, energy sharing and street lighting."""
-
-
-@app.command()
-def demo(
-    speed: Annotated[
-        float | None, typer.Option(help="simulated seconds per real second (default: 144)")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="YAML file describing the simulated devices")
-    ] = None,
-    broker: Annotated[
-        str | None, typer.Option(help="mqtt://host:port of a broker; default: embedded amqtt")
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option(help="stop after this many real seconds")
-    ] = None,
-) -> None:
-    """Start simulated devices on loopback and show a live readout of what the drivers read."""
-    # The demo is the one place where production entry points start simulators.
-    from sims.demo import run_demo
-
-    try:
-        asyncio.run(run_demo(speed=speed, config=config, duration_s=duration, broker_url=broker))
-    except KeyboardInterrupt:
-        typer.echo("stopped")
 
 
 @app.command()
@@ -70,6 +45,7 @@ def ingest(
         typer.echo("stopped")
 
 
+_register_service(app)
 _register_site(app)
 _register_users(app)
 
