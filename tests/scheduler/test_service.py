@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from protocols.clock import SimClock
+from protocols.mqtt.embedded import free_port
 from scheduler.commands import Command, CommandKind, CommandStatus
 from scheduler.service import Service
 from scheduler.settings import Settings
@@ -328,3 +330,48 @@ async def test_readiness_is_degraded_when_the_last_cycle_is_too_old(
         service.scheduler.resume()
         await service.wait_for_cycle(timeout_s=10)
         assert (await service.readiness()).status == "ok"
+
+
+async def test_readings_reach_the_influxdb_mirror_when_it_is_configured(
+    fleet: ModbusFleet, mqtt_broker: BrokerAddress, unique: str, tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.store.test_store_mirror import BINARY, VictoriaMetrics
+
+    if BINARY is None:
+        pytest.fail("victoria-metrics is not installed (.ci/run installs it)")
+    server = VictoriaMetrics(free_port(), tmp_path / "vm")
+    await asyncio.to_thread(server.start)
+    try:
+        site = small_site(fleet)
+        settings = Settings(
+            mode="demo",
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'w.db'}",
+            broker_url=f"mqtt://{mqtt_broker.host}:{mqtt_broker.port}",
+            broker_client_id=unique,
+            influx_url=server.url,
+        )
+
+        def school_samples() -> int:
+            httpx.post(f"{server.url}/internal/force_flush", timeout=10)
+            response = httpx.post(
+                f"{server.url}/api/v1/export",
+                data={"match[]": '{__name__="reading_value",device_id="school-pv"}', "start": "0"},
+                timeout=10,
+            )
+            response.raise_for_status()
+            return sum(len(json.loads(line)["values"]) for line in response.text.splitlines())
+
+        async with Service(settings, site, fleet.clock) as service:
+            found = 0
+            for _ in range(60):
+                await asyncio.sleep(0.5)
+                found = await asyncio.to_thread(school_samples)
+                if found:
+                    break
+            assert found > 0
+            assert service.scheduler.lateness.get("mirror")
+            assert "waldstadt_outbox_depth" in service.metrics.render().decode()
+    finally:
+        await asyncio.to_thread(server.stop)
