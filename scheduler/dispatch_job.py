@@ -649,6 +649,10 @@ class DispatchJob:
                         max_charge_w=float(b.max_charge_w),
                         max_discharge_w=float(b.max_discharge_w),
                         min_soc_wh=b.min_soc_pct / 100.0 * capacity,
+                        # A rolling horizon values energy left at its end at nothing; without a
+                        # target the plan empties every battery into the grid at once. Ending
+                        # where it starts (soft) keeps the battery for the next round.
+                        terminal_soc_wh=soc,
                     )
                 )
                 controllable.add((mc.id, b.device))

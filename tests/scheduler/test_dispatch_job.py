@@ -490,6 +490,19 @@ async def test_battery_without_a_state_of_charge_is_left_out(store: Store) -> No
     assert any("h1-bat" in n for n in job.notes)
 
 
+async def test_a_full_battery_is_not_emptied_into_the_grid_by_the_horizon(store: Store) -> None:
+    # Found in the demo: with no value for energy left at the horizon's end, every battery
+    # discharged at once and the community exported at dawn. The plan must end (softly) where
+    # the battery started; meanwhile it may shift energy, but not throw it away.
+    clock = ManualClock(T0)
+    job = job_for(make_site(), store, clock, history_qh=0)
+    plan = await job.run(snapshot(soc_pct=90.0, pv_share=0.0))
+    battery = plan.asset("h1", "h1-bat")
+    assert battery.soc_wh is not None
+    assert battery.soc_wh[-1] >= 9000.0 - 1.0
+    assert not any(v.constraint == "terminal_soc" for v in plan.violations)
+
+
 async def test_second_process_keeps_the_stored_plan(
     store: Store, open_store: Callable[..., Store]
 ) -> None:
