@@ -94,6 +94,7 @@ class TemplateDevice:
             if s
         )
         self._applied: dict[str, tuple[float, int]] = {}
+        self._written_at = 0.0
 
     @property
     def device_id(self) -> str:
@@ -194,14 +195,18 @@ class TemplateDevice:
 
     async def _write_once(self, name: str, value: float, revert_s: int, command_id: str) -> None:
         """Write setpoint ``name`` clamped to its limits, unless ``command_id`` was just
-        applied with the same value and revert time (idempotence)."""
-        if self._applied.get(command_id) == (value, revert_s):
+        applied with the same value and revert time (idempotence). "Just" means within half
+        the revert time: a repeat after that is the refresh that keeps the setpoint from
+        reverting (the controller's CommandWriter sends it), so it is written."""
+        fresh = revert_s == 0 or self.clock.monotonic() - self._written_at < revert_s / 2
+        if self._applied.get(command_id) == (value, revert_s) and fresh:
             return
         sp = self.template.setpoints[name]
         lo = sp.min if sp.min is not None else value
         hi = sp.max if sp.max is not None else value
         await self.write_setpoint(name, min(hi, max(lo, value)), revert_s)
         self._applied = {command_id: (value, revert_s)}
+        self._written_at = self.clock.monotonic()
 
 
 class _ReadsPower:
