@@ -1,4 +1,5 @@
-"""Run benchmarks by name: ``python -m bench mqtt modbus`` (no name: all of them).
+"""Run benchmarks by name: ``python -m bench mqtt modbus`` (no name: all of them); options
+after the names go to each benchmark: ``python -m bench demo_lag --seconds 60``.
 
 Each ``bench/bench_<name>.py`` has ``main(argv: list[str]) -> None`` that prints its table.
 """
@@ -17,8 +18,10 @@ def available() -> list[str]:
 
 def main() -> None:
     args = sys.argv[1:]
-    names = [a for a in args if not a.startswith("-")] or available()
-    flags = [a for a in args if a.startswith("-")]
+    # names first, then options with their values: ``demo_lag --seconds 60``
+    first_flag = next((i for i, a in enumerate(args) if a.startswith("-")), len(args))
+    names = args[:first_flag] or available()
+    flags = args[first_flag:]
     unknown = [n for n in names if n not in available()]
     if unknown:
         sys.exit(f"unknown benchmark(s) {unknown}; available: {available()}")
