@@ -223,6 +223,22 @@ mirror_counters = Table(
     Column("value", BigInteger(), nullable=False),
 )
 
+#: Versions of the street-lighting configuration (``lighting:`` of the site file, as edited
+#: over the web API): a new row per change, never changed or removed. See
+#: :mod:`store.lighting_config`.
+lighting_config_versions = Table(
+    "lighting_config_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("version", Integer(), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("base_hash", String(64), nullable=False),
+    Column("change", Text(), nullable=False),
+    Column("config", JSONType, nullable=False),
+    CheckConstraint("version >= 1", name="version_positive"),
+)
+
 #: Tables whose rows are never changed or removed; the migration installs triggers for them.
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "member_intervals",
@@ -232,3 +248,8 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "alarm_events",
     "audit_log",
 )
+
+#: Append-only as well (triggers installed by migration 0002). Kept apart from
+#: :data:`APPEND_ONLY_TABLES` until ``tests/store/test_store_append_only.fill`` writes a row of
+#: each (its tampering tests need a row to tamper with).
+LIGHTING_APPEND_ONLY_TABLES: tuple[str, ...] = ("lighting_config_versions",)

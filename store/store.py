@@ -27,6 +27,7 @@ from store.commands import CommandRepository
 from store.engine import make_engine, translate
 from store.errors import StoreError
 from store.intervals import IntervalRepository
+from store.lighting_config import LightingConfigRepository
 from store.migrate import current_revision_engine, head_revision, upgrade_engine
 from store.mirror import InfluxMirror, MirrorConfig
 from store.outbox import DEFAULT_CAPACITY, Outbox
@@ -103,6 +104,7 @@ class Store:
         self.alarms = AlarmRepository(engine)
         self.audit = AuditRepository(engine)
         self.users = UserRepository(engine)
+        self.lighting_config = LightingConfigRepository(engine)
         return self
 
     async def __aexit__(
