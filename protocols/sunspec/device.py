@@ -124,9 +124,11 @@ class SunSpecDevice:
             models = await self.read_models(self._polled, self._poll_plans)
         except (DeviceUnavailable, DeviceProtocolError) as exc:
             self.availability.failed(exc.reason)
+            self._polled_failed()
             return self._unavailable(ts)
         self.availability.succeeded()
         self.last_models = models
+        self._polled_ok(models)
         values = canonical(models)
         dev = self._device_id
         return [
@@ -135,6 +137,12 @@ class SunSpecDevice:
             else Reading(dev, ch, None, unit, ts, Quality.UNAVAILABLE)
             for ch, unit in self._units
         ]
+
+    def _polled_ok(self, models: dict[int, dict[str, Value]]) -> None:
+        """Hook: a poll decoded ``models``."""
+
+    def _polled_failed(self) -> None:
+        """Hook: a poll failed (the device is away, restarting or its map changed)."""
 
     def _unavailable(self, ts: datetime) -> list[Reading]:
         return [Reading.unavailable(self._device_id, ch, ts) for ch in self.channels]
@@ -161,7 +169,17 @@ class SunSpecMeter(SunSpecDevice):
 
 
 class SunSpecInverter(SunSpecDevice):
-    """Inverter models 101–103/111–113/701; with 123 or 704 it takes power limits."""
+    """Inverter models 101–103/111–113/701; with 123 or 704 it takes power limits.
+
+    The control model's scale factor (``WMaxLimPct_SF``) is a constant of the model
+    instance, so a limit write does not read it again: it is kept from the last successful
+    poll (which decodes it anyway) or from one read of the control model when no poll has
+    seen it. It is forgotten whenever it may have changed or be wrong: a poll that fails
+    (the device is away, restarting, or its model map moved: a new instance may carry other
+    scale factors) and a limit write that fails. The next write then reads it again.
+    """
+
+    SF_POINT = "WMaxLimPct_SF"
 
     def __init__(
         self,
@@ -174,6 +192,8 @@ class SunSpecInverter(SunSpecDevice):
     ) -> None:
         super().__init__(device_id, conn, unit_id, sunspec_map, clock, availability)
         self._control = sunspec_map.first_of(*CONTROL_MODELS)
+        #: the control model's WMaxLimPct_SF while known to be current (see the class doc)
+        self._limit_sf: int | None = None
         self._applied: dict[str, tuple[float, int]] = {}
         #: clock-monotonic time of the last write of the applied command
         self._written_at = 0.0
@@ -181,6 +201,33 @@ class SunSpecInverter(SunSpecDevice):
     @property
     def accepts_power_limit(self) -> bool:
         return self._control is not None
+
+    @property
+    def limit_sf(self) -> int | None:
+        """The cached WMaxLimPct_SF (``None``: the next write reads the control model)."""
+        return self._limit_sf
+
+    def forget_scale_factor(self) -> None:
+        """Read the control model's scale factor again before the next limit write."""
+        self._limit_sf = None
+
+    def _polled_ok(self, models: dict[int, dict[str, Value]]) -> None:
+        if self._control is not None:
+            sf = models.get(self._control.id, {}).get(self.SF_POINT)
+            self._limit_sf = sf if isinstance(sf, int) else None
+
+    def _polled_failed(self) -> None:
+        self._limit_sf = None
+
+    async def _scale_factor(self, loc: ModelLocation) -> int:
+        if self._limit_sf is None:
+            sf = (await self.read_models([loc]))[loc.id].get(self.SF_POINT)
+            if not isinstance(sf, int):
+                raise DeviceProtocolError(
+                    self._device_id, f"model {loc.id}: {self.SF_POINT} not implemented"
+                )
+            self._limit_sf = sf
+        return self._limit_sf
 
     async def _write_point(self, loc: ModelLocation, point: str, raw: int) -> None:
         p = plan_for(loc.id).model.point(point)
@@ -198,20 +245,22 @@ class SunSpecInverter(SunSpecDevice):
             raise ValueError(f"{self._device_id}: limit_pct {limit_pct} outside 0..100")
         if not 0 <= revert_s <= 0xFFFF:
             raise ValueError(f"{self._device_id}: revert_s {revert_s} outside 0..65535")
-        sf_name = "WMaxLimPct_SF"
-        controls = (await self.read_models([loc]))[loc.id]
-        sf = controls.get(sf_name)
-        if not isinstance(sf, int):
-            raise DeviceProtocolError(self._device_id, f"model {loc.id}: {sf_name} not implemented")
+        sf = await self._scale_factor(loc)
         raw_pct = round(limit_pct / 10.0**sf)
-        if loc.id == 123:
+        revert, enable = (
+            ("WMaxLimPct_RvrtTms", "WMaxLim_Ena")
+            if loc.id == 123
+            else ("WMaxLimPctRvrtTms", "WMaxLimPctEna")
+        )
+        try:
             await self._write_point(loc, "WMaxLimPct", raw_pct)
-            await self._write_point(loc, "WMaxLimPct_RvrtTms", revert_s)
-            await self._write_point(loc, "WMaxLim_Ena", 1)
-        else:
-            await self._write_point(loc, "WMaxLimPct", raw_pct)
-            await self._write_point(loc, "WMaxLimPctRvrtTms", revert_s)
-            await self._write_point(loc, "WMaxLimPctEna", 1)
+            await self._write_point(loc, revert, revert_s)
+            await self._write_point(loc, enable, 1)
+        except BaseException:
+            # refused or unanswered: the device may have restarted with another map; a
+            # cancelled write (a timeout) leaves the same doubt
+            self._limit_sf = None
+            raise
 
     async def set_power_limit_pct(self, limit_pct: float, revert_s: int, command_id: str) -> None:
         """AcceptsPowerLimitPct: the same command id with the same values is applied once —

@@ -1,0 +1,138 @@
+"""A limit write uses the control model's scale factor from the last poll or one read, and
+reads it again once it may have changed: after a failed poll (device away or restarted) and
+after a failed write. The device here is a real Modbus server whose image the test changes
+behind the driver's back, so a stale scale factor shows as a wrongly scaled register."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from protocols.clock import ManualClock
+from protocols.errors import DeviceProtocolError
+from protocols.modbus.connection import ModbusConnection
+from protocols.sunspec.device import SunSpecInverter, open_sunspec
+from sims.modbus.server import GatewayServer
+from sims.modbus.sunspec_image import Raw, SunSpecImage, SunSpecImageUnit
+
+T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+CONTROL_POINTS = {
+    123: ("WMaxLimPct", "WMaxLimPct_RvrtTms", "WMaxLim_Ena"),
+    704: ("WMaxLimPct", "WMaxLimPctRvrtTms", "WMaxLimPctEna"),
+}
+
+
+@dataclass
+class Rig:
+    inv: SunSpecInverter
+    image: SunSpecImage
+    unit: SunSpecImageUnit
+    gateway: GatewayServer
+    control: int
+
+    def raw_pct(self) -> int:
+        return self.image.get_regs(self.control, "WMaxLimPct")[0]
+
+    def set_sf(self, sf: int) -> None:
+        """The device's scale factor changes (a firmware update, another device)."""
+        self.image.set(self.control, "WMaxLimPct_SF", sf)
+
+    def reads(self) -> int:
+        return len(self.unit.read_log)
+
+
+@asynccontextmanager
+async def rig(control: int = 123, sf: int = -1) -> AsyncIterator[Rig]:
+    chain: Sequence[tuple[int, Mapping[str, Raw]]] = [
+        (1, {"Mn": "X"}),
+        (103, {"W": 4000, "W_SF": 0}),
+        (control, {"WMaxLimPct": 1000, "WMaxLimPct_SF": sf}),
+    ]
+    image = SunSpecImage(40000, chain)
+    unit = SunSpecImageUnit(image, set(range(40000, 40000 + len(image.registers))))
+    gw = GatewayServer({1: unit})
+    await gw.start()
+    try:
+        async with ModbusConnection(gw.host, gw.port, timeout_s=0.3) as conn:
+            inv = await open_sunspec("inv-1", conn, 1, ManualClock(T0))
+            assert isinstance(inv, SunSpecInverter)
+            yield Rig(inv, image, unit, gw, control)
+    finally:
+        await gw.stop()
+
+
+@pytest.mark.parametrize("control", [123, 704])
+async def test_the_scale_factor_is_read_once_then_kept(control: int) -> None:
+    async with rig(control, sf=-1) as r:
+        assert r.inv.limit_sf is None  # discovery decodes no control points
+        before = r.reads()
+        await r.inv.write_limit(30.0, 60)
+        assert r.reads() == before + 1  # the control model, once
+        assert r.raw_pct() == 300
+        assert r.inv.limit_sf == -1
+        r.set_sf(-2)  # behind the driver's back: it does not look again
+        await r.inv.write_limit(40.0, 60)
+        assert r.reads() == before + 1
+        assert r.raw_pct() == 400  # scaled with the kept -1
+        names = CONTROL_POINTS[control]
+        assert list(r.unit.write_log)[-3:] == [r.image.point_address(control, n) for n in names]
+
+
+async def test_a_poll_brings_the_scale_factor_up_to_date_without_a_read_of_its_own() -> None:
+    async with rig(sf=-1) as r:
+        await r.inv.read()
+        assert r.inv.limit_sf == -1
+        r.set_sf(-2)
+        await r.inv.read()
+        assert r.inv.limit_sf == -2
+        polled = r.reads()
+        await r.inv.write_limit(40.0, 60)
+        assert r.reads() == polled  # the write read nothing
+        assert r.raw_pct() == 4000
+
+
+async def test_a_failed_poll_forgets_the_scale_factor_so_a_restarted_device_is_asked() -> None:
+    async with rig(sf=-1) as r:
+        await r.inv.write_limit(30.0, 60)
+        assert r.inv.limit_sf == -1
+        r.gateway.silence(1)
+        readings = await r.inv.read()
+        assert all(not x.available for x in readings)
+        assert r.inv.limit_sf is None
+        r.set_sf(-2)  # it comes back with another firmware
+        r.gateway.silence(1, False)
+        before = r.reads()
+        await r.inv.write_limit(50.0, 60)  # before any poll has seen it again
+        assert r.reads() == before + 1
+        assert r.raw_pct() == 5000
+        assert r.inv.limit_sf == -2
+
+
+async def test_a_failed_write_forgets_the_scale_factor() -> None:
+    async with rig(sf=-1) as r:
+        await r.inv.write_limit(30.0, 60)
+        revert = r.image.point_address(123, "WMaxLimPct_RvrtTms")
+        r.unit.writable.discard(revert)
+        with pytest.raises(DeviceProtocolError) as err:
+            await r.inv.write_limit(20.0, 60)
+        assert err.value.device_id == "inv-1"
+        assert r.inv.limit_sf is None
+        r.unit.writable.add(revert)
+        r.set_sf(0)
+        await r.inv.write_limit(20.0, 60)
+        assert r.raw_pct() == 20
+        assert r.inv.limit_sf == 0
+
+
+async def test_a_scale_factor_not_implemented_is_refused_and_not_kept() -> None:
+    async with rig(sf=-1) as r:
+        r.image.set(123, "WMaxLimPct_SF", None)  # 0x8000: not implemented
+        with pytest.raises(DeviceProtocolError, match="WMaxLimPct_SF not implemented"):
+            await r.inv.write_limit(30.0, 60)
+        assert r.inv.limit_sf is None
+        assert r.raw_pct() == 1000  # nothing written
