@@ -19,8 +19,10 @@ control, the same for both paths): the receiver always has a backlog, and ``lost
 
 * ``ingest → sqlite`` / ``ingest → postgresql`` -- the whole ingest path of the service
   (:class:`scheduler.ingest.TelemetryIngest`): the bus as above with manual acknowledgement,
-  group commit into a fresh database, each message acknowledged after its commit. ``msg/s``
-  counts messages committed; ``readings`` is what the database holds afterwards.
+  group commit into a fresh database (:func:`scheduler.ingest.ingest_writer`, as ``waldstadt
+  ingest`` runs it), each message acknowledged after its commit. ``msg/s`` counts messages
+  committed; ``readings`` is what the database holds afterwards. With Mosquitto's default
+  ``max_inflight_messages`` (20) a batch holds at most 20 messages.
 
 Run: ``scripts/bench mqtt`` (``--n=50000 --reps=5``).
 """
