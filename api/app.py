@@ -29,6 +29,8 @@ from api.routers import (
     commands,
     community,
     exports,
+    lighting,
+    lighting_analysis,
     members,
     plans,
     settlement,
@@ -133,6 +135,8 @@ def create_app(
         commands,
         settlement,
         audit,
+        lighting,
+        lighting_analysis,
     ):
         app.include_router(module.router)
     return app

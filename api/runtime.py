@@ -7,8 +7,11 @@ views ask it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
+from lighting.config import LightingConfig, LightingSite
+from lighting.tick import LuminaireDecision, SegmentDecision
 from protocols.clock import Clock
 from scheduler.health import Readiness
 from scheduler.observability import Metrics
@@ -24,4 +27,30 @@ class Runtime(Protocol):
     async def readiness(self) -> Readiness: ...
 
 
-__all__ = ["Runtime"]
+class LightingControl(Protocol):
+    """What the lighting routes use of a running
+    :class:`scheduler.lighting.service.LightingService`."""
+
+    @property
+    def decisions(self) -> Mapping[str, LuminaireDecision]: ...
+
+    @property
+    def segment_decisions(self) -> Mapping[str, SegmentDecision]: ...
+
+    async def reconfigure(self, site: LightingSite) -> None: ...
+
+
+def lighting_control(runtime: Runtime | None) -> LightingControl | None:
+    """The runtime's lighting service (``Service.lighting``), or None: no runtime, lighting
+    off, or a runtime without lighting."""
+    control: LightingControl | None = getattr(runtime, "lighting", None)
+    return control
+
+
+def site_lighting(runtime: Runtime | None) -> LightingConfig | None:
+    """The ``lighting:`` section of the runtime's site file (``Service.site.lighting``)."""
+    config = getattr(getattr(runtime, "site", None), "lighting", None)
+    return config if isinstance(config, LightingConfig) else None
+
+
+__all__ = ["LightingControl", "Runtime", "lighting_control", "site_lighting"]

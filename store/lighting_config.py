@@ -185,12 +185,14 @@ class EffectiveLighting:
     """The configuration that applies, and where it came from.
 
     ``version``: the stored version (None: the site file's section). ``base_hash``: what an
-    edit of it records as its base. ``site_hash``: the site file's section now."""
+    edit of it records as its base. ``site_hash``: the site file's section now.
+    ``latest_version``: the newest stored version (0: none), which an edit expects."""
 
     config: LightingConfig
     version: int | None
     base_hash: str
     site_hash: str
+    latest_version: int = 0
 
     @property
     def source(self) -> str:
@@ -198,21 +200,28 @@ class EffectiveLighting:
 
 
 async def effective_lighting(
-    repo: LightingConfigRepository, site_lighting: LightingConfig | None
+    repo: LightingConfigRepository,
+    site_lighting: LightingConfig | None,
+    *,
+    announce: bool = True,
 ) -> EffectiveLighting | None:
     """The rule of the module docstring; None when neither the store nor the site file has a
-    lighting configuration."""
+    lighting configuration. ``announce=False``: do not log the site file winning (readers
+    that ask on every request)."""
     site_hash = lighting_hash(site_lighting)
     stored = await repo.latest()
+    latest = 0 if stored is None else stored.version
     if stored is not None and stored.base_hash == site_hash:
         try:
-            return EffectiveLighting(stored.config(), stored.version, stored.base_hash, site_hash)
+            return EffectiveLighting(
+                stored.config(), stored.version, stored.base_hash, site_hash, latest
+            )
         except ValidationError:  # the core's rules got stricter since it was stored
             log.exception(
                 "stored lighting configuration version %d is no longer valid, using the site file",
                 stored.version,
             )
-    elif stored is not None:
+    elif stored is not None and announce:
         log.warning(
             "lighting: the site file's lighting section changed (hash %s) since stored version "
             "%d was based on it (hash %s): the site file applies",
@@ -222,7 +231,7 @@ async def effective_lighting(
         )
     if site_lighting is None:
         return None
-    return EffectiveLighting(site_lighting, None, site_hash, site_hash)
+    return EffectiveLighting(site_lighting, None, site_hash, site_hash, latest)
 
 
 async def effective_lighting_site(

@@ -50,9 +50,40 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
     ("GET", "/api/v1/settlement/runs/{run_id}"): frozenset({OP}),
     ("GET", "/api/v1/audit/records"): frozenset({OP, AUDITOR}),
     ("GET", "/api/v1/audit/verify"): frozenset({OP, AUDITOR}),
+    ("GET", "/api/v1/lighting/config"): frozenset({OP, LIGHT}),
+    ("PUT", "/api/v1/lighting/config"): frozenset({LIGHT}),
+    ("GET", "/api/v1/lighting/config/versions"): frozenset({OP, LIGHT}),
+    ("GET", "/api/v1/lighting/programs"): frozenset({OP, LIGHT}),
+    ("POST", "/api/v1/lighting/programs"): frozenset({LIGHT}),
+    ("GET", "/api/v1/lighting/programs/{program_name}"): frozenset({OP, LIGHT}),
+    ("PUT", "/api/v1/lighting/programs/{program_name}"): frozenset({LIGHT}),
+    ("GET", "/api/v1/lighting/calendars"): frozenset({OP, LIGHT}),
+    ("POST", "/api/v1/lighting/calendars"): frozenset({LIGHT}),
+    ("GET", "/api/v1/lighting/calendars/{calendar_name}"): frozenset({OP, LIGHT}),
+    ("PUT", "/api/v1/lighting/calendars/{calendar_name}"): frozenset({LIGHT}),
+    ("GET", "/api/v1/lighting/segments"): frozenset({OP, LIGHT}),
+    ("GET", "/api/v1/lighting/segments/{segment_id}"): frozenset({OP, LIGHT}),
+    ("PUT", "/api/v1/lighting/segments/{segment_id}/assignment"): frozenset({LIGHT}),
+    ("GET", "/api/v1/lighting/luminaires"): frozenset({OP, LIGHT}),
+    ("GET", "/api/v1/lighting/luminaires/{luminaire_id}"): frozenset({OP, LIGHT}),
+    ("GET", "/api/v1/lighting/luminaires/{luminaire_id}/reason"): frozenset({OP, LIGHT}),
+    ("POST", "/api/v1/lighting/preview/night"): frozenset({OP, LIGHT}),
+    ("POST", "/api/v1/lighting/preview/year"): frozenset({OP, LIGHT}),
+    ("POST", "/api/v1/lighting/backtest"): frozenset({OP, LIGHT}),
+    ("GET", "/api/v1/lighting/savings"): frozenset({OP, LIGHT}),
+    ("GET", "/api/v1/lighting/failures"): frozenset({OP, LIGHT}),
 }
 
-PATH_VALUES = {"member_id": "m01", "plan_id": "1", "command_id": "c-1", "run_id": "1"}
+PATH_VALUES = {
+    "member_id": "m01",
+    "plan_id": "1",
+    "command_id": "c-1",
+    "run_id": "1",
+    "segment_id": "s1",
+    "luminaire_id": "l1",
+    "program_name": "Wohnstraße",
+    "calendar_name": "default",
+}
 #: What a well-formed request to each acting route sends.
 BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/commands/overrides": {
@@ -64,6 +95,22 @@ BODIES: dict[str, dict[str, Any]] = {
         }
     },
     "/api/v1/members/{member_id}/deletion-request": {"json": {}},
+    "/api/v1/lighting/config": {"json": {"document": {"programs": [], "calendars": []}}},
+    "/api/v1/lighting/programs": {
+        "json": {"name": "P", "steps": [{"name": "on", "anchor": "sunset", "level_pct": 50}]}
+    },
+    "/api/v1/lighting/programs/{program_name}": {
+        "json": {"steps": [{"name": "on", "anchor": "sunset", "level_pct": 50}]}
+    },
+    "/api/v1/lighting/calendars": {"json": {"name": "c", "default_program": "P"}},
+    "/api/v1/lighting/calendars/{calendar_name}": {"json": {"default_program": "P"}},
+    "/api/v1/lighting/segments/{segment_id}/assignment": {"json": {"calendar": "c"}},
+    "/api/v1/lighting/preview/night": {"json": {"segment_id": "s1", "night": "2026-11-25"}},
+    "/api/v1/lighting/preview/year": {"json": {"segment_id": "s1", "year": 2026}},
+    "/api/v1/lighting/backtest": {
+        "files": {"file": ("t.csv", b"ts,segment_id,count\n", "text/csv")},
+        "data": {"segment_id": "s1"},
+    },
 }
 QUERY = {"/api/v1/exports/balances.csv": {"member_id": "m01"}}
 
