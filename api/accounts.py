@@ -13,6 +13,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 
 from api.auth import Role, default_hasher
+from protocols.clock import RealClock
 from protocols.errors import ConfigError
 from store import Store
 from store.errors import StoreError
@@ -76,15 +77,18 @@ async def ensure_demo_users(
     store: Store,
     member_id: str,
     *,
-    now: datetime,
+    now: datetime | None = None,
     hasher: PasswordHasher | None = None,
 ) -> list[tuple[str, str, str]]:
     """One account per role for the demo: ``[(username, password, role), ...]``.
 
-    The member account sees ``member_id``. Accounts that exist (a demo restarted on the same
-    database) get the demo password again and are enabled, so the printed logins work.
+    The member account sees ``member_id``. ``now`` (the accounts' creation time) defaults to
+    the wall clock: an account is created in real time even in a simulated town. Accounts that
+    exist (a demo restarted on the same database) get the demo password again and are
+    enabled, so the printed logins work.
     """
     hasher = hasher or default_hasher()
+    now = now or RealClock().now()
     out: list[tuple[str, str, str]] = []
     for username, password, role in DEMO_USERS:
         mid = member_id if role is Role.MEMBER else None

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from api.accounts import add_user, check_account
+from api.accounts import add_user, check_account, ensure_demo_users
 from api.audit import record
 from protocols.clock import RealClock
 from protocols.errors import ConfigError
@@ -152,4 +152,4 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"disabled {name}")
 
 
-__all__ = ["register"]
+__all__ = ["ensure_demo_users", "register"]
