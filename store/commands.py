@@ -4,6 +4,10 @@ A command is inserted once; inserting the same id again is a no-op that reports 
 command, so a restarted controller re-applying its setpoints under the same ids (F3) does not
 duplicate them. Status moves forward (pending → sent → acknowledged / failed / expired /
 superseded); this table is operational state, not a record — the audit log is the record.
+
+:meth:`CommandRepository.record_many` is the journal's path: many commands, each inserted
+and moved to its status, in one transaction (a quarter-hour's hundred new setpoints cost one
+commit, not two hundred).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.dialect import insert_ignoring
@@ -46,6 +50,33 @@ class StoredCommand:
     status: str
     status_changed_at: datetime
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """What became of a command: the status to record for it, with an optional detail."""
+
+    command: Command
+    status: str
+    detail: str | None = None
+
+
+def fold_outcomes(outcomes: Sequence[CommandOutcome]) -> dict[str, CommandOutcome]:
+    """One outcome per command id, as if the outcomes were recorded one after the other:
+    the first one carries the command, a later one moves its status unless the status reached
+    so far is final. Raises :class:`StoreError` for an unknown status."""
+    folded: dict[str, CommandOutcome] = {}
+    for o in outcomes:
+        if o.status not in COMMAND_STATUSES:
+            raise StoreError(
+                f"record command {o.command.command_id}", f"unknown status {o.status!r}"
+            )
+        seen = folded.get(o.command.command_id)
+        if seen is None:
+            folded[o.command.command_id] = o
+        elif seen.status not in FINAL_STATUSES:
+            folded[o.command.command_id] = CommandOutcome(seen.command, o.status, o.detail)
+    return folded
 
 
 def _stored(row: object) -> StoredCommand:
@@ -105,6 +136,60 @@ class CommandRepository:
         if row is None:
             raise StoreError(f"set status of command {command_id}", "no such command")
         return _stored(row)
+
+    async def record_many(
+        self, outcomes: Sequence[CommandOutcome], *, now: datetime
+    ) -> frozenset[str]:
+        """Insert every command whose id is not stored yet and move each command to its
+        outcome's status (at ``now``), all in one transaction; returns the ids inserted.
+
+        Idempotent on the command id: a stored command is never inserted twice, keeps its
+        first value, and a command in a final status stays there. Recording a status the
+        command already has changes nothing (not even ``status_changed_at``), so recording
+        the same outcomes again is a no-op. Several outcomes for one id count in order (see
+        :func:`fold_outcomes`).
+        """
+        folded = fold_outcomes(outcomes)
+        if not folded:
+            return frozenset()
+        rows = [
+            {
+                "command_id": cid,
+                "target": o.command.target,
+                "value": o.command.value,
+                "issued_at": o.command.issued_at,
+                "expires_at": o.command.expires_at,
+                "status": o.status,
+                "status_changed_at": now,
+                "detail": o.detail,
+            }
+            for cid, o in folded.items()
+        ]
+        async with write_tx(self._engine, f"record {len(rows)} command(s)") as conn:
+            stmt = insert_ignoring(conn, commands, "command_id").returning(commands.c.command_id)
+            inserted = frozenset((await conn.execute(stmt, rows)).scalars())
+            moves = [
+                {"b_id": cid, "b_status": o.status, "b_at": now, "b_detail": o.detail}
+                for cid, o in folded.items()
+                if cid not in inserted
+            ]
+            if moves:
+                await conn.execute(
+                    update(commands)
+                    .where(
+                        commands.c.command_id == bindparam("b_id"),
+                        commands.c.status != bindparam("b_status"),
+                        # not_in() expands its list, which executemany() cannot take
+                        *(commands.c.status != final for final in sorted(FINAL_STATUSES)),
+                    )
+                    .values(
+                        status=bindparam("b_status"),
+                        status_changed_at=bindparam("b_at"),
+                        detail=bindparam("b_detail"),
+                    ),
+                    moves,
+                )
+        return inserted
 
     async def get(self, command_id: str) -> StoredCommand | None:
         async with read_tx(self._engine, f"read command {command_id}") as conn:
