@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Authenticator
@@ -38,6 +39,8 @@ from api.routers import (
 )
 from api.runtime import Runtime
 from api.state import AppState, HttpMetrics
+from api.web import STATIC_DIR
+from api.web import router as pages_router
 from scheduler.settings import Settings
 from store import Store
 
@@ -139,6 +142,8 @@ def create_app(
         lighting_analysis,
     ):
         app.include_router(module.router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 
