@@ -207,6 +207,8 @@ async def replace_config(
     key: IdempotencyKey = None,
 ) -> object:
     new = validated(LightingConfig, body.document, ("body", "document"))
+    for i, program in enumerate(new.programs):
+        await check_over_a_year(new, program, clock.now().date(), f"body.document.programs.{i}")
 
     async def act() -> tuple[int, ChangePublic]:
         chosen = await effective_lighting(
@@ -263,7 +265,9 @@ async def config_versions(
 # -- programs -----------------------------------------------------------------------------------
 
 
-async def check_over_a_year(config: LightingConfig, program: ProgramConfig, today: date) -> None:
+async def check_over_a_year(
+    config: LightingConfig, program: ProgramConfig, today: date, field: str = "body.steps"
+) -> None:
     """Resolve the program for every night of the coming year at every place of the site (an
     order of steps can hold in winter and break in May); a 422 names the step."""
     places = {
@@ -274,7 +278,9 @@ async def check_over_a_year(config: LightingConfig, program: ProgramConfig, toda
         try:
             await asyncio.to_thread(check_program, program.program, seg.place, today)
         except LightingInputError as exc:
-            raise bad_field("body.steps", f"{exc.field}: {exc.reason}") from exc
+            raise bad_field(field, f"{exc.field}: {exc.reason}") from exc
+        except (ValueError, ArithmeticError) as exc:  # e.g. an offset beyond the calendar
+            raise bad_field(field, f"cannot be resolved: {exc}") from exc
 
 
 def _program_public(config: LightingConfig, program: ProgramConfig) -> ProgramPublic:

@@ -23,6 +23,8 @@ from api.errors import bad_field
 from api.routers.lighting import LightingReader, current
 from api.runtime import site_lighting
 from api.schemas.lighting import (
+    FIRST_DATE,
+    LAST_DATE,
     BacktestNightPublic,
     BacktestPublic,
     CurvePointPublic,
@@ -53,6 +55,18 @@ MAX_NIGHTS = 400
 #: Largest traffic CSV accepted, in bytes (a year of 10-minute counts of 50 segments ≈ 150 MB
 #: would be too much for one request; a year of one segment is ≈ 3 MB).
 MAX_CSV_BYTES = 20 * 1024 * 1024
+
+
+#: What the core raises for input it cannot compute with: its own LightingInputError (a
+#: ValueError), and arithmetic beyond the calendar (an offset of 10^300 minutes).
+CORE_ERRORS = (ValueError, ArithmeticError)
+
+
+def core_reason(exc: Exception) -> str:
+    """The reason of a core error, naming the core's field where it has one."""
+    if isinstance(exc, LightingInputError):
+        return f"{exc.field}: {exc.reason}"
+    return f"cannot be computed: {exc}"
 
 
 def night_of(instant: datetime, tz: ZoneInfo) -> date:
@@ -116,9 +130,9 @@ async def preview_one_night(
             program,
             site.co2_g_per_kwh,
         )
-    except LightingInputError as exc:
+    except CORE_ERRORS as exc:
         field = "body.program" if body.program is not None else "body.night"
-        raise bad_field(field, f"{exc.field}: {exc.reason}") from exc
+        raise bad_field(field, core_reason(exc)) from exc
     tz = ZoneInfo(seg.timezone)
     e = preview.energy
     title = f"{seg.segment_id} — {body.night.isoformat()} — {e.program}"
@@ -160,9 +174,9 @@ async def preview_a_year(
         year = await asyncio.to_thread(
             preview_year, seg, lums, site.programs, body.year, program, site.co2_g_per_kwh
         )
-    except LightingInputError as exc:
+    except CORE_ERRORS as exc:
         field = "body.program" if body.program is not None else "body.year"
-        raise bad_field(field, f"{exc.field}: {exc.reason}") from exc
+        raise bad_field(field, core_reason(exc)) from exc
     by_month: dict[str, list[NightEnergy]] = {}
     for row in year.rows:
         by_month.setdefault(f"{row.night.year:04d}-{row.night.month:02d}", []).append(row)
@@ -198,8 +212,8 @@ async def backtest_traffic(
     state: State,
     file: Annotated[UploadFile, File(description="the traffic CSV")],
     segment_id: Annotated[str, Form(min_length=1, max_length=128)],
-    first_night: Annotated[date | None, Form()] = None,
-    last_night: Annotated[date | None, Form()] = None,
+    first_night: Annotated[date | None, Form(ge=FIRST_DATE, le=LAST_DATE)] = None,
+    last_night: Annotated[date | None, Form(ge=FIRST_DATE, le=LAST_DATE)] = None,
 ) -> BacktestPublic:
     site = (await current(state, store)).config.site
     seg = _segment(site, segment_id, "body.segment_id")
@@ -219,8 +233,11 @@ async def backtest_traffic(
     if first_night is None or last_night is None:
         if not mine:
             raise bad_field("body.file", f"no rows for segment {seg.segment_id!r}")
-        first_night = first_night or night_of(min(r.at for r in mine), tz)
-        last_night = last_night or night_of(max(r.at for r in mine), tz)
+        try:
+            first_night = first_night or night_of(min(r.at for r in mine), tz)
+            last_night = last_night or night_of(max(r.at for r in mine), tz)
+        except CORE_ERRORS as exc:
+            raise bad_field("body.file", core_reason(exc)) from exc
     if last_night < first_night:
         raise bad_field("body.last_night", "before first_night")
     if (last_night - first_night).days + 1 > MAX_NIGHTS:
@@ -230,8 +247,8 @@ async def backtest_traffic(
         result = await asyncio.to_thread(
             backtest, seg, lums, site.programs, mine, first_night, last_night, site.co2_g_per_kwh
         )
-    except LightingInputError as exc:
-        raise bad_field("body.segment_id", f"{exc.field}: {exc.reason}") from exc
+    except CORE_ERRORS as exc:
+        raise bad_field("body.segment_id", core_reason(exc)) from exc
     saved = result.program_only_wh - result.energy_wh
     return BacktestPublic(
         segment_id=seg.segment_id,
@@ -289,8 +306,12 @@ async def savings(
     store: StoreDep,
     state: State,
     clock: ClockDep,
-    first_night: Annotated[date | None, Query(description="default: 30 nights back")] = None,
-    last_night: Annotated[date | None, Query(description="default: the last whole night")] = None,
+    first_night: Annotated[
+        date | None, Query(ge=FIRST_DATE, le=LAST_DATE, description="default: 30 nights back")
+    ] = None,
+    last_night: Annotated[
+        date | None, Query(ge=FIRST_DATE, le=LAST_DATE, description="default: the last whole night")
+    ] = None,
     segment_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
 ) -> SavingsPublic:
     site = (await current(state, store)).config.site
@@ -312,8 +333,8 @@ async def savings(
     for seg in segments:
         try:
             rows = await asyncio.to_thread(_nights_energy, site, seg, first_night, count)
-        except LightingInputError as exc:
-            raise bad_field("query.segment_id", f"{exc.field}: {exc.reason}") from exc
+        except CORE_ERRORS as exc:
+            raise bad_field("query.segment_id", core_reason(exc)) from exc
         everything.extend(rows)
         per_segment.append(
             SegmentSavingsPublic(

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from lighting.config import CalendarConfig, ProgramConfig, RuleConfig, StepConfig
 
+#: Dates the previews, backtests and savings accept (the sun's positions are computed for them).
+FIRST_DATE = date(1970, 1, 1)
+LAST_DATE = date(2199, 12, 31)
+
 _STEPS_EXAMPLE: list[JsonValue] = [
     {"name": "on", "anchor": "sunset", "offset_min": -10, "level_pct": 100, "ramp_s": 60},
     {"name": "evening", "anchor": "clock", "clock": "22:00", "level_pct": 70, "ramp_s": 300},
@@ -218,7 +222,9 @@ class PreviewNightRequest(BaseModel):
     )
 
     segment_id: str = Field(min_length=1)
-    night: date = Field(description="the local date of the night's evening")
+    night: date = Field(
+        ge=FIRST_DATE, le=LAST_DATE, description="the local date of the night's evening"
+    )
     program_name: str | None = Field(default=None, min_length=1)
     program: ProgramConfig | None = None
 
@@ -237,7 +243,7 @@ class PreviewYearRequest(BaseModel):
     )
 
     segment_id: str = Field(min_length=1)
-    year: int = Field(ge=1970, le=2200)
+    year: int = Field(ge=FIRST_DATE.year, le=LAST_DATE.year)
     program_name: str | None = Field(default=None, min_length=1)
     program: ProgramConfig | None = None
 
@@ -346,6 +352,8 @@ class FailuresPublic(BaseModel):
 
 
 __all__ = [
+    "FIRST_DATE",
+    "LAST_DATE",
     "BacktestNightPublic",
     "BacktestPublic",
     "CalendarCreate",

@@ -607,3 +607,31 @@ async def test_a_running_service_explains_levels_and_takes_edits(
         [update] = await audit_of(store, "lighting.program.update")
         assert update.result == "applied"
         assert date(2026, 11, 25) == clock.now().date()
+
+
+async def test_programs_that_cannot_be_resolved_are_refused_not_crashed_on(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    await seed(client)
+    lena = bearer("lena")
+    absurd = steps()
+    absurd[2]["offset_min"] = 1e300  # beyond any calendar
+    r = await client.put(f"{LIGHT}/programs/Wohnstraße", json={"steps": absurd}, headers=lena)
+    assert "body.steps" in fields(r)
+    r = await client.post(
+        f"{LIGHT}/preview/night",
+        json={"segment_id": "s1", "night": "2026-11-25", "program": {"name": "x", "steps": absurd}},
+        headers=lena,
+    )
+    assert "body.program" in fields(r)
+    # a whole document whose program breaks in summer: 21:00 comes before the June sunset
+    doc = document()
+    doc["programs"][0]["steps"][1]["clock"] = "21:00"
+    r = await client.put(f"{LIGHT}/config", json={"document": doc}, headers=lena)
+    reason = fields(r)["body.document.programs.0"]
+    assert "Wohnstraße" in reason
+    r = await client.post(
+        f"{LIGHT}/preview/night", json={"segment_id": "s1", "night": "0001-01-01"}, headers=lena
+    )
+    assert "body.night" in fields(r)
+    assert await store.lighting_config.latest_version() == 1
