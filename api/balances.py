@@ -30,7 +30,6 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from protocols.model import Quality, utc
-from store.intervals import StoredInterval
 from store.settlement import Statement
 
 QUARTER_HOUR = timedelta(minutes=15)
@@ -49,6 +48,16 @@ class Resolution(StrEnum):
     QUARTER_HOUR = "quarter_hour"
     DAY = "day"
     MONTH = "month"
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalValue:
+    """The newest version of one member's channel in one quarter-hour (Wh, exact)."""
+
+    channel: str
+    interval_start: datetime
+    energy_wh: Decimal
+    quality: Quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +153,7 @@ def bucketise(
     first: date,
     end: date,
     tz: ZoneInfo,
-    intervals: Iterable[StoredInterval] = (),
+    intervals: Iterable[IntervalValue] = (),
     periods: Iterable[SettledPeriod] = (),
 ) -> list[Bucket]:
     """Sum intervals and the chosen statements into buckets over the local days [first, end)."""
@@ -155,8 +164,7 @@ def bucketise(
     starts = [b.start for b in buckets]
     seen: dict[int, set[datetime]] = {}
     substitutes: dict[int, set[datetime]] = {}
-    for stored in intervals:
-        iv = stored.interval
+    for iv in intervals:
         ts = utc(iv.interval_start)
         i = bisect_right(starts, ts) - 1
         if i < 0 or ts >= buckets[i].end:
@@ -187,6 +195,7 @@ def bucketise(
 
 __all__ = [
     "Bucket",
+    "IntervalValue",
     "Resolution",
     "SettledPeriod",
     "bucket_bounds",

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import Exists, func, select
 
+from api.balances import IntervalValue
+from protocols.model import Quality
 from store import Store
 from store.alarms import AlarmEvent
 from store.commands import StoredCommand
@@ -18,7 +20,14 @@ from store.commands import _stored as _stored_command
 from store.engine import read_tx
 from store.plans import StoredPlan
 from store.plans import _plan as _stored_plan
-from store.schema import alarm_events, commands, plans, settlement_runs, settlement_statements
+from store.schema import (
+    alarm_events,
+    commands,
+    member_intervals,
+    plans,
+    settlement_runs,
+    settlement_statements,
+)
 from store.settlement import _STATEMENT_FIELDS, Statement
 
 
@@ -35,6 +44,38 @@ class RunRow:
     reason: str
     current: bool
     members: int
+
+
+async def latest_intervals(
+    store: Store, member_id: str, start: datetime, end: datetime
+) -> list[IntervalValue]:
+    """A member's intervals in ``[start, end)``, newest version of each, by time then channel.
+
+    Same answer as ``store.intervals.for_member`` without ``history``, but the newest version is
+    picked here rather than by an anti-join in SQL: restatements are rare, so one range scan
+    over the member's index plus a dictionary is several times faster for a month (~6,000
+    rows) on both backends, and only the four columns a balance needs are read.
+    """
+    stmt = select(
+        member_intervals.c.channel,
+        member_intervals.c.interval_start,
+        member_intervals.c.energy_wh,
+        member_intervals.c.quality,
+        member_intervals.c.version,
+    ).where(
+        member_intervals.c.member_id == member_id,
+        member_intervals.c.interval_start >= start,
+        member_intervals.c.interval_start < end,
+    )
+    async with read_tx(store.engine, f"read intervals of member {member_id}") as conn:
+        rows = (await conn.execute(stmt)).all()
+    newest: dict[tuple[datetime, str], tuple[int, IntervalValue]] = {}
+    for channel, ts, energy_wh, quality, version in rows:
+        key = (ts, channel)
+        held = newest.get(key)
+        if held is None or version > held[0]:
+            newest[key] = (version, IntervalValue(channel, ts, energy_wh, Quality(quality)))
+    return [newest[key][1] for key in sorted(newest)]
 
 
 def _newest_version_exists() -> Exists:

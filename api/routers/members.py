@@ -23,7 +23,7 @@ from api.deps import Caller, ClockDep, IdempotencyKey, MemberOrOperator, State, 
 from api.errors import forbidden, not_found
 from api.periods import Period as PeriodDep
 from api.periods import PeriodQuery
-from api.queries import RunRow, member_statement_versions
+from api.queries import RunRow, latest_intervals, member_statement_versions
 from api.schemas.members import (
     AccountExport,
     BalanceRow,
@@ -108,7 +108,7 @@ def balance_row(b: Bucket) -> BalanceRow:
 
 
 async def member_buckets(store: Store, member_id: str, period: PeriodQuery) -> list[Bucket]:
-    intervals = await store.intervals.for_member(member_id, period.start_utc, period.end_utc)
+    intervals = await latest_intervals(store, member_id, period.start_utc, period.end_utc)
     statements = await store.settlement.member_statements(
         member_id, period.start_utc, period.end_utc
     )

@@ -7,9 +7,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from api.balances import Resolution, SettledPeriod, bucket_bounds, bucketise, kwh, plain
+from api.balances import (
+    IntervalValue,
+    Resolution,
+    SettledPeriod,
+    bucket_bounds,
+    bucketise,
+    kwh,
+    plain,
+)
 from protocols.model import Quality
-from store.intervals import Interval, StoredInterval
 from store.settlement import Statement
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -61,10 +68,9 @@ def test_a_day_run_replaces_the_quarter_hour_runs_it_covers_and_others_fill_in()
 
 def test_intervals_sum_per_channel_and_count_substitute_quarter_hours_once() -> None:
     t = datetime(2026, 6, 1, 22, tzinfo=UTC)
-    now = t + timedelta(days=2)
 
-    def iv(channel: str, k: int, wh: str, q: Quality = Quality.GOOD) -> StoredInterval:
-        return StoredInterval(Interval("a", channel, t + k * QH, Decimal(wh), q), 1, False, now)
+    def iv(channel: str, k: int, wh: str, q: Quality = Quality.GOOD) -> IntervalValue:
+        return IntervalValue(channel, t + k * QH, Decimal(wh), q)
 
     intervals = [
         iv("import_energy_wh", 0, "100.5"),

@@ -17,6 +17,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from api.queries import latest_intervals
 from protocols.model import Quality
 from store import Store
 from store.intervals import Interval
@@ -333,3 +334,28 @@ async def test_deletion_request_is_audited_once_per_idempotency_key(
     ]
     assert records[0].entry.new_value == {"note": "bye"}
     assert first.json()["audit_id"] == records[0].id
+
+
+async def test_latest_intervals_agree_with_the_store_after_restatements(store: Store) -> None:
+    t = DAY_START
+    first = [Interval("m01", ch, t + k * QH, Decimal(k)) for k in range(8) for ch in ("a", "b")]
+    await store.intervals.record(first, now=NOW)
+    await store.intervals.record(
+        [Interval("m01", "a", t + 2 * QH, Decimal("2.5"), Quality.SUBSTITUTE)], now=NOW
+    )
+    await store.intervals.record([Interval("m01", "a", t + 2 * QH, Decimal("3.25"))], now=NOW)
+    await store.intervals.record([Interval("m02", "a", t, Decimal(99))], now=NOW)
+    mine = await latest_intervals(store, "m01", t, t + 6 * QH)
+    stored = await store.intervals.for_member("m01", t, t + 6 * QH)
+    assert [(v.interval_start, v.channel, v.energy_wh, v.quality) for v in mine] == [
+        (s.interval.interval_start, s.interval.channel, s.interval.energy_wh, s.interval.quality)
+        for s in stored
+    ]
+    assert [v.energy_wh for v in mine if v.channel == "a"] == [
+        Decimal(0),
+        Decimal(1),
+        Decimal("3.25"),
+        Decimal(3),
+        Decimal(4),
+        Decimal(5),
+    ]
