@@ -177,6 +177,12 @@ class SunSpecInverter(SunSpecDevice):
     seen it. It is forgotten whenever it may have changed or be wrong: a poll that fails
     (the device is away, restarting, or its model map moved: a new instance may carry other
     scale factors) and a limit write that fails. The next write then reads it again.
+
+    A limit of 100 % is no limit: it switches the limit off (one write of the enable point)
+    instead of writing and enabling 100 % (three writes) — and writes nothing when the limit
+    is known to be off already: seen off by a poll that no write of ours overlapped, or
+    switched off by our last write. Nothing can lapse then, so a refresh writes nothing
+    either. (The dispatch asks every PV inverter for 100 % whenever it does not curtail.)
     """
 
     SF_POINT = "WMaxLimPct_SF"
@@ -194,6 +200,14 @@ class SunSpecInverter(SunSpecDevice):
         self._control = sunspec_map.first_of(*CONTROL_MODELS)
         #: the control model's WMaxLimPct_SF while known to be current (see the class doc)
         self._limit_sf: int | None = None
+        self._enable_point = (
+            "WMaxLim_Ena" if self._control is None or self._control.id == 123 else "WMaxLimPctEna"
+        )
+        #: writes to the control model so far, and their count when the latest poll began
+        self._writes = 0
+        self._writes_at_poll = 0
+        #: whether the limit is known to be off (see the class doc)
+        self._limit_off = False
         self._applied: dict[str, tuple[float, int]] = {}
         #: clock-monotonic time of the last write of the applied command
         self._written_at = 0.0
@@ -211,13 +225,29 @@ class SunSpecInverter(SunSpecDevice):
         """Read the control model's scale factor again before the next limit write."""
         self._limit_sf = None
 
+    @property
+    def limit_off(self) -> bool:
+        """Whether the power limit is known to be off (a 100 % limit then writes nothing)."""
+        return self._limit_off
+
+    async def read(self) -> list[Reading]:
+        self._writes_at_poll = self._writes
+        return await super().read()
+
     def _polled_ok(self, models: dict[int, dict[str, Value]]) -> None:
-        if self._control is not None:
-            sf = models.get(self._control.id, {}).get(self.SF_POINT)
-            self._limit_sf = sf if isinstance(sf, int) else None
+        if self._control is None:
+            return
+        controls = models.get(self._control.id, {})
+        sf = controls.get(self.SF_POINT)
+        self._limit_sf = sf if isinstance(sf, int) else None
+        # a write of ours during the poll may have landed after the registers were read
+        self._limit_off = controls.get(self._enable_point) == 0 and (
+            self._writes == self._writes_at_poll
+        )
 
     def _polled_failed(self) -> None:
         self._limit_sf = None
+        self._limit_off = False
 
     async def _scale_factor(self, loc: ModelLocation) -> int:
         if self._limit_sf is None:
@@ -230,6 +260,8 @@ class SunSpecInverter(SunSpecDevice):
         return self._limit_sf
 
     async def _write_point(self, loc: ModelLocation, point: str, raw: int) -> None:
+        self._writes += 1
+        self._limit_off = False
         p = plan_for(loc.id).model.point(point)
         await self.conn.write(
             self.unit_id, loc.address + p.offset, encode(raw, p.type), device_id=self._device_id
@@ -247,15 +279,11 @@ class SunSpecInverter(SunSpecDevice):
             raise ValueError(f"{self._device_id}: revert_s {revert_s} outside 0..65535")
         sf = await self._scale_factor(loc)
         raw_pct = round(limit_pct / 10.0**sf)
-        revert, enable = (
-            ("WMaxLimPct_RvrtTms", "WMaxLim_Ena")
-            if loc.id == 123
-            else ("WMaxLimPctRvrtTms", "WMaxLimPctEna")
-        )
+        revert = "WMaxLimPct_RvrtTms" if loc.id == 123 else "WMaxLimPctRvrtTms"
         try:
             await self._write_point(loc, "WMaxLimPct", raw_pct)
             await self._write_point(loc, revert, revert_s)
-            await self._write_point(loc, enable, 1)
+            await self._write_point(loc, self._enable_point, 1)
         except BaseException:
             # refused or unanswered: the device may have restarted with another map; a
             # cancelled write (a timeout) leaves the same doubt
@@ -266,23 +294,33 @@ class SunSpecInverter(SunSpecDevice):
         """AcceptsPowerLimitPct: the same command id with the same values is applied once —
         until half of its revert time has passed since it was written: then the repeat is the
         refresh that keeps the limit from reverting (sent by ``scheduler.cycle.CommandWriter``,
-        the one refresh mechanism of the service) and is written again."""
+        the one refresh mechanism of the service) and is written again. 100 % switches the
+        limit off, or writes nothing when it is known to be off (see the class doc)."""
         if self._applied.get(command_id) == (limit_pct, revert_s) and (
             revert_s == 0 or self.clock.monotonic() - self._written_at < revert_s / 2
         ):
             return
-        await self.write_limit(limit_pct, revert_s)
+        if limit_pct == 100.0:
+            await self._switch_limit_off()
+        else:
+            await self.write_limit(limit_pct, revert_s)
         self._applied = {command_id: (limit_pct, revert_s)}
         self._written_at = self.clock.monotonic()
 
     async def clear_power_limit(self, command_id: str) -> None:
+        if self._applied.get(command_id) == (100.0, 0):
+            return
+        await self._switch_limit_off()
+        self._applied = {command_id: (100.0, 0)}
+
+    async def _switch_limit_off(self) -> None:
         loc = self._control
         if loc is None:
             raise DeviceProtocolError(self._device_id, "has no control model (123 or 704)")
-        if self._applied.get(command_id) == (100.0, 0):
+        if self._limit_off:
             return
-        await self._write_point(loc, "WMaxLim_Ena" if loc.id == 123 else "WMaxLimPctEna", 0)
-        self._applied = {command_id: (100.0, 0)}
+        await self._write_point(loc, self._enable_point, 0)
+        self._limit_off = True
 
 
 async def open_sunspec(

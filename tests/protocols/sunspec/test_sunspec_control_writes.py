@@ -1,7 +1,10 @@
-"""A limit write uses the control model's scale factor from the last poll or one read, and
-reads it again once it may have changed: after a failed poll (device away or restarted) and
-after a failed write. The device here is a real Modbus server whose image the test changes
-behind the driver's back, so a stale scale factor shows as a wrongly scaled register."""
+"""Writes to the control model (123/704) with as few requests as are safe.
+
+A limit write uses the scale factor from the last poll or one read, and reads it again once it
+may have changed: after a failed poll (device away or restarted) and after a failed write.
+A 100 % limit switches the limit off (one write), or writes nothing when the limit is known
+to be off. The device is a real Modbus server whose image the test changes behind the
+driver's back, so a stale belief shows as a wrong register."""
 
 from __future__ import annotations
 
@@ -45,13 +48,19 @@ class Rig:
     def reads(self) -> int:
         return len(self.unit.read_log)
 
+    def enabled(self) -> int:
+        return self.image.get_regs(self.control, CONTROL_POINTS[self.control][2])[0]
+
+    def writes(self) -> list[int]:
+        return list(self.unit.write_log)
+
 
 @asynccontextmanager
 async def rig(control: int = 123, sf: int = -1) -> AsyncIterator[Rig]:
     chain: Sequence[tuple[int, Mapping[str, Raw]]] = [
         (1, {"Mn": "X"}),
         (103, {"W": 4000, "W_SF": 0}),
-        (control, {"WMaxLimPct": 1000, "WMaxLimPct_SF": sf}),
+        (control, {"WMaxLimPct": 1000, "WMaxLimPct_SF": sf, CONTROL_POINTS[control][2]: 0}),
     ]
     image = SunSpecImage(40000, chain)
     unit = SunSpecImageUnit(image, set(range(40000, 40000 + len(image.registers))))
@@ -136,3 +145,65 @@ async def test_a_scale_factor_not_implemented_is_refused_and_not_kept() -> None:
             await r.inv.write_limit(30.0, 60)
         assert r.inv.limit_sf is None
         assert r.raw_pct() == 1000  # nothing written
+
+
+@pytest.mark.parametrize("control", [123, 704])
+async def test_100_pct_switches_the_limit_off_once(control: int) -> None:
+    async with rig(control) as r:
+        enable = r.image.point_address(control, CONTROL_POINTS[control][2])
+        await r.inv.set_power_limit_pct(30.0, 900, "q1")
+        assert r.enabled() == 1
+        r.unit.write_log.clear()
+        await r.inv.set_power_limit_pct(100.0, 900, "q2")
+        assert r.writes() == [enable]
+        assert r.enabled() == 0
+        assert r.inv.limit_off
+        await r.inv.read()
+        r.inv.clock.advance(450.0)  # type: ignore[attr-defined]
+        await r.inv.set_power_limit_pct(100.0, 900, "q2")  # the refresh: nothing can lapse
+        await r.inv.set_power_limit_pct(100.0, 900, "q3")  # the next quarter-hour's 100 %
+        await r.inv.clear_power_limit("clear")
+        assert r.writes() == [enable]
+
+
+async def test_a_limit_a_poll_sees_on_is_switched_off() -> None:
+    async with rig() as r:
+        await r.inv.set_power_limit_pct(100.0, 900, "q1")
+        assert r.enabled() == 0
+        # the device comes back with a limit of its own (a restart with a stored setting)
+        r.image.set(123, "WMaxLim_Ena", 1)
+        await r.inv.read()
+        assert not r.inv.limit_off
+        await r.inv.set_power_limit_pct(100.0, 900, "q2")
+        assert r.enabled() == 0
+
+
+async def test_a_fresh_driver_does_not_assume_the_limit_is_off() -> None:
+    async with rig() as r:  # the image starts with the limit on: nobody has polled
+        r.image.set(123, "WMaxLim_Ena", 1)
+        assert not r.inv.limit_off
+        await r.inv.set_power_limit_pct(100.0, 900, "q1")
+        assert r.enabled() == 0
+
+
+async def test_a_limit_written_after_the_poll_is_switched_off_by_100_pct() -> None:
+    async with rig() as r:
+        await r.inv.read()  # sees the limit off
+        assert r.inv.limit_off
+        await r.inv.set_power_limit_pct(30.0, 900, "q1")
+        assert not r.inv.limit_off
+        await r.inv.set_power_limit_pct(100.0, 900, "q2")
+        assert r.enabled() == 0
+
+
+async def test_a_failed_poll_forgets_that_the_limit_was_off() -> None:
+    async with rig() as r:
+        await r.inv.read()
+        assert r.inv.limit_off
+        r.gateway.silence(1)
+        await r.inv.read()
+        r.gateway.silence(1, False)
+        assert not r.inv.limit_off
+        r.image.set(123, "WMaxLim_Ena", 1)  # restarted with a limit on
+        await r.inv.set_power_limit_pct(100.0, 900, "q1")
+        assert r.enabled() == 0
