@@ -143,17 +143,17 @@ class CommandWriter:
         now = self._clock.now()
         results: list[CommandResult] = []
         todo: list[Command] = []
+        todo_ids: set[str] = set()
         for cmd in commands:
             if cmd.expired(now):
                 results.append(
                     CommandResult(cmd, CommandStatus.EXPIRED, f"expired at {cmd.expires_at}")
                 )
-            elif cmd.command_id in self._applied or any(
-                c.command_id == cmd.command_id for c in todo
-            ):
+            elif cmd.command_id in self._applied or cmd.command_id in todo_ids:
                 results.append(CommandResult(cmd, CommandStatus.DUPLICATE))
             else:
                 todo.append(cmd)
+                todo_ids.add(cmd.command_id)
         refreshes = self._due_refreshes(now, {(c.target, c.kind) for c in todo})
         results.extend(await asyncio.gather(*(self._apply(c) for c in [*todo, *refreshes])))
         # A refresh re-sends a command the journal holds already: nothing new to record (and
