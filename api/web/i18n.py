@@ -93,7 +93,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "no_alarms": {"de": "Keine aktiven Alarme.", "en": "No active alarms."},
     "overrides": {"de": "Manuelle Vorgabe", "en": "Manual override"},
     "override_target": {"de": "Ziel (Sollwert)", "en": "Target (setpoint)"},
-    "override_value": {"de": "Wert (JSON)", "en": "Value (JSON)"},
+    "override_kind": {"de": "Art des Sollwerts", "en": "Kind of setpoint"},
+    "override_value": {
+        "de": "Wert (W, + = Laden; oder %)",
+        "en": "Value (W, + = charge; or %)",
+    },
     "override_expires": {"de": "Gültig (Minuten)", "en": "Valid for (minutes)"},
     "override_reason": {"de": "Grund", "en": "Reason"},
     "override_send": {"de": "Vorgabe senden", "en": "Send override"},

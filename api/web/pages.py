@@ -28,6 +28,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field, ValidationError
@@ -58,6 +59,9 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 router = APIRouter(include_in_schema=False)
+
+#: The setpoint kinds an override may set (the API's ``OverrideCreate.kind``).
+OVERRIDE_KINDS = ("battery_power_w", "power_limit_pct", "load_power_w", "dim_level_pct")
 
 #: Which pages each role may open, in the order of the navigation.
 PAGES: dict[str, tuple[Role, ...]] = {
@@ -328,6 +332,7 @@ async def _operator(
         alarms=await views.active_alarms(state.store),
         overrides=await views.recent_overrides(state.store, now),
         targets=views.override_targets(runtime),
+        kinds=OVERRIDE_KINDS,
         done=done,
         errors=errors or [],
         form=form or {},
@@ -338,7 +343,8 @@ async def _operator(
 async def operator_override(
     request: Request,
     target: Annotated[str, Form(max_length=200)] = "",
-    value: Annotated[str, Form(max_length=2000)] = "",
+    kind: Annotated[str, Form(max_length=50)] = "",
+    value: Annotated[str, Form(max_length=200)] = "",
     expires_min: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form(max_length=1000)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
@@ -350,37 +356,52 @@ async def operator_override(
     state = _state(request)
     if not csrf_ok(state, request, csrf):
         return render(request, "error.html", who, status_code=403, message_key="csrf_failed")
-    form = {"target": target, "value": value, "expires_min": expires_min, "reason": reason}
+    form = {"target": target, "kind": kind, "value": value, "expires_min": expires_min,
+            "reason": reason}  # fmt: skip
     errors: list[dict[str, str]] = []
-    parsed: Any = None
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        errors.append({"field": "value", "reason": 'not JSON (e.g. {"power_w": -2000})'})
-    try:
-        minutes = float(expires_min)
-    except ValueError:
-        minutes = float("nan")
+    number = _number(value.replace(",", "."))
+    minutes = _number(expires_min.replace(",", "."))
+    if number is None:
+        errors.append({"field": "value", "reason": "not a number"})
+    if minutes is None:
         errors.append({"field": "expires_min", "reason": "not a number"})
     if not errors:
+        assert number is not None
+        assert minutes is not None
+        data: dict[str, Any] = {
+            "target": target,
+            "value": number,
+            "expires_in_s": round(minutes * 60),
+            "reason": reason,
+        }
+        if "kind" in OverrideCreate.model_fields:
+            data["kind"] = kind
         try:
-            body = OverrideCreate(
-                target=target,
-                value=parsed,
-                expires_in_s=round(minutes * 60) if math.isfinite(minutes) else -1,
-                reason=reason,
-            )
+            body = OverrideCreate.model_validate(data)
         except ValidationError as exc:
             errors = field_errors(exc.errors())
     if errors:
         return await _operator(request, who, errors=errors, form=form, status_code=422)
     assert state.store is not None
-    answer = await create_override(body, who, state.store, state.clock, state, request, None)
+    try:
+        answer = await create_override(body, who, state.store, state.clock, state, request, None)
+    except RequestValidationError as exc:
+        return await _operator(
+            request, who, errors=field_errors(exc.errors()), form=form, status_code=422
+        )
     assert isinstance(answer, JSONResponse)
     created = json.loads(bytes(answer.body))
     return RedirectResponse(
         f"/operator?override={quote(created['command_id'], safe='')}", status_code=303
     )
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 # -- lighting -----------------------------------------------------------------------------------

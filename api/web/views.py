@@ -1,10 +1,11 @@
 """What each page shows, computed from the functions the API routes use.
 
 Members: :func:`api.routers.members.member_buckets` (balances) and
-:func:`api.queries.member_statement_versions` (the day's settlement versions, whose successive
-provisional states give the figures per quarter-hour). Operators: the store's plans, alarms
-and commands as the API reads them, and the live cycle of the runtime when one is attached
-(``Service.last_report``, ``Service.site``, ``Service.devices``). Lighting engineers:
+:func:`api.queries.member_communities` with ``store.settlement.versions`` (the day's
+settlement versions, whose successive provisional states give the figures per
+quarter-hour). Operators: the store's plans, alarms and commands as the API reads them,
+and the live cycle of the runtime when one is attached (``Service.last_report``,
+``Service.site``, ``Service.devices``). Lighting engineers:
 :func:`store.lighting_config.effective_lighting` (the configuration that applies, as the
 lighting routes pick it), the running lighting service's decisions, and the core's previews.
 Nothing here writes.
@@ -14,14 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.balances import QUARTER_HOUR, Bucket, Resolution, eur, kwh, local_midnight, plain
 from api.periods import PeriodQuery
-from api.queries import commands_between, member_statement_versions, plan_communities
+from api.queries import commands_between, member_communities, plan_communities
 from api.routers.members import member_buckets
 from lighting.config import LightingConfig
 from lighting.preview import NightPreview, YearPreview, preview_night, preview_year
@@ -33,6 +34,7 @@ from store.alarms import AlarmEvent
 from store.commands import StoredCommand
 from store.lighting_config import effective_lighting
 from store.plans import StoredPlan
+from store.settlement import Statement
 
 ENERGY_FIELDS = (
     ("consumption", "consumption_wh"),
@@ -91,22 +93,28 @@ async def quarter_hour_figures(
     store: Store, member_id: str, day: date, tz: ZoneInfo
 ) -> tuple[list[int], dict[str, list[float | None]]]:
     """The member's settled figures per quarter-hour of ``day`` (kWh), from the successive
-    versions of the day's settlement: each provisional run covers the day so far, so the
-    difference between two runs is what the quarter-hours between their ends added (spread
-    evenly when a run covered several). Quarter-hours no run has reached are None."""
+    versions of the day's settlement: each provisional version settles the day through a
+    later quarter-hour (``details["through"]``), so the difference between two versions is
+    what the quarter-hours between their ends added (spread evenly when a version covered
+    several). Quarter-hours no version has reached are None."""
     start, end = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
     n = int((end - start) / QUARTER_HOUR)
     times = [int((start + i * QUARTER_HOUR).timestamp()) for i in range(n)]
     series: dict[str, list[float | None]] = {name: [None] * n for name, _ in ENERGY_FIELDS}
-    versions = await member_statement_versions(store, member_id, start, end)
-    newest: dict[datetime, Any] = {}
-    for run, statement in versions:
-        if run.current and run.period_start == start:
-            newest[run.period_end] = statement
+    by_through: dict[datetime, Statement] = {}
+    for community_id in await member_communities(store, member_id):
+        for run in await store.settlement.versions(community_id, start, end):
+            mine = [s for s in run.statements if s.member_id == member_id]
+            through_text = run.details.get("through")
+            if not mine or not isinstance(through_text, str):
+                continue
+            through = datetime.fromisoformat(through_text).astimezone(UTC)
+            if start < through <= end:
+                by_through[through] = mine[0]  # a later version of the same state wins
     done = start
     previous: Mapping[str, Decimal] = {f: Decimal(0) for _, f in ENERGY_FIELDS}
-    for through in sorted(newest):
-        statement = newest[through]
+    for through in sorted(by_through):
+        statement = by_through[through]
         span = int((through - done) / QUARTER_HOUR)
         if span <= 0:
             continue

@@ -72,8 +72,8 @@ def lighting_config() -> LightingConfig:
 
 @dataclass
 class PageRuntime:
-    """A clock and a site with a lighting section and one community (no devices: the live
-    views say that no cycle ran yet)."""
+    """A clock and a site with a lighting section, one community and one battery (no cycle
+    has run: the live views say so)."""
 
     clock: ManualClock = field(default_factory=lambda: ManualClock(NOW))
     metrics: Metrics = field(default_factory=Metrics)
@@ -82,7 +82,8 @@ class PageRuntime:
             lighting=lighting_config(),
             communities=[SimpleNamespace(id=COMMUNITY)],
             members=[],
-            devices=[],
+            devices=[SimpleNamespace(name="m01-battery", driver="battery_inverter")],
+            dispatch=SimpleNamespace(revert_s=900),
         )
     )
 
@@ -145,15 +146,17 @@ async def seed(store: Store) -> None:
             intervals.append(Interval(m, "import_energy_wh", t, Decimal(200)))
             intervals.append(Interval(m, "export_energy_wh", t, Decimal(10)))
     await store.intervals.record(intervals, now=NOW)
-    # provisional runs of the day so far: through 00:15, 00:30, 00:45 and 01:30 local
+    # provisional versions of the day so far: through 00:15, 00:30, 00:45 and 01:30 local
     for qhs in (1, 2, 3, 6):
+        through = DAY_START + qhs * QH
         await store.settlement.append(
             COMMUNITY,
             DAY_START,
-            DAY_START + qhs * QH,
+            DAY_START + timedelta(days=1),
             [figures(m, qhs) for m in MEMBERS],
-            reason=f"provisional through {qhs}",
+            reason="provisional",
             now=NOW,
+            details={"kind": "provisional", "through": through.isoformat()},
         )
     await store.plans.insert(COMMUNITY, NOW, plan_payload(), created_by="test", now=NOW)
     await store.alarms.raise_alarm(

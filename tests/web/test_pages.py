@@ -115,7 +115,8 @@ async def test_posts_without_the_csrf_token_are_refused(
         "/operator/override",
         data={
             "target": "m01-battery",
-            "value": '{"power_w": -2000}',
+            "kind": "battery_power_w",
+            "value": "-2000",
             "expires_min": "30",
             "reason": "test",
         },
@@ -229,7 +230,8 @@ async def test_the_operator_sees_plan_alarms_and_overrides_through_the_audited_r
         "/operator/override",
         data={
             "target": "m01-battery",
-            "value": "{oops",
+            "kind": "battery_power_w",
+            "value": "viel",
             "expires_min": "30",
             "reason": "x",
             "csrf": token.group(1),
@@ -241,7 +243,8 @@ async def test_the_operator_sees_plan_alarms_and_overrides_through_the_audited_r
         "/operator/override",
         data={
             "target": "m01-battery",
-            "value": '{"power_w": -2000}',
+            "kind": "battery_power_w",
+            "value": "-2000",
             "expires_min": "0.5",
             "reason": "x",
             "csrf": token.group(1),
@@ -253,7 +256,8 @@ async def test_the_operator_sees_plan_alarms_and_overrides_through_the_audited_r
         "/operator/override",
         data={
             "target": "m01-battery",
-            "value": '{"power_w": -2000}',
+            "kind": "battery_power_w",
+            "value": "-2000",
             "expires_min": "30",
             "reason": "Wartung Ortsnetz",
             "csrf": token.group(1),
@@ -263,11 +267,12 @@ async def test_the_operator_sees_plan_alarms_and_overrides_through_the_audited_r
     command_id = r.headers["location"].split("override=")[1]
     stored = await web_store.commands.get(command_id)
     assert stored is not None
-    assert stored.command.value == {"power_w": -2000}
     assert (stored.command.expires_at - stored.command.issued_at).total_seconds() == 1800
     records = await web_store.audit.records(0, 100)
     last = records[-1].entry
     assert (last.action, last.actor, last.command_id) == ("command.override", "olga", command_id)
+    assert last.new_value["value"] == -2000
+    assert last.new_value["reason"] == "Wartung Ortsnetz"
     after = await olga.get(r.headers["location"])
     assert command_id in after.text
     assert "m01-battery" in after.text
@@ -340,7 +345,8 @@ async def test_the_auditor_sees_the_log_and_a_broken_chain(
         "/operator/override",
         data={
             "target": "m01-battery",
-            "value": '{"power_w": 500}',
+            "kind": "battery_power_w",
+            "value": "500",
             "expires_min": "10",
             "reason": "probe",
             "csrf": token.group(1),
