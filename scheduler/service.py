@@ -75,11 +75,13 @@ from scheduler.lighting.alarms import AlarmChange, Change
 from scheduler.lighting.config import LightingServiceConfig
 from scheduler.lighting.service import LightingService
 from scheduler.observability import Metrics
+from scheduler.overrides import Overrides
 from scheduler.recovery import BackgroundJournal, StoreJournal, reapply_live
 from scheduler.service_jobs import install_jobs, store_readings
 from scheduler.settings import Settings
 from scheduler.site import Site
 from store import ReadingWriter, Store, StoreSettings
+from store.lighting_config import effective_lighting_site
 from vpp.dispatch import Plan
 
 log = logging.getLogger(__name__)
@@ -278,7 +280,11 @@ class Service:
         )
 
     async def _start_lighting(self, stack: contextlib.AsyncExitStack) -> None:
-        lighting_site = self.site.lighting.site if self.site.lighting is not None else None
+        # the newest configuration the lighting engineers stored, unless the site file's
+        # lighting section changed since (store.lighting_config: the site file then wins)
+        lighting_site = await effective_lighting_site(
+            self.store.lighting_config, self.site.lighting
+        )
         if lighting_site is None:
             return
         config = LightingServiceConfig(tick_s=LIGHTING_TICK_S, timezone=self.site.site.timezone)
@@ -311,6 +317,9 @@ class Service:
         if self._cycle is None:
             raise RuntimeError("Service.run_cycle before the service started")
         async with self._cycle_lock:
+            overrides = self.parts.get("overrides")
+            if isinstance(overrides, Overrides):
+                await overrides.refresh(self._clock.now())
             report = await self._cycle.run_once()
         m = self._metrics
         real_s = report.duration_s / self._clock.speed

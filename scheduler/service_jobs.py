@@ -12,7 +12,9 @@ job id                   when, and what
                          cycle (:meth:`Service.run_cycle`); readings to the store; the
                          deciders, in this fixed order: one
                          :class:`~scheduler.dispatch_job.DispatchJob` per community (in
-                         site-file order) giving its plan's setpoints of the quarter-hour
+                         site-file order) giving its plan's setpoints of the quarter-hour,
+                         then the operators' overrides (:mod:`scheduler.overrides`),
+                         which hold their device against the plan until they expire
 ``dispatch:<community>`` 5 s after each quarter-hour (and once at start): the rolling
                          dispatch on the newest snapshot, solved in a worker thread;
                          the plan lands in ``service.plans[community]``
@@ -45,6 +47,7 @@ from scheduler.cycle import CycleReport
 from scheduler.dispatch_job import DispatchJob
 from scheduler.jobs import JobFunc, daily_trigger, every, guarded, quarter_hour_trigger
 from scheduler.metering_job import MeteringJob
+from scheduler.overrides import Overrides, overridable
 from scheduler.settlement_job import SettlementJob
 from store import MirrorConfig, MirrorUnavailable
 from store.readings import WriteResult
@@ -82,15 +85,18 @@ def install_jobs(service: Service) -> None:
 
     add("poll", service.run_cycle, every(site.dispatch.poll_interval_s, quarter_hour_start(now)))
 
+    overrides = Overrides(service.store)
+    service.parts["overrides"] = overrides
     dispatch: dict[str, DispatchJob] = {}
     for community in site.communities:
         job = DispatchJob(site, community.id, service.store, service.clock, service.metrics)
         dispatch[community.id] = job
-        service.deciders.append(job)
+        service.deciders.append(overridable(job, overrides))
         run = _dispatch_run(service, job)
         add(f"dispatch:{community.id}", run, quarter_hour_trigger(tz, DISPATCH_OFFSET_S))
         add(f"dispatch:{community.id}:start", run, DateTrigger(run_date=now, timezone=UTC))
     service.parts["dispatch"] = dispatch
+    service.deciders.append(overrides)  # last: operators' manual setpoints
 
     metering = MeteringJob(service.store, site)
     settlement = SettlementJob(service.store, site)

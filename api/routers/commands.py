@@ -18,11 +18,16 @@ from fastapi import APIRouter, Path, Query, Request
 from api.acting import once
 from api.audit import record_action
 from api.deps import ClockDep, IdempotencyKey, Operator, State, StoreDep
-from api.errors import not_found
+from api.errors import bad_field, not_found
 from api.periods import Range
 from api.queries import commands_between
 from api.schemas.operations import CommandPublic, OverrideCreate
-from store.commands import Command, StoredCommand
+from scheduler.commands import Command as SetpointCommand
+from scheduler.commands import CommandKind
+from scheduler.overrides import DEFAULT_REVERT_S, OVERRIDE_PREFIX
+from scheduler.recovery import to_row
+from store.commands import Command as StoredRow
+from store.commands import StoredCommand
 from store.schema import COMMAND_STATUSES
 
 router = APIRouter(prefix="/api/v1/commands", tags=["operations"])
@@ -39,6 +44,12 @@ def public(c: StoredCommand) -> CommandPublic:
         status_changed_at=c.status_changed_at,
         detail=c.detail,
     )
+
+
+def _setpoint(c: StoredRow) -> dict[str, object]:
+    """What an audit record shows of the command an override replaces."""
+    v = c.value if isinstance(c.value, dict) else {"value": c.value}
+    return {"command_id": c.command_id, "kind": v.get("kind"), "value": v.get("value")}
 
 
 @router.get("", response_model=list[CommandPublic], summary="Commands issued in a time range")
@@ -88,14 +99,23 @@ async def create_override(
 ) -> object:
     async def act() -> tuple[int, CommandPublic]:
         now = clock.now()
+        site = getattr(state.runtime, "site", None)
+        if site is not None and body.target not in {d.name for d in site.devices}:
+            raise bad_field("body.target", f"no device {body.target!r} in the site")
         live = await store.commands.live(now, [body.target])
         old = live[-1].command if live else None
-        command = Command(
-            command_id=f"override-{uuid.uuid4().hex}",
-            target=body.target,
-            value=body.value,
-            issued_at=now,
-            expires_at=now + timedelta(seconds=body.expires_in_s),
+        revert_s = site.dispatch.revert_s if site is not None else DEFAULT_REVERT_S
+        command = to_row(
+            SetpointCommand(
+                command_id=f"{OVERRIDE_PREFIX}{uuid.uuid4().hex}",
+                target=body.target,
+                kind=CommandKind(body.kind),
+                value=body.value,
+                expires_at=now + timedelta(seconds=body.expires_in_s),
+                source=f"override:{caller.username}",
+                revert_s=revert_s,
+            ),
+            now,
         )
         _, stored = await store.commands.insert(command)
         await record_action(
@@ -105,8 +125,9 @@ async def create_override(
             body.target,
             result="accepted",
             now=now,
-            old_value=None if old is None else {"command_id": old.command_id, "value": old.value},
+            old_value=None if old is None else _setpoint(old),
             new_value={
+                "kind": body.kind,
                 "value": body.value,
                 "expires_at": command.expires_at.isoformat(),
                 "reason": body.reason,

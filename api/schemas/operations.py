@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
 from api.schemas.members import SettledFigures
 
@@ -66,21 +66,53 @@ class CommandPublic(BaseModel):
     detail: str | None = None
 
 
+#: Bounds of a manual setpoint per kind (the device clamps further to its own limits).
+OVERRIDE_BOUNDS: dict[str, tuple[float, float]] = {
+    "power_limit_pct": (0.0, 100.0),
+    "battery_power_w": (-1_000_000.0, 1_000_000.0),
+    "load_power_w": (0.0, 1_000_000.0),
+    "dim_level_pct": (0.0, 100.0),
+}
+
+
 class OverrideCreate(BaseModel):
-    """A manual setpoint for one asset, valid until it expires (then the plan takes over)."""
+    """A manual setpoint for one device, valid until it expires (then the plan takes over).
+
+    While it is in force it wins over the plan's setpoint of the same kind for that device;
+    the controller refreshes it like its own setpoints, so the device does not revert."""
+
+    model_config = ConfigDict(extra="forbid")
 
     target: str = Field(
         min_length=1,
         max_length=128,
         pattern=r"^[A-Za-z0-9._:/-]+$",
-        description="the asset or device setpoint to override",
-        examples=["h01-battery"],
+        description="the device (its name in the site file)",
+        examples=["hh01-battery"],
     )
-    value: JsonValue = Field(description="the setpoint", examples=[{"power_w": -2000}])
+    kind: Literal["power_limit_pct", "battery_power_w", "load_power_w", "dim_level_pct"] = Field(
+        description="what to set: PV limit in % of rating, battery power in W (+ = charge), "
+        "EV charger / storage heater power in W, luminaire level in %",
+        examples=["battery_power_w"],
+    )
+    value: float = Field(
+        allow_inf_nan=False, description="the setpoint in the kind's unit", examples=[-2000]
+    )
     expires_in_s: int = Field(
         ge=60, le=24 * 3600, description="seconds until the override lapses", examples=[3600]
     )
     reason: str = Field(min_length=1, max_length=500, examples=["feeder maintenance"])
+
+    @field_validator("value")
+    @classmethod
+    def _within_the_kinds_bounds(cls, value: float, info: ValidationInfo) -> float:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself was refused; that error names it
+            return value
+        lo, hi = OVERRIDE_BOUNDS[kind]
+        if not lo <= value <= hi:
+            raise ValueError(f"{value:g} is outside {lo:g}..{hi:g} for {kind}")
+        return value
 
 
 class SettlementRunPublic(BaseModel):

@@ -103,7 +103,8 @@ async def test_override_is_stored_audited_and_done_once_per_key(
     headers = {**bearer("olga"), "Idempotency-Key": "ov-1"}
     body = {
         "target": "h01-battery",
-        "value": {"power_w": -2000},
+        "kind": "battery_power_w",
+        "value": -2000,
         "expires_in_s": 900,
         "reason": "test",
     }
@@ -114,12 +115,15 @@ async def test_override_is_stored_audited_and_done_once_per_key(
     assert again.json() == first.json()
     cmd = first.json()
     assert cmd["status"] == "pending"
-    assert cmd["value"] == {"power_w": -2000}
+    assert cmd["value"]["kind"] == "battery_power_w"
+    assert cmd["value"]["value"] == -2000
+    assert cmd["value"]["source"] == "override:olga"
+    assert cmd["value"]["revert_s"] == 900  # no site at hand: the default revert time
     assert cmd["expires_at"] == (NOW + timedelta(seconds=900)).isoformat().replace("+00:00", "Z")
     runtime.clock.advance(60)
     second = await ops.post(
         "/api/v1/commands/overrides",
-        json={**body, "value": {"power_w": 0}},
+        json={**body, "value": 0},
         headers={**bearer("olga"), "Idempotency-Key": "ov-2"},
     )
     assert second.status_code == 201
@@ -131,9 +135,11 @@ async def test_override_is_stored_audited_and_done_once_per_key(
     assert records[0].entry.command_id == cmd["command_id"]
     assert records[1].entry.old_value == {
         "command_id": cmd["command_id"],
-        "value": {"power_w": -2000},
+        "kind": "battery_power_w",
+        "value": -2000,
     }
-    assert records[1].entry.new_value["value"] == {"power_w": 0}
+    assert records[1].entry.new_value["kind"] == "battery_power_w"
+    assert records[1].entry.new_value["value"] == 0
     listed = await ops.get("/api/v1/commands", headers=bearer("olga"))
     assert [c["command_id"] for c in listed.json()] == [
         second.json()["command_id"],
@@ -152,8 +158,24 @@ async def test_bad_override_is_422_naming_each_field(ops: httpx.AsyncClient, sto
     )
     assert r.status_code == 422
     fields = {e["field"]: e["reason"] for e in r.json()["detail"]}
-    assert set(fields) == {"body.target", "body.expires_in_s", "body.reason"}
+    assert set(fields) == {"body.target", "body.kind", "body.expires_in_s", "body.reason"}
     assert fields["body.expires_in_s"] == "Input should be greater than or equal to 60"
+    # a value outside its kind's range names the value, the range and the kind
+    r = await ops.post(
+        "/api/v1/commands/overrides",
+        json={
+            "target": "h01-pv",
+            "kind": "power_limit_pct",
+            "value": 140,
+            "expires_in_s": 600,
+            "reason": "t",
+        },
+        headers=bearer("olga"),
+    )
+    assert r.status_code == 422
+    [err] = r.json()["detail"]
+    assert err["field"] == "body.value"
+    assert "140 is outside 0..100 for power_limit_pct" in err["reason"]
     assert await store.commands.live(NOW) == []
     assert await store.audit.records() == []
 
@@ -258,7 +280,8 @@ async def test_auditor_finds_an_edited_or_deleted_record(
             "/api/v1/commands/overrides",
             json={
                 "target": f"h0{i}-battery",
-                "value": {"power_w": i},
+                "kind": "battery_power_w",
+                "value": i,
                 "expires_in_s": 600,
                 "reason": "t",
             },

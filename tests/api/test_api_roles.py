@@ -91,7 +91,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/commands/overrides": {
         "json": {
             "target": "h01-battery",
-            "value": {"power_w": 0},
+            "kind": "battery_power_w",
+            "value": 0,
             "expires_in_s": 600,
             "reason": "test",
         }
