@@ -247,9 +247,5 @@ APPEND_ONLY_TABLES: tuple[str, ...] = (
     "settlement_statements",
     "alarm_events",
     "audit_log",
+    "lighting_config_versions",  # triggers from migration 0002
 )
-
-#: Append-only as well (triggers installed by migration 0002). Kept apart from
-#: :data:`APPEND_ONLY_TABLES` until ``tests/store/test_store_append_only.fill`` writes a row of
-#: each (its tampering tests need a row to tamper with).
-LIGHTING_APPEND_ONLY_TABLES: tuple[str, ...] = ("lighting_config_versions",)

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from lighting.config import LightingConfig
 from store import AuditEntry, Interval, Statement, Store
 from store.engine import write_tx
 from store.errors import AppendOnlyViolation
@@ -25,6 +26,9 @@ async def fill(store: Store) -> None:
         "k", source="s", kind="lamp_failure", severity="warning", message="m", now=T0
     )
     await store.audit.append(AuditEntry(T0, "op", "operator", "override", "lamp-1", "ok"))
+    await store.lighting_config.append(
+        LightingConfig(programs=[], calendars=[]), base_hash="", created_by="a", change="c", now=T0
+    )
 
 
 @pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
