@@ -33,7 +33,8 @@
                         : { values: function (u, vals) { return vals.map(hhmm); } },
         { label: opts.unit || "", size: 56 }
       ],
-      series: [{ value: function (u, v) { return v == null ? "" : (opts.categories ? opts.categories[v] : hhmm(v)); } }]
+      series: [{ label: opts.xLabel || (opts.categories ? "" : (lang === "de" ? "Zeit" : "Time")),
+                 value: function (u, v) { return v == null ? "" : (opts.categories ? opts.categories[v] : hhmm(v)); } }]
         .concat(series.map(function (s, i) {
           return { label: s.label, stroke: s.colour || COLOURS[i % COLOURS.length], width: 2,
                    fill: s.fill || undefined, paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
@@ -209,7 +210,7 @@
           chart(document.getElementById("year-chart"), months, [
             { label: yl.energy + " kWh", values: y.months.map(function (m) { return m.energy_kwh; }) },
             { label: yl.baseline + " kWh", values: y.months.map(function (m) { return m.baseline_kwh; }), colour: "#9aa5a0" }
-          ], { unit: "kWh", digits: 1, height: 200, categories: names });
+          ], { unit: "kWh", digits: 1, height: 200, categories: names, xLabel: lang === "de" ? "Monat" : "Month" });
         });
     }
     year();
