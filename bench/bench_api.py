@@ -1,0 +1,416 @@
+"""The web API under load: a member's month view with 1,000 members × one year of
+quarter-hours stored, on SQLite and on PostgreSQL, against the bare ``/health`` route in the
+same run; and the first load of the member and operator pages.
+
+The data (:mod:`bench.apidata`) is built once and cached. The app is ``create_app`` served by
+uvicorn in a subprocess (one worker), with a runtime whose clock stands inside the stored year
+(``BENCH_API_NOW``, default 2025-11-20 12:00 UTC), so "today" and "this month" of the pages
+have data. The load: ``--clients`` (50) closed-loop clients (httpx ``AsyncClient`` each, one
+keep-alive connection), each logged in through ``POST /api/v1/auth/token`` as a different
+member, each sending its next request when the previous one answered, for ``--seconds`` after a
+warm-up. Routes:
+
+* ``/health`` — the baseline: no auth, no database;
+* month view — ``GET /api/v1/members/{id}/balances?resolution=day&start=<1st>&end=<1st of
+  next>`` for a random month of the year (the per-day table of the member page's month, from
+  ~5,800 intervals and ~30 daily statements); target p99 ≤ 50 ms;
+* member page — ``GET /member`` (server-rendered: today per quarter-hour, the month per day)
+  under the same load;
+* first load — a fresh client (no connection, no cache) fetching ``/member`` (as a member) or
+  ``/operator`` (as the operator) and every ``/static`` asset the HTML references, one at a
+  time, 10 times; target < 1 s.
+
+Latencies are measured in the client process (the machine's two cores are shared by server
+and clients, and by whatever else runs). Non-200 answers are counted as errors and left out
+of the percentiles. ``--profile`` times the month view's stages in-process (intervals query,
+statements query, bucketing, response model) and prints cProfile's top functions.
+
+    scripts/bench api [--backends=sqlite,postgresql] [--clients=50] [--seconds=10]
+                      [--members=1000] [--days=365] [--rebuild] [--profile]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import random
+import re
+import socket
+import statistics
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bench.apidata import OPERATOR, PASSWORD, TZ, Dataset, ensure_postgres, ensure_sqlite
+from protocols.clock import ManualClock
+from scheduler.health import Readiness
+from scheduler.observability import Metrics
+
+SECRET = "bench-secret-key-0123456789abcdef"
+DEFAULT_NOW = "2025-11-20T12:00:00+00:00"
+MONTH_P99_MS = 50.0
+PAGE_S = 1.0
+SESSION_COOKIE = "waldstadt_session"
+
+
+# -- the server (runs in the uvicorn subprocess) ----------------------------------------------
+
+
+@dataclass
+class BenchRuntime:
+    """A runtime with a clock standing inside the stored year (see :mod:`api.runtime`)."""
+
+    clock: ManualClock
+    metrics: Metrics = field(default_factory=Metrics)
+
+    async def readiness(self) -> Readiness:
+        return Readiness(())
+
+
+def server_app() -> Any:
+    """uvicorn's ``--factory`` entry: the app on ``WALDSTADT_DATABASE_URL``."""
+    from api.app import create_app
+    from scheduler.settings import load_settings
+
+    now = datetime.fromisoformat(os.environ.get("BENCH_API_NOW", DEFAULT_NOW))
+    return create_app(load_settings(), runtime=BenchRuntime(ManualClock(now)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def serve(url: str, now: datetime, workers: int) -> AsyncIterator[str]:
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("WALDSTADT_")
+    } | {
+        "WALDSTADT_DATABASE_URL": url,
+        "WALDSTADT_SECRET_KEY": SECRET,
+        "WALDSTADT_LOG_LEVEL": "WARNING",
+        "BENCH_API_NOW": now.isoformat(),
+    }  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "bench.bench_api:server_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning", "--no-access-log",
+        env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as client:
+            for _ in range(300):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/health")).status_code == 200:
+                        break
+                if proc.returncode is not None:
+                    raise RuntimeError(f"uvicorn exited with {proc.returncode}")
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("uvicorn did not answer /health within 30 s")
+        yield base
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+# -- load -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    backend: str
+    route: str
+    requests: int
+    errors: dict[int, int]
+    latencies_ms: list[float]
+    seconds: float
+    target: str
+    limit_ms: float | None
+
+    def pct(self, q: float) -> float:
+        if not self.latencies_ms:
+            return float("nan")
+        xs = sorted(self.latencies_ms)
+        return xs[min(len(xs) - 1, int(q / 100 * len(xs)))]
+
+    @property
+    def met(self) -> str:
+        if self.limit_ms is None:
+            return ""
+        if not self.latencies_ms or self.errors:
+            return "not met"
+        measure = self.pct(99) if "p99" in self.target else max(self.latencies_ms)
+        return "met" if measure <= self.limit_ms else "not met"
+
+
+async def login(client: httpx.AsyncClient, username: str) -> str:
+    r = await client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+    r.raise_for_status()
+    token: str = r.json()["access_token"]
+    return token
+
+
+def month_bounds(ds: Dataset, now: datetime) -> list[tuple[date, date]]:
+    """The whole local months of the stored year up to the clock's month."""
+    out = []
+    last = ds.first_day + timedelta(days=ds.days)
+    today = now.astimezone(TZ).date()
+    d = ds.first_day.replace(day=1)
+    while d < last and d <= today:
+        nxt = date(d.year + d.month // 12, d.month % 12 + 1, 1)
+        if d >= ds.first_day and nxt <= last:
+            out.append((d, nxt))
+        d = nxt
+    return out
+
+
+async def closed_loop(
+    base: str,
+    clients: list[dict[str, str]],
+    request: Callable[[httpx.AsyncClient, int, random.Random], Awaitable[httpx.Response]],
+    seconds: float,
+    warmup: float,
+) -> tuple[int, dict[int, int], list[float], float]:
+    """``len(clients)`` clients (their headers/cookies), each sending back to back."""
+    latencies: list[float] = []
+    errors: dict[int, int] = {}
+    count = 0
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop = measure_from + seconds
+
+    async def one(i: int, cookies_headers: dict[str, str]) -> None:
+        nonlocal count
+        rng = random.Random(i)
+        cookies = {SESSION_COOKIE: cookies_headers["token"]} if "token" in cookies_headers else {}
+        headers = {k: v for k, v in cookies_headers.items() if k != "token"}
+        async with httpx.AsyncClient(
+            base_url=base, headers=headers, cookies=cookies, timeout=60,
+            limits=httpx.Limits(max_connections=1),
+        ) as client:  # fmt: skip
+            while (t0 := time.perf_counter()) < stop:
+                r = await request(client, i, rng)
+                t1 = time.perf_counter()
+                if t0 < measure_from:
+                    continue
+                count += 1
+                if r.status_code != 200:
+                    errors[r.status_code] = errors.get(r.status_code, 0) + 1
+                else:
+                    latencies.append((t1 - t0) * 1000)
+
+    await asyncio.gather(*(one(i, c) for i, c in enumerate(clients)))
+    return count, errors, latencies, seconds
+
+
+ASSET = re.compile(r"""(?:src|href)=["'](/static/[^"']+)["']""")
+
+
+async def first_load(base: str, path: str, token: str, times: int) -> list[float]:
+    """Seconds for the page and each static asset it references, on a fresh connection."""
+    out = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        async with httpx.AsyncClient(
+            base_url=base, cookies={SESSION_COOKIE: token}, timeout=60
+        ) as client:
+            r = await client.get(path)
+            if r.status_code != 200:
+                raise RuntimeError(f"{path}: {r.status_code} {r.text[:200]}")
+            for asset in dict.fromkeys(ASSET.findall(r.text)):
+                a = await client.get(asset)
+                if a.status_code != 200:
+                    raise RuntimeError(f"{asset}: {a.status_code}")
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def has_route(base_paths: set[str], path: str) -> bool:
+    return path in base_paths
+
+
+async def run_backend(
+    backend: str, url: str, ds: Dataset, now: datetime, opts: dict[str, str]
+) -> list[Result]:
+    n_clients = int(opts.get("--clients", 50))
+    seconds = float(opts.get("--seconds", 10))
+    warmup = float(opts.get("--warmup", 2))
+    workers = int(opts.get("--workers", 1))
+    results: list[Result] = []
+    step = max(1, ds.members // n_clients)
+    members = [1 + i * step for i in range(n_clients)]
+    months = month_bounds(ds, now)
+    async with serve(url, now, workers) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=120) as c:
+            sem = asyncio.Semaphore(4)
+
+            async def login_one(k: int) -> str:
+                async with sem:
+                    return await login(c, ds.username(k))
+
+            tokens = await asyncio.gather(*(login_one(k) for k in members))
+            op_token = await login(c, OPERATOR)
+            pages = {route.strip() for route in ("/member", "/operator")}
+            present = {p for p in pages if (await c.get(p, follow_redirects=False)).status_code
+                       in (200, 302, 303, 307, 401, 403)}  # fmt: skip
+
+        async def health(client: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
+            return await client.get("/health")
+
+        async def month(client: httpx.AsyncClient, i: int, rng: random.Random) -> httpx.Response:
+            first, nxt = rng.choice(months)
+            return await client.get(
+                f"/api/v1/members/{ds.member_id(members[i])}/balances",
+                params={"resolution": "day", "start": first.isoformat(), "end": nxt.isoformat()},
+            )
+
+        async def member_page(
+            client: httpx.AsyncClient, i: int, rng: random.Random
+        ) -> httpx.Response:
+            return await client.get("/member")
+
+        bearer = [{"Authorization": f"Bearer {t}"} for t in tokens]
+        cookie = [{"token": t} for t in tokens]
+        scenarios: list[tuple[str, Any, list[dict[str, str]], str, float | None]] = [
+            ("GET /health (baseline)", health, [{} for _ in tokens], "", None),
+            ("member month view (API, per day)", month, bearer, "p99 ≤ 50 ms", MONTH_P99_MS),
+        ]
+        if "/member" in present:
+            scenarios.append(("GET /member page", member_page, cookie, "", None))
+        for name, fn, clients, target, limit in scenarios:
+            count, errors, lat, secs = await closed_loop(base, clients, fn, seconds, warmup)
+            results.append(Result(backend, name, count, errors, lat, secs, target, limit))
+            print(f"  {backend}: {name}: {count} requests", flush=True)
+        for path, token in (("/member", tokens[0]), ("/operator", op_token)):
+            if path not in present:
+                print(f"  {backend}: {path} does not exist (no api/web page yet)")
+                continue
+            loads = await first_load(base, path, token, 10)
+            results.append(
+                Result(
+                    backend, f"first load {path} (+ static assets)", len(loads), {},
+                    [x * 1000 for x in loads], sum(loads), "page < 1 s", PAGE_S * 1000,
+                )
+            )  # fmt: skip
+    return results
+
+
+def table(results: list[Result]) -> str:
+    head = (
+        f"{'backend':<10} {'route':<40} {'requests':>8} {'errors':>9} {'p50 ms':>8} "
+        f"{'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}  {'target':<12} {'':<7}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        errs = ",".join(f"{n}×{code}" for code, n in sorted(r.errors.items())) or "0"
+        rate = r.requests / r.seconds if r.seconds else 0.0
+        lines.append(
+            f"{r.backend:<10} {r.route:<40} {r.requests:>8} {errs:>9} {r.pct(50):>8.1f} "
+            f"{r.pct(95):>8.1f} {r.pct(99):>8.1f} {rate:>7.1f}  {r.target:<12} {r.met:<7}"
+        )
+    return "\n".join(lines)
+
+
+# -- profile ----------------------------------------------------------------------------------
+
+
+async def profile_month(url: str, ds: Dataset, now: datetime, n: int = 20) -> str:
+    """Where a month view's time goes, in-process (no HTTP): the route's own steps timed
+    (the balances read, the response model and its JSON), the two queries alone, and
+    cProfile's top functions over the route's steps."""
+    from api.balances import Resolution
+    from api.periods import PeriodQuery
+    from api.routers.members import balance_row, member_buckets
+    from api.schemas.members import MemberBalancesPublic
+    from store import Store
+
+    months = month_bounds(ds, now)
+    stages: dict[str, list[float]] = {
+        "member_buckets (queries + bucketise)": [], "response model + JSON": [],
+        "  store.intervals.for_member alone": [], "  settlement.member_statements alone": [],
+    }  # fmt: skip
+    out = io.StringIO()
+    rows = 0
+    async with Store(url) as store:
+        prof = cProfile.Profile()
+        for i in range(n):
+            first, nxt = months[i % len(months)]
+            member = ds.member_id(1 + (i * 37) % ds.members)
+            period = PeriodQuery(Resolution.DAY, first, nxt, TZ)
+            prof.enable()
+            t0 = time.perf_counter()
+            buckets = await member_buckets(store, member, period)
+            t1 = time.perf_counter()
+            body = MemberBalancesPublic(
+                member_id=member, resolution=period.resolution, timezone="Europe/Berlin",
+                start=first, end=nxt, rows=[balance_row(b) for b in buckets],
+            ).model_dump_json()  # fmt: skip
+            t2 = time.perf_counter()
+            prof.disable()
+            intervals = await store.intervals.for_member(member, period.start_utc, period.end_utc)
+            t3 = time.perf_counter()
+            await store.settlement.member_statements(member, period.start_utc, period.end_utc)
+            t4 = time.perf_counter()
+            rows = len(intervals)
+            for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                stages[name].append(dt * 1000)
+            assert buckets
+            assert body
+        print(f"  month view in-process, {n} runs, medians (ms); {rows} intervals/month:", file=out)
+        for name, xs in stages.items():
+            print(f"    {name:<40} {statistics.median(xs):8.1f}", file=out)
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(20)
+        print(s.getvalue(), file=out)
+    return out.getvalue()
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> None:
+    opts = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in argv if "=" in a}
+    flags = {a for a in argv if "=" not in a}
+    ds = Dataset(int(opts.get("--members", 1000)), int(opts.get("--days", 365)))
+    now = datetime.fromisoformat(opts.get("--now", DEFAULT_NOW)).astimezone(UTC)
+    backends = opts.get("--backends", "sqlite,postgresql").split(",")
+    results: list[Result] = []
+    profiles: dict[str, str] = {}
+    for backend in backends:
+        if backend == "sqlite":
+            url = asyncio.run(ensure_sqlite(ds, rebuild="--rebuild" in flags))
+        elif backend == "postgresql":
+            url = asyncio.run(ensure_postgres(ds, rebuild="--rebuild" in flags))
+        else:
+            sys.exit(f"--backends: unknown backend {backend!r} (sqlite, postgresql)")
+        print(f"{backend}: {ds.members} members × {ds.days} days, clock at {now.isoformat()}")
+        results += asyncio.run(run_backend(backend, url, ds, now, opts))
+        if "--profile" in flags:
+            profiles[backend] = asyncio.run(profile_month(url, ds, now))
+    print()
+    print(table(results))
+    for backend, text in profiles.items():
+        print(f"\nprofile ({backend}):\n{text}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
