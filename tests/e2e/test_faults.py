@@ -279,7 +279,7 @@ async def test_killed_while_curtailing_the_inverter_reverts_and_a_restart_duplic
                     )
                     return len(got) == 20
 
-                await eventually(all_stored, timeout_s=20, step_s=0.2)
+                await eventually(all_stored, timeout_s=10, step_s=0.2)
                 # the quarter-hours metered before the kill are not restated
                 restated = await scalar(
                     service,
