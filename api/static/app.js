@@ -193,6 +193,28 @@
       addRow({ name: "step " + (tbody.rows.length + 1), anchor: "clock", clock: "23:00", offset_min: 0, level_pct: 50, ramp_s: 60 });
       schedule();
     });
+    document.getElementById("ed-save").addEventListener("click", function () {
+      var saved = document.getElementById("ed-saved");
+      fetch("/lighting/programs/" + encodeURIComponent(progSel.value), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ steps: program().steps })
+      }).then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
+        .then(function (r) {
+          if (!r.ok) {
+            errorEl.hidden = false;
+            var detail = r.body.detail;
+            errorEl.textContent = Array.isArray(detail)
+              ? detail.map(function (e) { return e.field + ": " + e.reason; }).join("; ") : String(detail);
+            return;
+          }
+          errorEl.hidden = true;
+          ed.programs[progSel.value] = r.body.item;
+          saved.hidden = false;
+          saved.textContent = labels.saved + " " + r.body.detail;
+          refresh(true);
+        });
+    });
     load(ed.program);
     draw(stored);
 

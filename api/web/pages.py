@@ -39,6 +39,8 @@ from api.errors import field_errors
 from api.periods import period_query
 from api.routers.commands import create_override
 from api.routers.exports import balances_csv
+from api.routers.lighting import update_program
+from api.schemas.lighting import ProgramUpdate
 from api.schemas.operations import OverrideCreate
 from api.state import AppState
 from api.web import views
@@ -531,6 +533,38 @@ async def lighting_preview(request: Request) -> Response:
             return JSONResponse({"detail": errs}, status_code=422)
     preview = views.night_preview(config, body.segment, body.night, program)
     return JSONResponse(_preview_json(preview))
+
+
+@router.post("/lighting/programs/{name}", response_model=None)
+async def lighting_save_program(request: Request, name: str) -> Response:
+    """Save the edited steps of a program through the lighting API's
+    ``PUT /api/v1/lighting/programs/{name}`` (validated over a year, stored as a new
+    version, applied to the running service, audited). JSON ``{"steps": [...]}``."""
+    who = await guard(request, Role.LIGHTING_ENGINEER)
+    if isinstance(who, Response):
+        return who
+    state = _state(request)
+    if not csrf_ok(state, request, request.headers.get(CSRF_HEADER)):
+        return JSONResponse({"detail": "bad or missing CSRF token"}, status_code=403)
+    try:
+        body = ProgramUpdate.model_validate(await request.json())
+    except ValidationError as exc:
+        errs = [
+            {"field": ".".join(["body", *map(str, e["loc"])]), "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errs}, status_code=422)
+    except ValueError:
+        return JSONResponse({"detail": [{"field": "body", "reason": "not JSON"}]}, status_code=422)
+    assert state.store is not None
+    try:
+        answer = await update_program(
+            name, body, who, state.store, state.clock, state, request, None
+        )
+    except RequestValidationError as exc:
+        return JSONResponse({"detail": field_errors(exc.errors())}, status_code=422)
+    assert isinstance(answer, Response)
+    return answer
 
 
 @router.get("/lighting/year.json", response_model=None)

@@ -6,7 +6,7 @@ November evening, its clock 60× real time; SQLite in the test's folder; the web
 free loopback port. Each role logs in through the login form and sees real figures:
 the member's settled consumption, the operator's live community and plan status, the
 lighting engineer's luminaires with their levels and reasons; an edited program changes the
-preview chart; the language switch sticks. Screenshots go to ``tests/web/artifacts/``
+preview chart and is saved; the language switch sticks. Screenshots go to ``tests/web/artifacts/``
 (one at phone size); with ``WALDSTADT_DOCS_SCREENSHOTS=1`` the operator's and the member's
 also go to ``docs/screenshots/``.
 """
@@ -206,6 +206,10 @@ async def test_each_role_sees_the_running_town_in_chromium(tmp_path: Path) -> No
                 await page.dispatch_event("#ed-night", "change")
                 await expect(preview).not_to_have_attribute("data-energy", after)
                 assert float(await preview.get_attribute("data-energy") or 0) < float(after)
+                # save it: the lighting API stores a version and the service runs it
+                await page.click("#ed-save")
+                await expect(page.locator("#ed-saved")).to_be_visible()
+                await expect(page.locator("#ed-error")).to_be_hidden()
                 await expect(page.locator("#year-figures")).to_have_attribute("data-ready", "1")
                 assert "kWh" in await page.locator("#year-figures").inner_text()
                 await page.screenshot(path=str(ARTIFACTS / "lighting.png"), full_page=True)

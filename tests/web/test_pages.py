@@ -224,6 +224,7 @@ async def test_the_operator_sees_plan_alarms_and_overrides_through_the_audited_r
     assert "m03-meter does not answer" in text
     assert '"m01-battery": [5.0, 5.25' in text  # the battery's state of charge in kWh
     assert '"m02-ev": [11.0' in text
+    assert '<span data-key="available">1</span>/1' in text  # the site's one battery
     token = CSRF_RE.search(text)
     assert token is not None
     bad = await olga.post(
@@ -368,3 +369,34 @@ async def test_login_form_targets_cannot_leave_the_site(app: FastAPI) -> None:
         assert target == "/member"
         r = await c.get("/login", params={"next": "//evil.example/"})
         assert r.headers["location"] == "/member"
+
+
+async def test_the_editor_saves_a_program_through_the_lighting_api(
+    clients: dict[str, httpx.AsyncClient], web_store: Store
+) -> None:
+    lena = clients["lena"]
+    page = await lena.get("/lighting")
+    csrf = CSRF_RE.search(page.text)
+    assert csrf is not None
+    headers = {"X-CSRF-Token": csrf.group(1)}
+    night = {"segment": "waldweg", "night": "2026-12-24"}
+    before = (await lena.post("/lighting/preview", json=night, headers=headers)).json()
+    steps = [
+        {"name": "dusk", "anchor": "sunset", "level_pct": 100, "ramp_s": 60},
+        {"name": "dawn", "anchor": "sunrise", "offset_min": 10, "level_pct": 0, "ramp_s": 60},
+    ]
+    url = "/lighting/programs/Wohnstraße"
+    assert (await lena.post(url, json={"steps": steps})).status_code == 403
+    bad = await lena.post(url, json={"steps": [{**steps[0], "level_pct": 140}]}, headers=headers)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["field"].startswith("body.steps.0")
+    saved = await lena.post(url, json={"steps": steps}, headers=headers)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["version"] >= 1
+    after = (await lena.post("/lighting/preview", json=night, headers=headers)).json()
+    assert after["energy_wh"] > before["energy_wh"]
+    records = await web_store.audit.records(0, 100)
+    assert records[-1].entry.action == "lighting.program.update"
+    assert records[-1].entry.actor == "lena"
+    refused = await clients["olga"].post(url, json={"steps": steps}, headers=headers)
+    assert refused.status_code == 403
