@@ -40,7 +40,6 @@ import contextlib
 import itertools
 import logging
 import random
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -55,6 +54,7 @@ from protocols.errors import BrokerUnavailable, ConfigError
 from protocols.mqtt.config import BusConfig, BusHealth, BusStats, HealthState
 from protocols.mqtt.inbound import Inbound, MalformedStats, Route, _Delivery, classify
 from protocols.mqtt.topics import filter_matches
+from protocols.mqtt.wire import EagerWriter, Inbox, set_no_delay
 
 log = logging.getLogger(__name__)
 #: paho reports a lost socket as several ERROR lines; the supervisor already logs the loss
@@ -255,7 +255,7 @@ class Bus:
 
     # -- connection ----------------------------------------------------------------------
 
-    def _new_client(self) -> aiomqtt.Client:
+    def _new_client(self) -> tuple[aiomqtt.Client, Inbox]:
         cfg = self.config
         will = aiomqtt.Will(cfg.will_topic, OFFLINE, qos=1, retain=True)
         common: dict[str, Any] = {
@@ -288,19 +288,21 @@ class Bus:
         client.pending_calls_threshold = cfg.publish_window + 16
         # aiomqtt 2.5 has no constructor option for it; paho 2's switch is public API.
         client._client.manual_ack_set(True)
-        return client
+        EagerWriter(client)
+        # before connecting: a persistent session's queued messages follow the CONNACK at once
+        return client, Inbox(client)
 
     async def _supervise(self) -> None:
         attempt = 0
         while True:
             try:
-                client = self._new_client()
+                client, inbox = self._new_client()
                 async with client:
                     attempt = 0
                     await self._on_connected(client)
                     async with asyncio.TaskGroup() as tg:
                         name = self.config.client_id
-                        tg.create_task(self._receive(client), name=f"mqtt-rx:{name}")
+                        tg.create_task(self._receive(client, inbox), name=f"mqtt-rx:{name}")
                         tg.create_task(self._drain(client), name=f"mqtt-tx:{name}")
             except* aiomqtt.MqttError as group:
                 reason = "; ".join(str(e) or type(e).__name__ for e in group.exceptions)
@@ -311,7 +313,7 @@ class Bus:
 
     async def _on_connected(self, client: aiomqtt.Client) -> None:
         self._generation += 1
-        _no_delay(client)
+        set_no_delay(client)
         self._subscribed = set()
         await client.publish(self.config.will_topic, ONLINE, qos=1, retain=True)
         for topic_filter in dict.fromkeys(r.topic_filter for r in self._routes):
@@ -359,14 +361,18 @@ class Bus:
             self._published += len(batch)
             self._outbox_space.set()
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
+    async def _receive(self, client: aiomqtt.Client, inbox: Inbox) -> None:
         send_ack = self._ack_sender(client, self._generation)
         v5 = self.config.protocol == "5"
-        async for message in client.messages:
+        queue = inbox.queue
+        while True:
+            if not queue:
+                await inbox.wait()
+            message = queue.popleft()
             self._received += 1
-            topic = message.topic.value
+            topic = message.topic
             routes = self._routes_for(topic)
-            if v5 and message.properties is not None:
+            if v5:
                 ids = getattr(message.properties, "SubscriptionIdentifier", None)
                 if ids:
                     routes = [r for r in routes if self._filter_ids.get(r.topic_filter) in ids]
@@ -374,8 +380,7 @@ class Bus:
             if not routes:
                 delivery.release()
                 continue
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes | bytearray | str) else str(payload)
+            raw = message.payload
             for route in routes:
                 await self._deliver(route, topic, raw, message.retain, message.qos, delivery)
 
@@ -413,17 +418,6 @@ class Bus:
                 client._client.ack(mid, qos)
 
         return send
-
-
-def _no_delay(client: aiomqtt.Client) -> None:
-    """Switch Nagle's algorithm off: paho leaves it on, and a small QoS 1 publish after a
-    received message then waits 10–40 ms for the peer's delayed ACK (measured in
-    ``bench lighting_mqtt``). The broker needs the same on its side (Mosquitto:
-    ``set_tcp_nodelay true``)."""
-    sock = client._client.socket()
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _raw_bytes(raw: bytes | bytearray | str) -> bytes:
