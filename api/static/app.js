@@ -60,10 +60,15 @@
     }), { unit: "kWh", digits: 3 });
   }
 
-  /* operator: the plans */
+  /* operator: the plans; the page reloads every 30 s unless the override form is in use */
   function operatorPage() {
     var d = data("plan-data");
     if (!d) { return; }
+    var form = document.getElementById("override-form"), touched = false;
+    if (form) { form.addEventListener("input", function () { touched = true; }); }
+    setInterval(function () {
+      if (!touched && document.visibilityState === "visible") { location.reload(); }
+    }, 30000);
     d.plans.forEach(function (p, i) {
       var sel = function (kind) { return document.querySelector('[data-chart="' + kind + '"][data-index="' + i + '"]'); };
       chart(sel("plan-grid"), p.times, [

@@ -72,6 +72,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "sharing": {"de": "Geteilt", "en": "Shared"},
     "grid": {"de": "Netz (+ Bezug)", "en": "Grid (+ import)"},
     "feeder_headroom": {"de": "Reserve Ortsnetz", "en": "Feeder headroom"},
+    "no_feeder_limit": {"de": "keine Grenze gesetzt", "en": "no limit set"},
+    "refreshes": {"de": "aktualisiert alle 30 s", "en": "refreshes every 30 s"},
     "members_unread": {"de": "Zähler ohne Antwort", "en": "Meters not answering"},
     "no_runtime": {
         "de": "Kein laufender Dienst angebunden: keine Live-Werte.",
