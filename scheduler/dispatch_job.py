@@ -39,6 +39,7 @@ with the plan (``payload["notes"]``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -558,18 +559,17 @@ class DispatchJob:
         names = set(community.tariffs)
         tariffs = [t for t in site.tariffs if t.name in names]
         prices = _tariff_prices(self.community_id, tariffs, start, n)
-        unit_pv = (
-            np.asarray(
-                clear_sky_power_w(
-                    PvSite(site.site.latitude, site.site.longitude, 1000.0), start, n
-                ),
-                dtype=float,
-            )
-            / 1000.0
-        )
+        profiles = _Profiles(self._tz, site.site.state, start, n, self._history_qh)
+        pv_site = PvSite(site.site.latitude, site.site.longitude, 1000.0)
+        needed = [LoadProfile(p) for p in sorted({m.load_profile for m in members})]
+
+        def curves() -> np.ndarray:  # pandas/pvlib work: off the event loop
+            profiles.warm(needed)
+            return np.asarray(clear_sky_power_w(pv_site, start, n), dtype=float) / 1000.0
+
+        unit_pv = await asyncio.to_thread(curves)
         notes: list[str] = []
         controllable: set[tuple[str, str]] = set()
-        profiles = _Profiles(self._tz, site.site.state, start, n, self._history_qh)
         built = []
         for mc in members:
             load = await self._load_w(mc, profiles, start)
@@ -825,8 +825,47 @@ def _within_horizon(need_wh: float, max_power_w: float, session: _Session, n: in
     return max(0.0, need_wh - max_power_w * after_qh * 0.25)
 
 
+@functools.lru_cache(maxsize=32)
+def _year_per_kwh(
+    profile: LoadProfile, year: int, zone: str, holidays: tuple[date, ...]
+) -> tuple[datetime, np.ndarray]:
+    """A whole local year of ``profile`` per 1 kWh a year (W per quarter-hour), from the
+    year's first local midnight (UTC). Computed once per process: demandlib builds a pandas
+    series per call (0.05–0.25 s), too slow for every round on the event loop. A slice of
+    the year equals the profile computed for the slice alone (tested)."""
+    tz = ZoneInfo(zone)
+    first = datetime(year, 1, 1, tzinfo=tz).astimezone(UTC)
+    end = datetime(year + 1, 1, 1, tzinfo=tz).astimezone(UTC)
+    n = int((end - first) / QH)
+    series = np.asarray(bdew_load_w(profile, 1000.0, first, n, zone=zone, holidays=holidays))
+    series = series / 1000.0
+    series.setflags(write=False)
+    return first, series
+
+
+def profile_window(
+    profile: LoadProfile, start: datetime, n: int, zone: str, holidays: tuple[date, ...]
+) -> np.ndarray:
+    """``n`` quarter-hours of ``profile`` per 1 kWh a year from ``start`` (UTC), cut from the
+    cached local years it spans."""
+    tz = ZoneInfo(zone)
+    end = start + n * QH
+    parts: list[np.ndarray] = []
+    for year in range(start.astimezone(tz).year, (end - QH).astimezone(tz).year + 1):
+        first, series = _year_per_kwh(profile, year, zone, holidays)
+        lo = max(0, int((start - first) / QH))
+        hi = min(len(series), int((end - first) / QH))
+        if hi > lo:
+            parts.append(series[lo:hi])
+    window = np.concatenate(parts) if parts else np.zeros(0)
+    if len(window) != n:
+        raise ValueError(f"profile window of {len(window)} quarter-hours, wanted {n}")
+    return window
+
+
 class _Profiles:
-    """BDEW profiles per 1 kWh a year for this round's horizon and history window (cached)."""
+    """BDEW profiles per 1 kWh a year for this round's horizon and history window, cut from
+    whole years cached per process; :meth:`warm` computes missing years (in a worker thread)."""
 
     def __init__(self, tz: ZoneInfo, state: str, start: datetime, n: int, history_qh: int) -> None:
         self._zone = tz.key
@@ -835,23 +874,23 @@ class _Profiles:
         self._history_qh = history_qh
         first = start - history_qh * QH
         years = range(first.year - 1, (start + n * QH).year + 2)
-        self._holidays = sorted(holiday_tables.country_holidays("DE", subdiv=state, years=years))
+        self._holidays = tuple(
+            sorted(holiday_tables.country_holidays("DE", subdiv=state, years=years))
+        )
         self._cache: dict[tuple[LoadProfile, bool], np.ndarray] = {}
+
+    def warm(self, profiles: Sequence[LoadProfile]) -> None:
+        for profile in profiles:
+            self._get(profile, past=False)
+            if self._history_qh:
+                self._get(profile, past=True)
 
     def _get(self, profile: LoadProfile, past: bool) -> np.ndarray:
         key = (profile, past)
         if key not in self._cache:
             start = self._start - self._history_qh * QH if past else self._start
             n = self._history_qh if past else self._n
-            self._cache[key] = (
-                np.asarray(
-                    bdew_load_w(
-                        profile, 1000.0, start, n, zone=self._zone, holidays=self._holidays
-                    ),
-                    dtype=float,
-                )
-                / 1000.0
-            )
+            self._cache[key] = profile_window(profile, start, n, self._zone, self._holidays)
         return self._cache[key]
 
     def horizon(self, profile: LoadProfile) -> np.ndarray:

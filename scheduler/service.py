@@ -226,23 +226,28 @@ class Service:
                 Store(s.database_url, settings=store_settings)
             )
         store = self.store
-        password = s.broker_password.get_secret_value() if s.broker_password else None
-        self._bus = await stack.enter_async_context(
-            Bus(
-                BusConfig(
-                    client_id=s.broker_client_id,
-                    host=self._broker[0],
-                    port=self._broker[1],
-                    username=s.broker_username,
-                    password=password,
-                    manual_ack=True,
-                )
-            )
-        )
-        self._devices = await stack.enter_async_context(SiteDevices(self.site.devices, self._clock))
         self._readings = await stack.enter_async_context(
             ReadingWriter(store.readings, now=self._clock.now)
         )
+        password = s.broker_password.get_secret_value() if s.broker_password else None
+        bus = Bus(
+            BusConfig(
+                client_id=s.broker_client_id,
+                host=self._broker[0],
+                port=self._broker[1],
+                username=s.broker_username,
+                password=password,
+                manual_ack=True,
+            )
+        )
+        # Telemetry is routed before the connection: a persistent session hands over the QoS 1
+        # messages queued while the service was down right after CONNACK, and a route added
+        # later would miss them (the bus acknowledges what no route takes).
+        self.ingest = TelemetryIngest(bus, self._readings)
+        await self.ingest.start()
+        self._bus = await stack.enter_async_context(bus)
+        stack.push_async_callback(self._drain_ingest)
+        self._devices = await stack.enter_async_context(SiteDevices(self.site.devices, self._clock))
         journal = await stack.enter_async_context(
             BackgroundJournal(StoreJournal(store, self._clock.now))
         )
@@ -256,9 +261,6 @@ class Service:
         self.reapplied = await reapply_live(store, self._writer, self._clock.now())
         self._count_commands(self.reapplied)
         await self._start_lighting(stack)
-        self.ingest = TelemetryIngest(self._bus, self._readings)
-        await self.ingest.start()
-        stack.push_async_callback(self._drain_ingest)
         install_jobs(self)  # the jobs and the deciders, in their fixed order
         devices = self._devices
         self._cycle = Cycle(

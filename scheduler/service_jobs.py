@@ -99,7 +99,7 @@ def install_jobs(service: Service) -> None:
     service.deciders.append(overrides)  # last: operators' manual setpoints
 
     metering = MeteringJob(service.store, site)
-    settlement = SettlementJob(service.store, site)
+    settlement = SettlementJob(service.store, site, cache=metering.cache)
     service.parts["metering"] = metering
     service.parts["settlement"] = settlement
 
@@ -114,10 +114,20 @@ def install_jobs(service: Service) -> None:
 
     async def final_settlement() -> None:
         at = service.clock.now()
+        # close what metering has not closed yet: a final run must not estimate quarter-hours
+        # whose readings are stored (nothing restates a final run by itself)
+        await metering.close_quarter_hours(at)
         day = at.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
         for community in site.communities:
             run = await settlement.final(community.id, day, at)
-            log.info("final settlement of %s for %s: %s", community.id, day, run)
+            log.info(
+                "final settlement of %s for %s: version %d (%s), missing members %s",
+                community.id,
+                day,
+                run.version,
+                run.reason,
+                run.details.get("missing_members", []),
+            )
 
     final_at = site.settlement.final_at
     add("settlement:final", final_settlement, daily_trigger(tz, final_at.hour, final_at.minute))

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
+from holidays import country_holidays
 
 from protocols.clock import ManualClock
 from protocols.errors import ConfigError
@@ -26,6 +28,7 @@ from scheduler.dispatch_job import (
     _within_horizon,
     plan_from_payload,
     plan_payload,
+    profile_window,
 )
 from scheduler.observability import Metrics
 from scheduler.site import Site, load_site, site_from_data
@@ -628,3 +631,24 @@ def test_payload_round_trip_keeps_controllable_and_notes() -> None:
     assert decoded.shared_wh == pytest.approx(plan.shared_wh, abs=0.05)
     assert decoded.status is plan.status
     assert decoded.start == plan.start
+
+
+@pytest.mark.parametrize(
+    ("start", "n"),
+    [
+        (datetime(2026, 6, 21, 22, 0, tzinfo=UTC), 192),  # summer, two days
+        (datetime(2026, 12, 31, 20, 0, tzinfo=UTC), 96),  # across the local new year
+        (datetime(2026, 3, 28, 23, 0, tzinfo=UTC), 96),  # the spring-forward night
+    ],
+)
+def test_profile_cut_from_the_cached_year_equals_the_profile_of_the_window(
+    start: datetime, n: int
+) -> None:
+    holidays = tuple(sorted(country_holidays("DE", subdiv="NW", years=range(2025, 2029))))
+    for profile in (LoadProfile.H25, LoadProfile.G25):
+        direct = np.asarray(
+            bdew_load_w(profile, 1000.0, start, n, zone="Europe/Berlin", holidays=holidays)
+        )
+        cut = profile_window(profile, start, n, "Europe/Berlin", holidays)
+        assert cut.shape == (n,)
+        np.testing.assert_allclose(cut * 1000.0, direct, rtol=1e-12, atol=1e-9)
