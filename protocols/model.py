@@ -105,6 +105,32 @@ class Reading:
     def unavailable(cls, device_id: str, channel: str, ts: datetime) -> Reading:
         return cls(device_id, channel, None, unit_for(channel), ts, Quality.UNAVAILABLE)
 
+    @classmethod
+    def prechecked(
+        cls, device_id: str, channel: str, value: float, unit: str, ts: datetime, quality: Quality
+    ) -> Reading:
+        """A reading whose invariants the caller has already ensured: ``ts`` is in UTC and
+        ``value`` is a finite float. For decoders on the ingest hot path that validated the
+        payload field by field (pydantic); it skips :meth:`__post_init__` and the frozen
+        dataclass's per-field ``object.__setattr__`` (about half the cost of a reading), and
+        builds the same object."""
+        reading = _new(cls)
+        _set_device_id(reading, device_id)
+        _set_channel(reading, channel)
+        _set_value(reading, value)
+        _set_unit(reading, unit)
+        _set_ts(reading, ts)
+        _set_quality(reading, quality)
+        return reading
+
+
+_new = object.__new__
+# the slots' own descriptors: what the frozen dataclass's __init__ reaches via object.__setattr__
+_set_device_id, _set_channel, _set_value, _set_unit, _set_ts, _set_quality = (
+    Reading.__dict__[name].__set__
+    for name in ("device_id", "channel", "value", "unit", "ts", "quality")
+)
+
 
 def utc(ts: datetime) -> datetime:
     """Return ``ts`` as an aware UTC datetime; naive datetimes are refused, not guessed."""

@@ -84,16 +84,30 @@ def encode_telemetry(
 
 
 def telemetry_readings(device_id: str, payload: TelemetryPayload) -> list[Reading]:
-    """One reading per value, at the payload's instant (in UTC)."""
-    ts = payload.ts.astimezone(UTC)
+    """One reading per value, at the payload's instant (in UTC).
+
+    The payload's values are finite floats or ``None`` and ``ts`` is aware (the model checked
+    them), so the readings are built without checking again (:meth:`Reading.prechecked`)."""
+    ts = payload.ts
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
     quality = payload.quality
     out: list[Reading] = []
     for channel, value in payload.values.items():
         if value is None:
             out.append(Reading.unavailable(device_id, channel, ts))
-        else:
-            out.append(Reading(device_id, channel, value, unit_for(channel), ts, quality))
+            continue
+        unit = _UNITS.get(channel)
+        if unit is None:
+            if len(_UNITS) > 10_000:  # channel names come from devices: keep the cache bounded
+                _UNITS.clear()
+            unit = _UNITS[channel] = unit_for(channel)
+        out.append(Reading.prechecked(device_id, channel, value, unit, ts, quality))
     return out
+
+
+#: channel → unit, for :func:`telemetry_readings` (devices send the same few channels)
+_UNITS: dict[str, str] = {}
 
 
 ReadingSink = Callable[[list[Reading], Inbound[TelemetryPayload]], Awaitable[None]]

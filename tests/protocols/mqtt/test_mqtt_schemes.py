@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from protocols.errors import ConfigError, PayloadError
-from protocols.model import Quality
+from protocols.model import Quality, Reading, unit_for
 from protocols.mqtt.telemetry import (
     TelemetryPayload,
     device_id_from_topic,
@@ -75,6 +76,47 @@ def test_telemetry_readings_are_in_utc_with_units_and_quality() -> None:
         ("power_w", -50.0, "W", T0, Quality.SUBSTITUTE),
         ("soc_pct", None, "%", T0, Quality.UNAVAILABLE),
     ]
+
+
+values = st.dictionaries(
+    st.sampled_from(["power_w", "import_energy_wh", "soc_pct", "x_var", "vehicle_count", "zz"]),
+    st.none() | st.integers(-(10**12), 10**12) | st.floats(allow_nan=False, allow_infinity=False),
+    max_size=6,
+)
+
+
+@given(
+    values,
+    st.integers(-14 * 60, 14 * 60),
+    st.sampled_from(["Z", None]),
+    st.sampled_from([None, "good", "substitute"]),
+)
+def test_telemetry_readings_equal_readings_built_with_every_check(
+    vals: dict[str, float | None], offset_min: int, zulu: str | None, quality: str | None
+) -> None:
+    """The hot path builds readings without re-checking (Reading.prechecked); they must be the
+    very readings the checking constructor builds, frozen, with ts in UTC."""
+    tz = UTC if zulu else timezone(timedelta(minutes=offset_min))
+    local = T0.astimezone(tz)
+    body: dict[str, object] = {"ts": local.isoformat(), "values": vals}
+    if quality is not None:
+        body["quality"] = quality
+    payload = TelemetryPayload.model_validate_json(json.dumps(body))
+    readings = telemetry_readings("dev-1", payload)
+    q = Quality(quality or "good")
+    expected = [
+        Reading.unavailable("dev-1", ch, T0)
+        if v is None
+        else Reading("dev-1", ch, float(v), unit_for(ch), T0, q)
+        for ch, v in vals.items()
+    ]
+    assert readings == expected
+    assert [hash(r) for r in readings] == [hash(r) for r in expected]
+    for r in readings:
+        assert r.ts.tzinfo is UTC
+        assert type(r.value) in (float, type(None))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            r.value = 0.0  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
