@@ -40,10 +40,10 @@ from protocols.mqtt.embedded import EmbeddedBroker
 from protocols.streetlight import LightState
 from protocols.yamlconf import validate_data
 from scheduler.commands import CommandKind
+from scheduler.community import CommunityNow, community_now
 from scheduler.service import Service, serve_web
 from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data
-from scheduler.snapshot import Snapshot
 from sims.demo_site import DEFAULT_LIGHTING, demo_lighting_data, demo_site_data
 from sims.modbus.fleet import Endpoint
 from sims.town import DEFAULT_TOWN, SimTown, TownConfig, load_town
@@ -56,22 +56,6 @@ REFRESH_S = 3.0
 
 
 # -- the readout: plain values, rendered by a pure function ------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CommunityNow:
-    """A community at one cycle, in W (grid: + = import). ``shared_w``: what members feed in
-    that other members use at the same instant. ``unread``: members whose meter did not answer
-    (left out of the sums, never counted as zero)."""
-
-    community_id: str
-    name: str
-    members: int
-    generation_w: float
-    consumption_w: float
-    shared_w: float
-    grid_w: float
-    unread: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,37 +145,6 @@ def render(status: DemoStatus) -> str:
         line = f"street {s.street:<14} lights {s.reporting:>3}/{s.lights:<3} level {level:>6}"
         lines.append(f"{line}  {power:>7}" + (f"  ({s.why})" if s.why else ""))
     return "\n".join(lines)
-
-
-def community_now(site: Site, community_id: str, snapshot: Snapshot) -> CommunityNow:
-    """Sum a community's members at one snapshot (grid meters, PV, batteries)."""
-    cfg = site.community(community_id)
-    gen = cons = grid = imports = exports = 0.0
-    unread = 0
-    for m in site.members_of(community_id):
-        meter = snapshot.value(m.meter, "power_w")
-        if meter is None:
-            unread += 1
-            continue
-        pv = sum(snapshot.value(p.device, "power_w") or 0.0 for p in m.pv)
-        battery = 0.0
-        if m.battery is not None:
-            battery = snapshot.value(m.battery.device, "battery_power_w") or 0.0
-        gen += pv
-        cons += max(0.0, meter + pv - battery)
-        grid += meter
-        imports += max(0.0, meter)
-        exports += max(0.0, -meter)
-    return CommunityNow(
-        community_id,
-        cfg.name,
-        len(cfg.members),
-        gen,
-        cons,
-        min(imports, exports),
-        grid,
-        unread,
-    )
 
 
 def _streets(service: Service) -> tuple[StreetNow, ...]:

@@ -29,6 +29,7 @@ from lighting.preview import NightPreview, YearPreview, preview_night, preview_y
 from lighting.program import Program
 from lighting.site import LightingIndex
 from lighting.sun import night_of
+from scheduler.community import community_now
 from store import Store
 from store.alarms import AlarmEvent
 from store.commands import StoredCommand
@@ -225,33 +226,19 @@ def community_live(runtime: Any) -> list[CommunityLive] | None:
     snapshot = report.snapshot
     out: list[CommunityLive] = []
     for c in site.communities:
-        gen = cons = grid = imports = exports = 0.0
-        unread = 0
-        for m in site.members_of(c.id):
-            meter = snapshot.value(m.meter, "power_w")
-            if meter is None:
-                unread += 1
-                continue
-            pv = sum(snapshot.value(p.device, "power_w") or 0.0 for p in m.pv)
-            battery = 0.0
-            if m.battery is not None:
-                battery = snapshot.value(m.battery.device, "battery_power_w") or 0.0
-            gen += pv
-            cons += max(0.0, meter + pv - battery)
-            grid += meter
-            imports += max(0.0, meter)
-            exports += max(0.0, -meter)
+        now = community_now(site, c.id, snapshot)
         imp = c.feeder_import_limit_w
         exp = c.feeder_export_limit_w
+        grid = now.grid_w
         out.append(
             CommunityLive(
                 community_id=c.id,
                 name=c.name,
-                members=len(c.members),
-                unread=unread,
-                generation_kw=gen / 1000,
-                consumption_kw=cons / 1000,
-                shared_kw=min(imports, exports) / 1000,
+                members=now.members,
+                unread=now.unread,
+                generation_kw=now.generation_w / 1000,
+                consumption_kw=now.consumption_w / 1000,
+                shared_kw=now.shared_w / 1000,
                 grid_kw=grid / 1000,
                 import_headroom_kw=None if imp is None else (imp - max(0.0, grid)) / 1000,
                 export_headroom_kw=None if exp is None else (exp - max(0.0, -grid)) / 1000,
@@ -385,7 +372,7 @@ def site_lighting(runtime: Any) -> LightingConfig | None:
 async def lighting_config(store: Store, runtime: Any) -> tuple[LightingConfig, str] | None:
     """The lighting configuration that applies and where it came from (as the lighting
     routes choose it)."""
-    chosen = await effective_lighting(store.lighting_config, site_lighting(runtime))
+    chosen = await effective_lighting(store.lighting_config, site_lighting(runtime), announce=False)
     if chosen is None:
         return None
     return chosen.config, chosen.source
