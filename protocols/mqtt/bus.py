@@ -27,6 +27,10 @@ would have acknowledged it on arrival). Routes subscribed with ``ack="auto"`` re
 their handler returns; with ``BusConfig(manual_ack=True)`` routes may subscribe with
 ``ack="manual"`` and call :meth:`Inbound.ack` themselves, e.g. after the database commit.
 
+Per message, the bus takes paho's messages and writes its acks below aiomqtt's message iterator
+and selector-driven writes (:mod:`protocols.mqtt.wire` says why: that plumbing cost as much CPU
+as the rest of the receive path).
+
 An ack that comes after the connection was lost is dropped: the broker redelivers the
 message on the next connection. The broker sends at most its in-flight window (Mosquitto:
 ``max_inflight_messages``, default 20) of unacknowledged messages, so commit in small batches.
