@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Authenticator
-from api.errors import install_error_handlers
+from api.errors import document_field_errors, install_error_handlers
 from api.routers import (
     alarms,
     audit,
@@ -125,6 +125,7 @@ def create_app(
     )
     app.state.waldstadt = state
     install_error_handlers(app)
+    document_field_errors(app)
     app.add_middleware(HttpMetricsMiddleware, metrics=state.http_metrics)
 
     for module in (

@@ -24,6 +24,9 @@ from protocols.clock import Clock
 from protocols.errors import AuthError
 from store import Store
 
+#: The largest row id the databases store (signed 64-bit): a bigger id in a path or query is a
+#: 422, not a driver overflow.
+ROW_ID_MAX = 2**63 - 1
 TOKEN_URL = "/api/v1/auth/token"
 
 

@@ -38,6 +38,44 @@ def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return out
 
 
+def document_field_errors(app: FastAPI) -> None:
+    """Publish the 422 body the app really sends (``{"detail": [{"field", "reason"}]}``) in the
+    OpenAPI schema instead of FastAPI's default ``loc``/``msg``/``type`` shape."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default()
+        schemas = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas.pop("ValidationError", None)
+            schemas["FieldError"] = {
+                "title": "FieldError",
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string", "examples": ["body.username"]},
+                    "reason": {"type": "string", "examples": ["Field required"]},
+                },
+                "required": ["field", "reason"],
+            }
+            schemas["HTTPValidationError"] = {
+                "title": "HTTPValidationError",
+                "type": "object",
+                "properties": {
+                    "detail": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/FieldError"},
+                    }
+                },
+                "required": ["detail"],
+            }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def unauthorized(reason: str) -> HTTPException:
     return HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Auditing, StoreDep
+from api.deps import ROW_ID_MAX, Auditing, StoreDep
 from api.schemas.audit import AuditPagePublic, AuditRecordPublic, ChainReportPublic
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 async def records(
     _caller: Auditing,
     store: StoreDep,
-    after_id: Annotated[int, Query(ge=0, description="records after this id")] = 0,
+    after_id: Annotated[int, Query(ge=0, le=ROW_ID_MAX, description="records after this id")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPagePublic:
     page = await store.audit.records(after_id, limit)

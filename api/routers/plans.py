@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import ClockDep, Operator, StoreDep
+from api.deps import ROW_ID_MAX, ClockDep, Operator, StoreDep
 from api.errors import bad_field, not_found
 from api.periods import Range
 from api.queries import plan_by_id, plan_communities
@@ -113,7 +113,7 @@ async def current_plan(
     responses={404: {"description": "no such plan"}},
 )
 async def get_plan(
-    plan_id: Annotated[int, Path(ge=1)], _caller: Operator, store: StoreDep
+    plan_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], _caller: Operator, store: StoreDep
 ) -> PlanPublic:
     plan = await plan_by_id(store, plan_id)
     if plan is None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import Operator, StoreDep
+from api.deps import ROW_ID_MAX, Operator, StoreDep
 from api.errors import not_found
 from api.periods import MonthRange
 from api.queries import RunRow, settlement_run, settlement_runs_between
@@ -59,7 +59,7 @@ async def list_runs(
     responses={404: {"description": "no such run"}},
 )
 async def get_run(
-    run_id: Annotated[int, Path(ge=1)], _caller: Operator, store: StoreDep
+    run_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], _caller: Operator, store: StoreDep
 ) -> SettlementRunDetailPublic:
     found = await settlement_run(store, run_id)
     if found is None:

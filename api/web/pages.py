@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import Principal, Role
 from api.balances import Resolution
+from api.deps import ROW_ID_MAX
 from api.errors import field_errors
 from api.periods import period_query
 from api.routers.commands import create_override
@@ -608,7 +609,7 @@ async def lighting_year(
 
 @router.get("/audit", response_model=None)
 async def audit_page(
-    request: Request, before_id: Annotated[int | None, Query(ge=1)] = None
+    request: Request, before_id: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX)] = None
 ) -> Response:
     who = await guard(request, Role.AUDITOR, Role.OPERATOR)
     if isinstance(who, Response):
