@@ -58,7 +58,7 @@ from protocols.errors import BrokerUnavailable, ConfigError
 from protocols.mqtt.config import BusConfig, BusHealth, BusStats, HealthState
 from protocols.mqtt.inbound import Inbound, MalformedStats, Route, _Delivery, classify
 from protocols.mqtt.topics import filter_matches
-from protocols.mqtt.wire import EagerWriter, Inbox, set_no_delay
+from protocols.mqtt.wire import BufferedReader, EagerWriter, Inbox, set_no_delay
 
 log = logging.getLogger(__name__)
 #: paho reports a lost socket as several ERROR lines; the supervisor already logs the loss
@@ -293,6 +293,7 @@ class Bus:
         # aiomqtt 2.5 has no constructor option for it; paho 2's switch is public API.
         client._client.manual_ack_set(True)
         EagerWriter(client)
+        BufferedReader(client)
         # before connecting: a persistent session's queued messages follow the CONNACK at once
         return client, Inbox(client)
 
