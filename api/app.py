@@ -25,6 +25,7 @@ from api.auth import Authenticator
 from api.errors import document_field_errors, install_error_handlers
 from api.routers import (
     alarms,
+    assets,
     audit,
     auth,
     commands,
@@ -134,6 +135,7 @@ def create_app(
         members,
         community,
         exports,
+        assets,
         plans,
         alarms,
         commands,

@@ -1,4 +1,5 @@
-"""Community figures: only as aggregates over at least five members.
+"""Community figures: only as aggregates over at least five members; and, for operators, the
+communities now (the running service's newest cycle).
 
 A member sees the communities in whose settlement they appear; an operator names any. A row
 that sums fewer than :data:`MIN_MEMBERS` members shows no figures, and a community that never
@@ -14,12 +15,14 @@ from fastapi import APIRouter, Query
 
 from api.auth import Role
 from api.balances import SettledPeriod, bucketise
-from api.deps import MemberOrOperator, State, StoreDep
+from api.deps import MemberOrOperator, Operator, State, StoreDep
 from api.errors import bad_field, not_found
+from api.live import community_live
 from api.periods import Period
 from api.queries import community_statements, member_communities
 from api.routers.members import ID_PATTERN, figures
 from api.schemas.members import CommunityBalancesPublic, CommunityRow
+from api.schemas.operations import CommunityNowPublic
 
 router = APIRouter(prefix="/api/v1/community", tags=["community"])
 
@@ -82,3 +85,17 @@ async def community_balances(
             for b in buckets
         ],
     )
+
+
+@router.get(
+    "/now",
+    response_model=list[CommunityNowPublic],
+    summary="Every community at the newest cycle: generation, consumption, sharing, grid, "
+    "feeder headroom (kW)",
+    responses={404: {"description": "no running service, or no cycle yet"}},
+)
+async def communities_now(_caller: Operator, state: State) -> list[CommunityNowPublic]:
+    live = community_live(state.runtime)
+    if live is None:
+        raise not_found("no live figures: no running service, or no cycle yet")
+    return [CommunityNowPublic(**vars(c)) for c in live]

@@ -1,4 +1,5 @@
-"""What operators see and do: plans, alarms, commands (and manual overrides), settlement runs."""
+"""What operators see and do: assets and the community now, plans, alarms, commands (and manual
+overrides), settlement runs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,70 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
 from api.schemas.members import SettledFigures
+
+
+class ReadingPublic(BaseModel):
+    """One channel of a device in the newest cycle. ``value`` is None when the device reported
+    the channel as not implemented or unavailable (``quality`` says which), never 0."""
+
+    channel: str = Field(examples=["soc_pct"])
+    value: float | None = Field(examples=[54.2])
+    unit: str = Field(examples=["%"])
+    quality: str = Field(examples=["good"])
+    ts: datetime
+
+
+class SetpointPublic(BaseModel):
+    """A setpoint the controller keeps in force (and refreshes before the device reverts)."""
+
+    command_id: str
+    kind: str = Field(examples=["battery_power_w"])
+    value: float = Field(examples=[-2000])
+    source: str = Field(description="the plan's dispatch, or override:<operator>")
+    expires_at: datetime
+    revert_s: int = Field(description="the device drops the setpoint by itself after this")
+
+
+class AssetPublic(BaseModel):
+    """One device of the site now: whose it is, what it is for, whether it answers and why
+    not, its newest readings and the setpoints in force."""
+
+    device: str = Field(examples=["h04-battery"])
+    driver: str = Field(examples=["battery_inverter"])
+    member_id: str | None = Field(description="the member whose asset it is (None: nobody's)")
+    roles: list[str] = Field(examples=[["battery"]])
+    available: bool
+    reason: str = Field(description="why it is unavailable ('' when it answers)")
+    read_at: datetime | None = Field(description="the cycle the readings are from")
+    readings: list[ReadingPublic]
+    setpoints: list[SetpointPublic]
+
+
+class AssetListPublic(BaseModel):
+    service_running: bool = Field(
+        description="false: the app serves from the database alone and knows no live state"
+    )
+    at: datetime | None = Field(description="the newest cycle (None before the first)")
+    total: int = Field(description="devices of the site")
+    available: int = Field(description="devices that answered in the newest cycle")
+    assets: list[AssetPublic] = Field(description="the devices that match the filters")
+
+
+class CommunityNowPublic(BaseModel):
+    """A community at the newest cycle, in kW (grid: + = import). Members whose meter did not
+    answer are left out of the sums and counted in ``unread``."""
+
+    community_id: str
+    name: str
+    members: int
+    unread: int
+    generation_kw: float
+    consumption_kw: float
+    shared_kw: float
+    grid_kw: float
+    import_headroom_kw: float | None = Field(description="None: the feeder has no import limit")
+    export_headroom_kw: float | None = Field(description="None: the feeder has no export limit")
+    at: datetime
 
 
 class ViolationPublic(BaseModel):

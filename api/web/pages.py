@@ -14,7 +14,8 @@ page                   shows                                      who
 
 Without a session a page redirects to ``/login?next=…``; a role that may not open a page
 gets 403. Forms POST with the CSRF token of :mod:`api.web.session`. The figures come from
-:mod:`api.web.views`, which reads through the API's own functions.
+:mod:`api.web.views`, which reads through the API's own functions, and the live state of the
+running service from :mod:`api.live`, as the API's ``/assets`` and ``/community/now`` do.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from api.auth import Principal, Role
 from api.balances import Resolution
 from api.deps import ROW_ID_MAX
 from api.errors import field_errors
+from api.live import assets_now, community_live
 from api.periods import period_query
 from api.routers.commands import create_override
 from api.routers.exports import balances_csv
@@ -57,6 +59,7 @@ from api.web.session import (
 )
 from lighting.config import ProgramConfig
 from protocols.errors import AuthError
+from protocols.model import Reading
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -128,6 +131,14 @@ def render(
             text = text.replace(",", " ").replace(".", ",").replace(" ", ".")
         return text
 
+    def reading(r: Reading) -> str:
+        """A reading with its unit, power and energy in k (a dash when it has no value)."""
+        if r.value is None:
+            return f"{r.channel}: —"
+        scaled = {"W": ("kW", 1000.0, 2), "Wh": ("kWh", 1000.0, 1)}
+        unit, divisor, digits = scaled.get(r.unit, (r.unit, 1.0, 1))
+        return f"{r.channel}: {num(r.value / divisor, digits)} {unit}".rstrip()
+
     nav = []
     if principal is not None:
         nav = [(path, NAV_KEYS[path]) for path, roles in PAGES.items() if principal.role in roles]
@@ -145,6 +156,7 @@ def render(
             "csrf": csrf_token(state, request),
             "local": local,
             "num": num,
+            "reading": reading,
             "timezone": state.settings.timezone,
             **context,
         },
@@ -328,10 +340,10 @@ async def _operator(
         status_code=status_code,
         now=now,
         has_runtime=runtime is not None,
-        live=views.community_live(runtime),
+        live=community_live(runtime),
         plans=plans,
         charts=charts,
-        assets=views.assets(runtime),
+        assets=assets_now(runtime),
         alarms=await views.active_alarms(state.store),
         overrides=await views.recent_overrides(state.store, now),
         targets=views.override_targets(runtime),

@@ -301,3 +301,27 @@ async def test_auditor_finds_an_edited_or_deleted_record(
     assert report["ok"] is False
     assert report["bad_id"] == ids[bad]
     assert reason in report["reason"]
+
+
+async def test_without_a_running_service_assets_and_community_now_say_so(
+    ops: httpx.AsyncClient,
+) -> None:
+    olga = bearer("olga")
+    listed = await ops.get("/api/v1/assets", headers=olga)
+    assert listed.status_code == 200
+    assert listed.json() == {
+        "service_running": False,
+        "at": None,
+        "total": 0,
+        "available": 0,
+        "assets": [],
+    }
+    one = await ops.get("/api/v1/assets/h01-battery", headers=olga)
+    assert one.status_code == 404
+    assert "no running service" in one.json()["detail"]
+    now = await ops.get("/api/v1/community/now", headers=olga)
+    assert now.status_code == 404
+    bad = await ops.get("/api/v1/assets", params={"role": "toaster"}, headers=olga)
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["field"] == "query.role"
+    assert (await ops.get("/api/v1/assets", headers=bearer("lena"))).status_code == 403

@@ -39,7 +39,10 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
     ("GET", "/api/v1/members/{member_id}/personal-data"): frozenset({MEMBER}),
     ("POST", "/api/v1/members/{member_id}/deletion-request"): frozenset({MEMBER}),
     ("GET", "/api/v1/community/balances"): frozenset({OP, MEMBER}),
+    ("GET", "/api/v1/community/now"): frozenset({OP}),
     ("GET", "/api/v1/exports/balances.csv"): frozenset({OP, MEMBER}),
+    ("GET", "/api/v1/assets"): frozenset({OP}),
+    ("GET", "/api/v1/assets/{device}"): frozenset({OP}),
     ("GET", "/api/v1/plans"): frozenset({OP}),
     ("GET", "/api/v1/plans/current"): frozenset({OP}),
     ("GET", "/api/v1/plans/{plan_id}"): frozenset({OP}),
@@ -85,6 +88,7 @@ PATH_VALUES = {
     "luminaire_id": "l1",
     "program_name": "Wohnstraße",
     "calendar_name": "default",
+    "device": "h01-battery",
 }
 #: What a well-formed request to each acting route sends.
 BODIES: dict[str, dict[str, Any]] = {

@@ -171,6 +171,12 @@ async def test_each_role_sees_the_running_town_in_chromium(tmp_path: Path) -> No
                 operator_shot = ARTIFACTS / "operator.png"
                 battery = next(m for m in demo.service.site.members if m.battery is not None)
                 assert battery.battery is not None
+                # every asset with its newest readings: the battery's charge and its owner
+                await page.click("#asset-availability details summary")
+                row = page.locator(f'#assets tr[data-device="{battery.battery.device}"]')
+                await expect(row).to_be_visible()
+                await expect(row).to_contain_text(battery.id)
+                assert re.search(r"soc_pct: [\d.,]+ %", await row.inner_text())
                 await page.fill("#override-form input[name=target]", battery.battery.device)
                 await page.select_option("#override-form select[name=kind]", "battery_power_w")
                 await page.fill("#override-form input[name=value]", "1500")
