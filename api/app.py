@@ -107,6 +107,8 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             if store is None:
                 state.store = await stack.enter_async_context(Store(settings.database_url))
+                # day and month views read the day totals of the configured zone
+                await state.store.day_totals.ensure_zone(settings.timezone, now=state.clock.now())
             try:
                 yield
             finally:

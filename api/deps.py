@@ -30,7 +30,7 @@ ROW_ID_MAX = 2**63 - 1
 TOKEN_URL = "/api/v1/auth/token"
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.waldstadt
     return state
 
@@ -38,13 +38,13 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_store(state: State) -> Store:
+async def get_store(state: State) -> Store:
     if state.store is None:
         raise HTTPException(503, "the database is not open (the app is not running)")
     return state.store
 
 
-def get_clock(state: State) -> Clock:
+async def get_clock(state: State) -> Clock:
     return state.clock
 
 

@@ -8,10 +8,10 @@ months — beyond that a 422 names ``query.end``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query
@@ -46,7 +46,7 @@ def _next_month(d: date) -> date:
     return date(d.year + d.month // 12, d.month % 12 + 1, 1)
 
 
-def period_query(
+async def period_query(
     state: State,
     resolution: Annotated[
         Resolution, Query(description="quarter_hour, day or month")
@@ -91,10 +91,10 @@ class TimeRange:
 
 def range_query(
     back: timedelta = timedelta(hours=24), ahead: timedelta = timedelta(hours=24)
-) -> Callable[..., TimeRange]:
+) -> Callable[..., Coroutine[Any, Any, TimeRange]]:
     """A ``since``/``until`` dependency defaulting to ``[now - back, now + ahead)``."""
 
-    def time_range(
+    async def time_range(
         clock: ClockDep,
         since: Annotated[
             AwareDatetime | None,

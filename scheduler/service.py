@@ -226,6 +226,9 @@ class Service:
                 Store(s.database_url, settings=store_settings)
             )
         store = self.store
+        # the members' day and month views read per-day totals in the site's zone; built once
+        # from the stored intervals (a database from before they existed), then kept by writes
+        await store.day_totals.ensure_zone(s.timezone, now=self._clock.now())
         self._readings = await stack.enter_async_context(
             ReadingWriter(store.readings, now=self._clock.now)
         )

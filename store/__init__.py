@@ -1,9 +1,9 @@
 """Persistence behind one repository layer: SQLite by default, PostgreSQL when scaled.
 
 Open a :class:`Store` with a database URL and use its repositories (``store.readings``,
-``store.intervals``, ``store.plans``, ``store.commands``, ``store.settlement``,
-``store.alarms``, ``store.audit``, ``store.users``, ``store.outbox``). Schema changes are
-Alembic migrations (:mod:`store.migrate`).
+``store.intervals``, ``store.day_totals``, ``store.plans``, ``store.commands``,
+``store.settlement``, ``store.alarms``, ``store.audit``, ``store.users``, ``store.outbox``).
+Schema changes are Alembic migrations (:mod:`store.migrate`).
 """
 
 from store.audit import AuditEntry, ChainReport

@@ -3,7 +3,8 @@
 An interval is ``(member_id, channel, interval_start)``; its rows are append-only. Writing the
 same energy and quality again is a no-op (idempotent); writing a different value appends a
 new version with ``restated = true``. Readers see the newest version unless they ask for the
-history.
+history. Every write also keeps the per-day totals of :mod:`store.day_totals` in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from protocols.model import Quality, utc
+from store.day_totals import IntervalChange, apply_changes
 from store.engine import read_tx, write_tx
 from store.schema import member_intervals
 
@@ -109,6 +111,7 @@ class IntervalRepository:
                 i = stored.interval
                 latest_by_key[(i.member_id, i.channel, i.interval_start)] = stored
             new_rows: list[dict[str, object]] = []
+            changes: list[IntervalChange] = []
             for interval in intervals:
                 key = (interval.member_id, interval.channel, utc(interval.interval_start))
                 previous = latest_by_key.get(key)
@@ -130,9 +133,20 @@ class IntervalRepository:
                         "recorded_at": now,
                     }
                 )
+                changes.append(
+                    IntervalChange(
+                        interval.member_id,
+                        interval.channel,
+                        key[2],
+                        interval.energy_wh,
+                        interval.quality,
+                        None if previous is None else previous.interval.energy_wh,
+                    )
+                )
                 latest_by_key[key] = StoredInterval(interval, version, version > 1, now)
             if new_rows:
                 await conn.execute(insert(member_intervals), new_rows)
+                await apply_changes(conn, changes)
         return len(new_rows)
 
     async def for_member(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -82,7 +83,41 @@ member_intervals = Table(
     UniqueConstraint("member_id", "channel", "interval_start", "version"),
     CheckConstraint(_in("quality", QUALITIES), name="quality"),
     CheckConstraint("version >= 1", name="version_positive"),
-    Index("ix_member_intervals_member_start", "member_id", "interval_start"),
+    # covering: a member's month is summed from the index alone (migration 0003)
+    Index(
+        "ix_member_intervals_member_start_cover",
+        "member_id",
+        "interval_start",
+        "channel",
+        "version",
+        "quality",
+        "energy_wh",
+    ),
+)
+
+#: Each member's newest interval versions summed per local day of a zone (a cache of
+#: ``member_intervals`` kept by every interval write; see :mod:`store.day_totals`).
+#: ``present_qh`` / ``substitute_qh``: which quarter-hours of the day (bit i = the i-th) have
+#: this channel, and a substitute value in it, as hex.
+member_day_totals = Table(
+    "member_day_totals",
+    metadata,
+    Column("zone", String(64), primary_key=True),
+    Column("member_id", String(128), primary_key=True),
+    Column("day", Date(), primary_key=True),
+    Column("channel", String(64), primary_key=True),
+    Column("energy_wh", _energy(), nullable=False),
+    Column("present_qh", String(32), nullable=False),
+    Column("substitute_qh", String(32), nullable=False),
+)
+
+#: The zones whose day totals are complete: built from every interval once, then kept.
+member_day_zones = Table(
+    "member_day_zones",
+    metadata,
+    Column("zone", String(64), primary_key=True),
+    Column("complete_at", UTCDateTime(), nullable=False),
+    Column("intervals", BigInteger(), nullable=False),
 )
 
 plans = Table(
@@ -129,6 +164,7 @@ settlement_runs = Table(
     UniqueConstraint("community_id", "period_start", "period_end", "version"),
     CheckConstraint("period_end > period_start", name="period_positive"),
     CheckConstraint("version >= 1", name="version_positive"),
+    Index("ix_settlement_runs_period", "period_start", "period_end", "community_id", "version"),
 )
 
 settlement_statements = Table(

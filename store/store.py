@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from store.alarms import AlarmRepository
 from store.audit import AuditRepository
 from store.commands import CommandRepository
+from store.day_totals import DayTotalRepository
 from store.engine import make_engine, translate
 from store.errors import StoreError
 from store.intervals import IntervalRepository
@@ -98,6 +99,7 @@ class Store:
         self.outbox = outbox
         self.readings = ReadingRepository(engine, outbox if self.settings.mirror_readings else None)
         self.intervals = IntervalRepository(engine)
+        self.day_totals = DayTotalRepository(engine)
         self.plans = PlanRepository(engine)
         self.commands = CommandRepository(engine)
         self.settlement = SettlementRepository(engine)

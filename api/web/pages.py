@@ -290,7 +290,7 @@ async def member_csv(
         return who
     state = _state(request)
     assert state.store is not None
-    period = period_query(state, resolution, start, end)
+    period = await period_query(state, resolution, start, end)
     return await balances_csv(who, state.store, period, None)
 
 

@@ -1,7 +1,7 @@
 """What each page shows, computed from the functions the API routes use.
 
 Members: :func:`api.routers.members.member_buckets` (balances) and
-:func:`api.queries.member_communities` with ``store.settlement.versions`` (the day's
+:func:`api.queries.statements_through` (the member's statements of the day's
 settlement versions, whose successive provisional states give the figures per
 quarter-hour). Operators: the store's plans, alarms and commands as the API reads them,
 and the live cycle of the runtime when one is attached (``Service.last_report``,
@@ -13,7 +13,7 @@ Nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -22,14 +22,13 @@ from zoneinfo import ZoneInfo
 
 from api.balances import QUARTER_HOUR, Bucket, Resolution, eur, kwh, local_midnight, plain
 from api.periods import PeriodQuery
-from api.queries import commands_between, member_communities, plan_communities
+from api.queries import commands_between, plan_communities, statements_through
 from api.routers.members import member_buckets
 from lighting.config import LightingConfig
 from lighting.preview import NightPreview, YearPreview, preview_night, preview_year
 from lighting.program import Program
 from lighting.site import LightingIndex
 from lighting.sun import night_of
-from scheduler.community import community_now
 from store import Store
 from store.alarms import AlarmEvent
 from store.commands import StoredCommand
@@ -103,15 +102,12 @@ async def quarter_hour_figures(
     times = [int((start + i * QUARTER_HOUR).timestamp()) for i in range(n)]
     series: dict[str, list[float | None]] = {name: [None] * n for name, _ in ENERGY_FIELDS}
     by_through: dict[datetime, Statement] = {}
-    for community_id in await member_communities(store, member_id):
-        for run in await store.settlement.versions(community_id, start, end):
-            mine = [s for s in run.statements if s.member_id == member_id]
-            through_text = run.details.get("through")
-            if not mine or not isinstance(through_text, str):
-                continue
-            through = datetime.fromisoformat(through_text).astimezone(UTC)
-            if start < through <= end:
-                by_through[through] = mine[0]  # a later version of the same state wins
+    for through_text, mine in await statements_through(store, member_id, start, end):
+        if not through_text:
+            continue
+        through = datetime.fromisoformat(through_text).astimezone(UTC)
+        if start < through <= end:
+            by_through[through] = mine  # a later version of the same state wins
     done = start
     previous: Mapping[str, Decimal] = {f: Decimal(0) for _, f in ENERGY_FIELDS}
     for through in sorted(by_through):
@@ -194,88 +190,6 @@ async def member_view(store: Store, member_id: str, now: datetime, tz: ZoneInfo)
 
 
 # -- operators ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CommunityLive:
-    """A community at the newest cycle, in kW (grid: + = import); None: not measured."""
-
-    community_id: str
-    name: str
-    members: int
-    unread: int
-    generation_kw: float
-    consumption_kw: float
-    shared_kw: float
-    grid_kw: float
-    import_headroom_kw: float | None
-    export_headroom_kw: float | None
-    at: datetime
-
-
-def community_live(runtime: Any) -> list[CommunityLive] | None:
-    """The communities now from the runtime's newest cycle; None without a runtime or cycle.
-
-    Per member: generation is its PV, consumption its grid meter plus PV minus battery
-    charging; a member whose grid meter did not answer is left out and counted as unread,
-    never as zero. Shared is what members export that others import at the same instant."""
-    site = getattr(runtime, "site", None)
-    report = getattr(runtime, "last_report", None)
-    if site is None or report is None:
-        return None
-    snapshot = report.snapshot
-    out: list[CommunityLive] = []
-    for c in site.communities:
-        now = community_now(site, c.id, snapshot)
-        imp = c.feeder_import_limit_w
-        exp = c.feeder_export_limit_w
-        grid = now.grid_w
-        out.append(
-            CommunityLive(
-                community_id=c.id,
-                name=c.name,
-                members=now.members,
-                unread=now.unread,
-                generation_kw=now.generation_w / 1000,
-                consumption_kw=now.consumption_w / 1000,
-                shared_kw=now.shared_w / 1000,
-                grid_kw=grid / 1000,
-                import_headroom_kw=None if imp is None else (imp - max(0.0, grid)) / 1000,
-                export_headroom_kw=None if exp is None else (exp - max(0.0, -grid)) / 1000,
-                at=snapshot.at,
-            )
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class AssetRow:
-    name: str
-    driver: str
-    available: bool
-    reason: str
-
-
-def assets(runtime: Any) -> list[AssetRow]:
-    """Every device of the site: available, or why not (away at start, or silent in the
-    newest cycle)."""
-    site = getattr(runtime, "site", None)
-    if site is None:
-        return []
-    devices = getattr(runtime, "devices", None)
-    away: Mapping[str, str] = getattr(devices, "away", {}) if devices is not None else {}
-    report = getattr(runtime, "last_report", None)
-    silent: Iterable[str] = report.snapshot.unavailable if report is not None else ()
-    silent_set = set(silent)
-    rows = []
-    for d in site.devices:
-        if d.name in away:
-            rows.append(AssetRow(d.name, d.driver, False, away[d.name]))
-        elif d.name in silent_set:
-            rows.append(AssetRow(d.name, d.driver, False, "no answer in the newest cycle"))
-        else:
-            rows.append(AssetRow(d.name, d.driver, True, ""))
-    return rows
 
 
 @dataclass(frozen=True)
@@ -461,16 +375,12 @@ def curve_points(curve: Sequence[tuple[datetime, float]]) -> list[list[float]]:
 
 
 __all__ = [
-    "AssetRow",
-    "CommunityLive",
     "LuminaireRow",
     "MemberRow",
     "MemberView",
     "PlanChart",
     "StreetView",
     "active_alarms",
-    "assets",
-    "community_live",
     "current_plans",
     "curve_points",
     "lighting_config",
