@@ -7,10 +7,16 @@ What is stored is what the service writes for such a community:
   every member for every quarter-hour of the year (version 1; about one in 500 a substitute
   value; every fourth member has PV and exports around noon) — 70 million rows for
   1,000 members;
-* ``settlement_runs`` / ``settlement_statements``: one **final** run per local day (92, 96 or
-  100 quarter-hours) with a statement per member, its details shaped as
-  :mod:`scheduler.settlement_job` writes them, quarter-hour ``lines`` included (they are most
-  of a statement's bytes, and the balance view reads them back);
+* ``settlement_runs`` / ``settlement_statements``: per local day (92, 96 or 100
+  quarter-hours) :attr:`Dataset.provisional` **provisional** versions (the day so far, as
+  the service appends after quarter-hours) and then the **final** run, each with a statement
+  per member, details shaped as :mod:`scheduler.settlement_job` writes them (the final one
+  with its quarter-hour ``lines``, most of a statement's bytes). The service appends a
+  provisional version after every quarter-hour, ~96 a day; the default 8 keeps the data at
+  ~3 million statements instead of ~35 million, which is enough to make "the newest version
+  of each period" a real choice among many;
+* ``member_day_totals``: built by the store's own builder from those intervals (what the
+  service keeps as it writes them), in Europe/Berlin;
 * ``users``: a member account per member (``u0001`` … sees ``m0001``) and an operator
   (``bench-operator``), all with the password :data:`PASSWORD`.
 
@@ -47,7 +53,7 @@ from store.migrate import head_revision
 from vpp.quarterhours import local_day_bounds
 
 #: Bump when the generated data changes shape; cached files and databases are keyed by it.
-DATA_VERSION = 1
+DATA_VERSION = 2
 TZ = ZoneInfo("Europe/Berlin")
 PASSWORD = "bench-password-0123"
 OPERATOR = "bench-operator"
@@ -78,12 +84,14 @@ class Dataset:
     members: int = 1000
     days: int = 365
     first_day: date = date(2025, 1, 1)
+    #: provisional versions per day before the final run
+    provisional: int = 8
 
     @property
     def key(self) -> str:
         return (
             f"v{DATA_VERSION}_{head_revision()}_{self.members}m_{self.days}d_"
-            f"{self.first_day:%Y%m%d}"
+            f"{self.provisional}p_{self.first_day:%Y%m%d}"
         ).lower()
 
     @property
@@ -129,8 +137,10 @@ class _Variant:
     details_json: str
 
 
-def _variant(day_start: datetime, n_qh: int, seed: int) -> _Variant:
-    """One member-day statement shaped like the settlement job's final statement."""
+def _variants(day_start: datetime, n_qh: int, seed: int, throughs: list[int]) -> list[_Variant]:
+    """One member's statements of a day shaped like the settlement job's: one per entry of
+    ``throughs`` (the day through that many quarter-hours; provisional, without lines) and
+    the final one (all quarter-hours, with its lines) last."""
     rng = random.Random(seed)
     producer = seed % 4 == 0
     cons = [rng.randrange(20, 200) for _ in range(n_qh)]
@@ -140,81 +150,113 @@ def _variant(day_start: datetime, n_qh: int, seed: int) -> _Variant:
         rng.randrange(0, c - o + 1) if not producer else 0 for c, o in zip(cons, own, strict=True)
     ]
     deliv = [rng.randrange(0, g - o + 1) for g, o in zip(gen, own, strict=True)]
-    residual = sum(cons) - sum(own) - sum(recv)
-    surplus = sum(gen) - sum(own) - sum(deliv)
-    shared_cost = Decimal(sum(recv)) * Decimal("0.00012")
-    residual_cost = Decimal(residual) * Decimal("0.00035")
-    revenue = Decimal(sum(deliv)) * Decimal("0.0001")
-    net = shared_cost + residual_cost - revenue
-    amount = net.quantize(Decimal("0.01"))
-    co2 = (Decimal(sum(recv)) * Decimal("0.366")).quantize(Decimal("0.001"))
-    qh_start = [(day_start + q * timedelta(minutes=15)).isoformat() for q in range(n_qh)]
-    details: dict[str, Any] = {
-        "quality": "L1",
-        "quarter_hours": n_qh,
-        "substitute_quarter_hours": {"L2": 0, "L3": 0},
-        "own_generation_used_wh": sum(own),
-        "participation_pct": 100,
-        "money_eur": {
-            "shared_cost_eur": str(shared_cost.quantize(Decimal("0.01"))),
-            "residual_cost_eur": str(residual_cost.quantize(Decimal("0.01"))),
-            "network_fee_eur": "0.00",
-            "shared_revenue_eur": str(revenue.quantize(Decimal("0.01"))),
-        },
-        "net_exact_eur": str(net),
-        "lines": {
-            "qh_start": qh_start,
-            "quality": ["L1"] * n_qh,
-            "consumption_wh": cons,
-            "generation_wh": gen,
-            "received_wh": recv,
-            "delivered_wh": deliv,
-        },
-    }
-    return _Variant(
-        sum(cons), sum(gen), sum(recv), sum(deliv), residual, surplus, amount, co2,
-        json.dumps(details),
-    )  # fmt: skip
+
+    def upto(n: int, with_lines: bool) -> _Variant:
+        c, g, o, r, d = (sum(x[:n]) for x in (cons, gen, own, recv, deliv))
+        residual = c - o - r
+        surplus = g - o - d
+        shared_cost = Decimal(r) * Decimal("0.00012")
+        residual_cost = Decimal(residual) * Decimal("0.00035")
+        revenue = Decimal(d) * Decimal("0.0001")
+        net = shared_cost + residual_cost - revenue
+        amount = net.quantize(Decimal("0.01"))
+        co2 = (Decimal(r) * Decimal("0.366")).quantize(Decimal("0.001"))
+        details: dict[str, Any] = {
+            "quality": "L1",
+            "quarter_hours": n,
+            "substitute_quarter_hours": {"L2": 0, "L3": 0},
+            "own_generation_used_wh": o,
+            "participation_pct": 100,
+            "money_eur": {
+                "shared_cost_eur": str(shared_cost.quantize(Decimal("0.01"))),
+                "residual_cost_eur": str(residual_cost.quantize(Decimal("0.01"))),
+                "network_fee_eur": "0.00",
+                "shared_revenue_eur": str(revenue.quantize(Decimal("0.01"))),
+            },
+            "net_exact_eur": str(net),
+        }
+        if with_lines:
+            details["lines"] = {
+                "qh_start": [(day_start + q * timedelta(minutes=15)).isoformat() for q in range(n)],
+                "quality": ["L1"] * n,
+                "consumption_wh": cons[:n],
+                "generation_wh": gen[:n],
+                "received_wh": recv[:n],
+                "delivered_wh": deliv[:n],
+            }
+        return _Variant(c, g, r, d, residual, surplus, amount, co2, json.dumps(details))
+
+    return [upto(n, False) for n in throughs] + [upto(n_qh, True)]
 
 
 @dataclass(frozen=True, slots=True)
-class _Day:
+class _Run:
     run_id: int
+    version: int
     start: datetime
     end: datetime
+    created_at: datetime
+    reason: str
     details_json: str
+    #: statement shape v for member k is variants[k % VARIANTS]
     variants: list[_Variant]
 
 
-def _days(ds: Dataset) -> Iterator[_Day]:
+def _runs(ds: Dataset) -> Iterator[_Run]:
+    """Every run of the year in the order the service appends them: per day the provisional
+    versions, then the final one."""
+    run_id = 0
     for n, day in enumerate(ds.day_list()):
         start, end = local_day_bounds(day, TZ)
         n_qh = int((end - start) / timedelta(minutes=15))
-        variants = [_variant(start, n_qh, n * VARIANTS + v) for v in range(VARIANTS)]
+        throughs = [n_qh * (j + 1) // (ds.provisional + 1) for j in range(ds.provisional)]
+        shapes = [_variants(start, n_qh, n * VARIANTS + v, throughs) for v in range(VARIANTS)]
         per = ds.members / VARIANTS
-        totals = {
-            "consumption_wh": int(sum(v.consumption_wh for v in variants) * per),
-            "generation_wh": int(sum(v.generation_wh for v in variants) * per),
-            "received_wh": int(sum(v.received_wh for v in variants) * per),
-            "delivered_wh": int(sum(v.delivered_wh for v in variants) * per),
-        }
-        details = {
-            "kind": "final",
-            "day": day.isoformat(),
-            "through": end.isoformat(),
-            "quarter_hours": n_qh,
-            "complete": True,
-            "inputs_fingerprint": f"bench-{DATA_VERSION}-{day.isoformat()}",
-            "quality": "L1",
-            "missing_members": [],
-            "substitute_quarter_hours": {},
-            "totals_wh": totals,
-        }
-        yield _Day(n + 1, start, end, json.dumps(details), variants)
+        for j, through in enumerate([*throughs, n_qh]):
+            variants = [shape[j] for shape in shapes]
+            final = j == len(throughs)
+            totals = {
+                "consumption_wh": int(sum(v.consumption_wh for v in variants) * per),
+                "generation_wh": int(sum(v.generation_wh for v in variants) * per),
+                "received_wh": int(sum(v.received_wh for v in variants) * per),
+                "delivered_wh": int(sum(v.delivered_wh for v in variants) * per),
+            }
+            through_at = start + through * timedelta(minutes=15)
+            details: dict[str, Any] = {
+                "kind": "final" if final else "provisional",
+                "day": day.isoformat(),
+                "through": through_at.isoformat(),
+                "quarter_hours": n_qh,
+                "complete": final,
+                "inputs_fingerprint": f"bench-{DATA_VERSION}-{day.isoformat()}-{j}",
+                "quality": "L1",
+                "missing_members": [],
+                "substitute_quarter_hours": {},
+                "totals_wh": totals,
+            }
+            run_id += 1
+            local = through_at.astimezone(TZ)
+            yield _Run(
+                run_id=run_id,
+                version=j + 1,
+                start=start,
+                end=end,
+                created_at=end + timedelta(hours=1, minutes=15)
+                if final
+                else through_at + timedelta(minutes=1),
+                reason="final" if final else f"provisional through {local:%H:%M}",
+                details_json=json.dumps(details),
+                variants=variants,
+            )
 
 
-def _created_at(d: _Day) -> datetime:
-    return d.end + timedelta(hours=1, minutes=15)
+async def _day_totals(url: str, backend: str) -> None:
+    """Build the day totals the service would keep, with the store's own builder (the data
+    went in around the store, as rows)."""
+    started = time.perf_counter()
+    async with Store(url) as store:
+        read = await store.day_totals.ensure_zone(TZ.key, now=datetime.now(UTC))
+    _log(f"{backend}: day totals from {read} intervals in {time.perf_counter() - started:.0f} s")
 
 
 # -- SQLite -------------------------------------------------------------------------------------
@@ -265,16 +307,18 @@ def _sqlite_fill(path: Path, ds: Dataset, password_hash: str) -> None:
         for sql in index_sql:
             con.execute(sql)
         con.execute("BEGIN")
-        for d in _days(ds):
+        for d in _runs(ds):
             con.execute(
                 "INSERT INTO settlement_runs (id, community_id, period_start, period_end, "
-                "version, created_at, reason, details) VALUES (?, ?, ?, ?, 1, ?, 'final', ?)",
+                "version, created_at, reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     d.run_id,
                     COMMUNITY,
                     _sqlite_ts(d.start),
                     _sqlite_ts(d.end),
-                    _sqlite_ts(_created_at(d)),
+                    d.version,
+                    _sqlite_ts(d.created_at),
+                    d.reason,
                     d.details_json,
                 ),
             )
@@ -301,6 +345,8 @@ def _sqlite_fill(path: Path, ds: Dataset, password_hash: str) -> None:
                     for v in (d.variants[k % VARIANTS],)
                 ],
             )
+            if d.run_id % 500 == 0:
+                _log(f"sqlite: {d.run_id} settlement runs")
         created = _sqlite_ts(ds.start_utc)
         con.executemany(
             "INSERT INTO users (username, password_hash, role, member_id, disabled, created_at) "
@@ -349,6 +395,7 @@ async def ensure_sqlite(
         pass  # migrated
     password_hash = PasswordHasher().hash(PASSWORD)
     await asyncio.to_thread(_sqlite_fill, building, ds, password_hash)
+    await _day_totals(f"sqlite+aiosqlite:///{building}", "sqlite")
     await asyncio.to_thread(building.rename, final)
     _log(f"sqlite: built {final} in {time.perf_counter() - started:.0f} s")
     return url
@@ -403,50 +450,50 @@ async def _pg_fill(name: str, ds: Dataset, password_hash: str) -> None:
         _log("postgresql: building the interval index")
         for sql in index_sql:
             await con.execute(sql)
-        run_rows: list[tuple[Any, ...]] = []
-        statement_rows: list[tuple[Any, ...]] = []
-        for d in _days(ds):
-            run_rows.append(
-                (d.run_id, COMMUNITY, d.start, d.end, 1, _created_at(d), "final", d.details_json)
-            )
-            statement_rows.extend(
-                (
-                    d.run_id,
-                    ds.member_id(k),
-                    Decimal(v.consumption_wh),
-                    Decimal(v.generation_wh),
-                    Decimal(v.received_wh),
-                    Decimal(v.delivered_wh),
-                    Decimal(v.residual_wh),
-                    Decimal(v.surplus_wh),
-                    v.amount_eur,
-                    v.co2_g,
-                    v.details_json,
-                )
-                for k in range(1, ds.members + 1)
-                for v in (d.variants[k % VARIANTS],)
-            )
-        await con.copy_records_to_table(
-            "settlement_runs",
-            records=run_rows,
-            columns=[
-                "id", "community_id", "period_start", "period_end", "version", "created_at",
-                "reason", "details",
-            ],
-        )  # fmt: skip
+        runs = 0
+        for d in _runs(ds):
+            await con.copy_records_to_table(
+                "settlement_runs",
+                records=[
+                    (d.run_id, COMMUNITY, d.start, d.end, d.version, d.created_at, d.reason,
+                     d.details_json)
+                ],
+                columns=[
+                    "id", "community_id", "period_start", "period_end", "version", "created_at",
+                    "reason", "details",
+                ],
+            )  # fmt: skip
+            await con.copy_records_to_table(
+                "settlement_statements",
+                records=[
+                    (
+                        d.run_id,
+                        ds.member_id(k),
+                        Decimal(v.consumption_wh),
+                        Decimal(v.generation_wh),
+                        Decimal(v.received_wh),
+                        Decimal(v.delivered_wh),
+                        Decimal(v.residual_wh),
+                        Decimal(v.surplus_wh),
+                        v.amount_eur,
+                        v.co2_g,
+                        v.details_json,
+                    )
+                    for k in range(1, ds.members + 1)
+                    for v in (d.variants[k % VARIANTS],)
+                ],
+                columns=[
+                    "run_id", "member_id", "consumption_wh", "generation_wh",
+                    "shared_received_wh", "shared_delivered_wh", "grid_import_wh",
+                    "grid_export_wh", "amount_eur", "co2_g", "details",
+                ],
+            )  # fmt: skip
+            runs = d.run_id
+            if runs % 500 == 0:
+                _log(f"postgresql: {runs} settlement runs")
         await con.execute(
-            "SELECT setval(pg_get_serial_sequence('settlement_runs', 'id'), $1)", len(run_rows)
+            "SELECT setval(pg_get_serial_sequence('settlement_runs', 'id'), $1)", runs
         )
-        _log(f"postgresql: copying {len(statement_rows)} statements")
-        await con.copy_records_to_table(
-            "settlement_statements",
-            records=statement_rows,
-            columns=[
-                "run_id", "member_id", "consumption_wh", "generation_wh", "shared_received_wh",
-                "shared_delivered_wh", "grid_import_wh", "grid_export_wh", "amount_eur", "co2_g",
-                "details",
-            ],
-        )  # fmt: skip
         await con.copy_records_to_table(
             "users",
             records=[
@@ -488,6 +535,7 @@ async def ensure_postgres(ds: Dataset, *, rebuild: bool = False) -> str:
     async with Store(pg_url(name)):
         pass  # migrated
     await _pg_fill(name, ds, PasswordHasher().hash(PASSWORD))
+    await _day_totals(pg_url(name), "postgresql")
     admin = await _connect("postgres")
     try:
         await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS 'complete'")
