@@ -35,6 +35,7 @@ from api.routers import (
     lighting_analysis,
     members,
     plans,
+    privacy,
     settlement,
     system,
 )
@@ -143,6 +144,7 @@ def create_app(
         commands,
         settlement,
         audit,
+        privacy,
         lighting,
         lighting_analysis,
     ):

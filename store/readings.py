@@ -314,6 +314,18 @@ class ReadingRepository:
         async with read_tx(self._engine, "count readings") as conn:
             return int((await conn.execute(stmt)).scalar_one())
 
+    async def delete_devices(self, device_ids: Sequence[str]) -> int:
+        """Delete every raw reading of these devices (a member's erasure); returns how many.
+        Intervals, made from them, are not touched."""
+        if not device_ids:
+            return 0
+        what = f"delete the readings of {len(device_ids)} devices"
+        async with write_tx(self._engine, what) as conn:
+            result = await conn.execute(
+                delete(raw_readings).where(raw_readings.c.device_id.in_(list(device_ids)))
+            )
+            return int(result.rowcount)
+
     async def purge_older_than(self, cutoff: datetime) -> int:
         """Delete raw readings with ``ts < cutoff``; returns how many. Intervals are kept."""
         async with write_tx(self._engine, f"purge readings before {cutoff.isoformat()}") as conn:

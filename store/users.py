@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.dialect import insert_ignoring
@@ -82,6 +82,22 @@ class UserRepository:
         async with read_tx(self._engine, "read users") as conn:
             rows = (await conn.execute(select(users).order_by(users.c.username))).all()
         return [_user(row) for row in rows]
+
+    async def delete_member_accounts(self, member_id: str) -> list[str]:
+        """Delete the accounts linked to ``member_id`` (a member's erasure); returns their
+        usernames. The audit log keeps naming them as actors: it is the accountability record."""
+        async with write_tx(self._engine, f"delete the accounts of member {member_id!r}") as conn:
+            names = [
+                str(n)
+                for n in (
+                    await conn.execute(
+                        select(users.c.username).where(users.c.member_id == member_id)
+                    )
+                ).scalars()
+            ]
+            if names:
+                await conn.execute(delete(users).where(users.c.member_id == member_id))
+        return sorted(names)
 
     async def set_password_hash(self, username: str, password_hash: str) -> None:
         await self._update(username, f"set password of {username!r}", password_hash=password_hash)

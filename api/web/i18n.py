@@ -90,6 +90,14 @@ TEXTS: dict[str, dict[str, str]] = {
     "community_grid": {"de": "Netz der Gemeinschaft (kW)", "en": "Community grid (kW)"},
     "assets": {"de": "Anlagen", "en": "Assets"},
     "all_assets": {"de": "Alle Anlagen", "en": "All assets"},
+    "deletion_requests": {
+        "de": "Offene Löschanträge (DSGVO)",
+        "en": "Open deletion requests (GDPR)",
+    },
+    "deletion_how": {
+        "de": "Ausführen mit POST /api/v1/privacy/erasures (siehe /docs).",
+        "en": "Carry out with POST /api/v1/privacy/erasures (see /docs).",
+    },
     "asset_device": {"de": "Gerät", "en": "Device"},
     "asset_member": {"de": "Mitglied", "en": "Member"},
     "asset_roles": {"de": "Funktion", "en": "Role"},

@@ -43,6 +43,7 @@ from api.periods import period_query
 from api.routers.commands import create_override
 from api.routers.exports import balances_csv
 from api.routers.lighting import update_program
+from api.routers.privacy import request_statuses
 from api.schemas.lighting import ProgramUpdate
 from api.schemas.operations import OverrideCreate
 from api.state import AppState
@@ -345,6 +346,7 @@ async def _operator(
         charts=charts,
         assets=assets_now(runtime),
         alarms=await views.active_alarms(state.store),
+        deletion_requests=[r for r in await request_statuses(state.store) if r.status == "open"],
         overrides=await views.recent_overrides(state.store, now),
         targets=views.override_targets(runtime),
         kinds=OVERRIDE_KINDS,

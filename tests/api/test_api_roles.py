@@ -53,6 +53,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
     ("POST", "/api/v1/commands/overrides"): frozenset({OP}),
     ("GET", "/api/v1/settlement/runs"): frozenset({OP}),
     ("GET", "/api/v1/settlement/runs/{run_id}"): frozenset({OP}),
+    ("GET", "/api/v1/privacy/deletion-requests"): frozenset({OP}),
+    ("POST", "/api/v1/privacy/erasures"): frozenset({OP}),
     ("GET", "/api/v1/audit/records"): frozenset({OP, AUDITOR}),
     ("GET", "/api/v1/audit/verify"): frozenset({OP, AUDITOR}),
     ("GET", "/api/v1/lighting/config"): frozenset({OP, LIGHT}),
@@ -102,6 +104,7 @@ BODIES: dict[str, dict[str, Any]] = {
         }
     },
     "/api/v1/members/{member_id}/deletion-request": {"json": {}},
+    "/api/v1/privacy/erasures": {"json": {"member_id": "m99", "reason": "test"}},
     "/api/v1/lighting/config": {"json": {"document": {"programs": [], "calendars": []}}},
     "/api/v1/lighting/programs": {
         "json": {"name": "P", "steps": [{"name": "on", "anchor": "sunset", "level_pct": 50}]}

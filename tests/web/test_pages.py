@@ -402,3 +402,21 @@ async def test_the_editor_saves_a_program_through_the_lighting_api(
     assert records[-1].entry.actor == "lena"
     refused = await clients["olga"].post(url, json={"steps": steps}, headers=headers)
     assert refused.status_code == 403
+
+
+async def test_the_operator_page_lists_open_deletion_requests(
+    clients: dict[str, httpx.AsyncClient], web_store: Store
+) -> None:
+    olga = clients["olga"]
+    assert 'id="deletion-requests"' not in (await olga.get("/operator")).text
+    token = clients["anna"].cookies.get("waldstadt_session")  # the session holds her token
+    asked = await clients["anna"].post(
+        "/api/v1/members/m01/deletion-request",
+        json={"note": "Bitte alles löschen"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert asked.status_code == 202, asked.text
+    page = (await olga.get("/operator")).text
+    assert 'id="deletion-requests"' in page
+    assert "<code>m01</code>" in page
+    assert "Bitte alles löschen" in page
