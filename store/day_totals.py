@@ -25,14 +25,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import ColumnClause
 
 from protocols.model import Quality
 from store.engine import read_tx, write_tx
 from store.schema import member_day_totals, member_day_zones, member_intervals
+from store.types import ExactDecimal, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -261,15 +264,44 @@ async def member_totals(
 
 async def _build(conn: AsyncConnection, tz: ZoneInfo) -> int:
     """Every interval's newest version summed into day totals of ``tz``: the versions are
-    read in key order, so the last row of each key is its newest."""
+    read in key order, so the last row of each key is its newest.
+
+    Tens of millions of rows go through here on an upgrade, so the instant and the energy come
+    as the driver gives them: a year has only ~35,000 distinct instants (each converted once,
+    by the column type's own processor) and the energies are summed as stored (scaled integers
+    on SQLite, ``numeric`` on PostgreSQL) and converted once per day total."""
     mi = member_intervals.c
-    stmt = select(mi.member_id, mi.channel, mi.interval_start, mi.energy_wh, mi.quality).order_by(
+    raw_start: ColumnClause[Any] = literal_column(f"{member_intervals.name}.interval_start")
+    raw_energy: ColumnClause[Any] = literal_column(f"{member_intervals.name}.energy_wh")
+    stmt = select(mi.member_id, mi.channel, raw_start, raw_energy, mi.quality).order_by(
         mi.member_id, mi.channel, mi.interval_start, mi.version
     )
+    dialect = conn.dialect
+    instant_type = mi.interval_start.type
+    energy_type = mi.energy_wh.type
+    assert isinstance(instant_type, UTCDateTime)
+    assert isinstance(energy_type, ExactDecimal)
+    # SQLite hands over its DATETIME text (the type parses it), PostgreSQL a datetime
+    text = dialect.name == "sqlite"
+
+    def to_instant(raw: Any) -> datetime:
+        value = datetime.fromisoformat(raw) if text else raw
+        instant = instant_type.process_result_value(value, dialect)
+        assert instant is not None
+        return instant
+
+    def to_energy(raw: Any) -> Decimal:
+        energy = energy_type.process_result_value(raw, dialect)
+        assert energy is not None
+        return energy
+
     zone = tz.key
     read = 0
     acc: dict[tuple[str, date, str], _Acc] = {}
-    pending: tuple[str, str, datetime, Decimal, str] | None = None
+    slots: dict[object, tuple[date, int]] = {}
+    slot_of = _Slots(tz)
+    good = Quality.GOOD.value
+    pending: tuple[str, str, object, Any, str] | None = None
 
     async def flush() -> None:
         rows = [
@@ -278,7 +310,7 @@ async def _build(conn: AsyncConnection, tz: ZoneInfo) -> int:
                 "member_id": m,
                 "day": d,
                 "channel": c,
-                "energy_wh": a.energy_wh,
+                "energy_wh": to_energy(a.energy_wh),
                 "present_qh": _hex(a.present),
                 "substitute_qh": _hex(a.substitute),
             }
@@ -288,18 +320,19 @@ async def _build(conn: AsyncConnection, tz: ZoneInfo) -> int:
             await conn.execute(insert(member_day_totals), rows[first : first + _BUILD_BATCH])
         acc.clear()
 
-    slot_of = _Slots(tz)
-
-    def add(row: tuple[str, str, datetime, Decimal, str]) -> None:
+    def add(row: tuple[str, str, object, Any, str]) -> None:
         member_id, channel, start, energy, quality = row
-        day, slot = slot_of(start)
+        where = slots.get(start)
+        if where is None:
+            where = slots[start] = slot_of(to_instant(start))
+        day, slot = where
         a = acc.get((member_id, day, channel))
         if a is None:
-            a = acc[(member_id, day, channel)] = _Acc(Decimal(0), 0, 0)
+            a = acc[(member_id, day, channel)] = _Acc(energy * 0, 0, 0)
         bit = 1 << slot
         a.energy_wh += energy
         a.present |= bit
-        if quality != Quality.GOOD.value:
+        if quality != good:
             a.substitute |= bit
 
     result = await conn.stream(stmt.execution_options(yield_per=20_000))
@@ -307,7 +340,9 @@ async def _build(conn: AsyncConnection, tz: ZoneInfo) -> int:
         for row in partition:
             member_id, channel, start, energy, quality = row
             read += 1
-            if pending is not None and pending[:3] != (member_id, channel, start):
+            if pending is not None and (
+                pending[2] != start or pending[1] != channel or pending[0] != member_id
+            ):
                 add(pending)  # a key's last row is its newest version
                 if pending[0] != member_id and len(acc) >= _BUILD_BATCH:
                     await flush()  # the member before is complete
