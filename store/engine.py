@@ -105,6 +105,9 @@ DRIVER_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.Error,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    # a connection the server terminated can be caught mid-protocol ("cannot switch to
+    # state …; another operation is in progress"): as good as lost
+    asyncpg.InternalClientError,
     OSError,
     TimeoutError,
     exc.SQLAlchemyError,
