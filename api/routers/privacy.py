@@ -23,6 +23,7 @@ from api.audit import record_action
 from api.deps import ClockDep, IdempotencyKey, Operator, State, StoreDep
 from api.errors import conflict
 from api.schemas.privacy import DeletionRequestStatus, ErasureCreate, ErasurePublic, RetainedData
+from scheduler.assets import device_roles
 from store import Store
 from store.audit import AuditRecord
 
@@ -107,14 +108,9 @@ def _site_devices(site: Any, member_id: str, now: datetime) -> list[str]:
                     f"member {member_id!r} is still in community {community.id!r}: end the "
                     "membership in the site file (members[].left) before erasing"
                 )
-    for m in getattr(site, "members", ()):
-        if m.id == member_id:
-            devices = [m.meter, *(p.device for p in m.pv)]
-            for asset in (m.battery, m.ev, m.storage_heater):
-                if asset is not None:
-                    devices.append(asset.device)
-            return devices
-    return []
+    if site is None:
+        return []
+    return [d for d, (owner, _) in device_roles(site).items() if owner == member_id]
 
 
 @router.post(
