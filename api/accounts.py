@@ -2,7 +2,7 @@
 
 A username is 1–64 characters of letters, digits, ``.``, ``_`` and ``-``; a password at least
 :data:`MIN_PASSWORD_LENGTH` characters; a member account names its member. Violations raise
-:class:`~protocols.errors.ConfigError` naming the field and the reason.
+:class:`~kernel.errors.ConfigError` naming the field and the reason.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import datetime
 from argon2 import PasswordHasher
 
 from api.auth import Role, default_hasher
-from protocols.clock import RealClock
-from protocols.errors import ConfigError
+from kernel.clock import RealClock
+from kernel.errors import ConfigError
 from store import Store
 from store.errors import StoreError
 from store.users import User

@@ -32,8 +32,8 @@ from typing import Protocol
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from protocols.clock import Clock
-from protocols.errors import AuthError
+from kernel.clock import Clock
+from kernel.errors import AuthError
 from store import Store
 
 #: How long a token is valid.

@@ -29,10 +29,10 @@ from enum import StrEnum
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from protocols.model import Quality, utc
+from kernel.quarterhours import QH
+from kernel.readings import Quality, utc
 from store.settlement import Statement
 
-QUARTER_HOUR = timedelta(minutes=15)
 CENT = Decimal("0.01")
 _ENERGY = (
     "consumption_wh",
@@ -124,10 +124,8 @@ def bucket_bounds(
     """UTC bounds of the buckets covering the local days ``[first, end)``."""
     start_utc, end_utc = local_midnight(first, tz), local_midnight(end, tz)
     if resolution is Resolution.QUARTER_HOUR:
-        n = int((end_utc - start_utc) / QUARTER_HOUR)
-        return [
-            (start_utc + i * QUARTER_HOUR, start_utc + (i + 1) * QUARTER_HOUR) for i in range(n)
-        ]
+        n = int((end_utc - start_utc) / QH)
+        return [(start_utc + i * QH, start_utc + (i + 1) * QH) for i in range(n)]
     days: list[date] = []
     d = first
     while d < end:

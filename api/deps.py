@@ -20,8 +20,8 @@ from fastapi.security import OAuth2PasswordBearer
 from api.auth import Principal, Role
 from api.errors import forbidden, too_many_requests, unauthorized
 from api.state import AppState
-from protocols.clock import Clock
-from protocols.errors import AuthError
+from kernel.clock import Clock
+from kernel.errors import AuthError
 from store import Store
 
 #: The largest row id the databases store (signed 64-bit): a bigger id in a path or query is a

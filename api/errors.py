@@ -6,7 +6,7 @@
   and 429 ``Retry-After``.
 
 Waldstadt's own exceptions are translated here, where they leave the app: a
-:class:`~protocols.errors.ConfigError` is a 422 naming its field, a
+:class:`~kernel.errors.ConfigError` is a 422 naming its field, a
 :class:`~store.errors.StoreUnavailable` a 503; nothing else from the store reaches a client as
 more than a generic 500.
 """
@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from protocols.errors import ConfigError
+from kernel.errors import ConfigError
 from store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)

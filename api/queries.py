@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.balances import IntervalSums, IntervalValue, SettledPeriod
-from protocols.model import Quality
+from kernel.readings import Quality
 from store import Store
 from store.alarms import AlarmEvent
 from store.commands import StoredCommand

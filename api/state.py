@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from api.auth import Authenticator, LocalAuthenticator, TokenSigner, default_hasher
 from api.limits import API_LIMIT, LOGIN_LIMIT, IdempotencyCache, RateLimiter
 from api.runtime import Runtime
-from protocols.clock import Clock, RealClock
+from kernel.clock import Clock, RealClock
 from scheduler.observability import Metrics
 from scheduler.settings import Settings
 from store import Store

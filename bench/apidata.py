@@ -48,9 +48,9 @@ from zoneinfo import ZoneInfo
 import asyncpg  # type: ignore[import-untyped]
 from argon2 import PasswordHasher
 
+from kernel.quarterhours import local_day_bounds
 from store import Store
 from store.migrate import head_revision
-from vpp.quarterhours import local_day_bounds
 
 #: Bump when the generated data changes shape; cached files and databases are keyed by it.
 DATA_VERSION = 2

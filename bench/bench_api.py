@@ -62,8 +62,9 @@ from typing import Any
 import httpx
 
 from bench.apidata import OPERATOR, PASSWORD, TZ, Dataset, ensure_postgres, ensure_sqlite
-from protocols.clock import ManualClock
+from kernel.clock import ManualClock
 from scheduler.health import Readiness
+from scheduler.live import LiveView
 from scheduler.observability import Metrics
 
 SECRET = "bench-secret-key-0123456789abcdef"
@@ -83,8 +84,14 @@ class BenchRuntime:
     clock: ManualClock
     metrics: Metrics = field(default_factory=Metrics)
 
+    site: Any = None
+    lighting: Any = None
+
     async def readiness(self) -> Readiness:
         return Readiness(())
+
+    def live(self) -> LiveView:
+        return LiveView(None)
 
 
 def server_app() -> Any:

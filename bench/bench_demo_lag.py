@@ -19,7 +19,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from sims.demo import demo_service
+from app.demo import demo_service
 from sims.town import DEFAULT_TOWN
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from protocols.model import Reading
+from kernel.readings import Reading
 from store import ReadingWriter, Store, StoreSettings
 from store.engine import write_tx
 from store.schema import raw_readings

@@ -53,12 +53,12 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
+from kernel.clock import SimClock
 from lighting.classes import Classing
 from lighting.config import LightingSite
 from lighting.examples import LATITUDE_DEG, LONGITUDE_DEG, PROGRAMS
 from lighting.presence import Detection, PresenceRule, corridor
 from lighting.site import Luminaire, Segment, Sensor, build_index
-from protocols.clock import SimClock
 from protocols.lorawan import PRESENCE_FPORT, PresenceEvent, encode_presence
 from protocols.lorawan.chirpstack import chirpstack_filter
 from protocols.mqtt import Bus, BusConfig

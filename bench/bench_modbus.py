@@ -42,7 +42,7 @@ def _flag(argv: list[str], name: str, default: int) -> int:
 
 
 async def _serve(gateways: list[int], units: int, pipe: Connection) -> None:
-    from protocols.clock import RealClock
+    from kernel.clock import RealClock
     from sims.modbus.inverter import SunSpecInverterSim
     from sims.modbus.server import GatewayServer
     from sims.profiles import ClearSkyPv
@@ -78,7 +78,7 @@ def _server_main(gateways: list[int], units: int, pipe: Connection) -> None:
 async def _measure(endpoints: list[tuple[str, int]], units: int, reps: int) -> dict[str, Any]:
     from pymodbus.client import AsyncModbusTcpClient
 
-    from protocols.clock import RealClock
+    from kernel.clock import RealClock
     from protocols.modbus.connection import ModbusPool
     from protocols.modbus.poller import poll
     from protocols.sunspec.device import SunSpecInverter, open_sunspec

@@ -176,7 +176,7 @@ async def run_bare(n: int) -> Run:
 
 
 async def run_bus(n: int) -> Run:
-    from protocols.model import Reading
+    from kernel.readings import Reading
     from protocols.mqtt import Bus, BusConfig, Inbound, TelemetryPayload, subscribe_telemetry
 
     prefix = f"bench-{uuid.uuid4().hex[:10]}"
@@ -240,8 +240,8 @@ async def run_ingest(n: int, backend: str) -> Run:
     import tempfile
     from pathlib import Path
 
-    from protocols.clock import RealClock
-    from protocols.model import Reading
+    from kernel.clock import RealClock
+    from kernel.readings import Reading
     from protocols.mqtt import Bus, BusConfig, Inbound, TelemetryPayload
     from scheduler.ingest import TelemetryIngest, ingest_writer
     from store import Store

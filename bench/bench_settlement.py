@@ -26,7 +26,7 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from vpp.quarterhours import local_day_bounds, qh_index
+from kernel.quarterhours import local_day_bounds, qh_index
 from vpp.settlement.allocate import allocate_bulk
 from vpp.settlement.bulk_balances import bulk_balances
 from vpp.settlement.keys import SharingKey, contract_key, dynamic_key

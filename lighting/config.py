@@ -1,6 +1,6 @@
 """The lighting part of the site file, as pydantic models that build the core's values.
 
-Load it with ``protocols.yamlconf.validate_data(LightingConfig, data["lighting"], ...)``: every
+Load it with ``kernel.config.validate_data(LightingConfig, data["lighting"], ...)``: every
 model forbids unknown keys, and every check of the core (a level above 100, steps out of
 order, an unknown holiday region, a segment without coordinates …) surfaces as a validation
 error at the item that caused it, so the loader names the key and the file line. Then

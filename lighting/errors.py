@@ -1,22 +1,17 @@
-"""Errors of the lighting core.
+"""Errors of the lighting core: a :class:`kernel.errors.InputError` that names the field.
 
-The core cannot import ``protocols.errors`` (pure-core rule), so it raises its own
-:class:`LightingInputError`, a ``ValueError`` that names the offending field and the reason.
-The runtime translates it into ``protocols.errors.ConfigError(field, reason)`` where site
-files are loaded: ``raise ConfigError(exc.field, exc.reason, where) from exc``.
+Where site files are loaded the runtime adds the file and line:
+``raise ConfigError(exc.field, exc.reason, where) from exc``.
 """
 
 from __future__ import annotations
 
+from kernel.errors import InputError
 
-class LightingInputError(ValueError):
+
+class LightingInputError(InputError):
     """Bad input to the lighting core; ``field`` is a readable path such as
     ``program 'Wohnstraße'.steps[2].level_pct``."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
 
 
 def check_level_pct(field: str, value: float) -> None:

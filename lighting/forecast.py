@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from kernel.quarterhours import QH
 from lighting.energy import energy_per_interval, load_of
 from lighting.program import level_curve
 from lighting.schedule import Programs, effective_night, resolve_segment_night
 from lighting.site import LightingIndex
 from lighting.sun import zone
-
-QUARTER_HOUR = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +38,8 @@ def quarter_hours(day: date, timezone: str = "Europe/Berlin") -> list[datetime]:
     tz = zone(timezone)
     start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
-    count = int((end - start) / QUARTER_HOUR)
-    return [start + i * QUARTER_HOUR for i in range(count)]
+    count = int((end - start) / QH)
+    return [start + i * QH for i in range(count)]
 
 
 def lighting_load_forecast(
@@ -49,7 +48,7 @@ def lighting_load_forecast(
     """Mean lighting power per quarter-hour of local ``day`` over every segment: the morning
     of the night before and the evening of the night of ``day``."""
     starts = quarter_hours(day, timezone)
-    edges = [*starts, starts[-1] + QUARTER_HOUR]
+    edges = [*starts, starts[-1] + QH]
     power = [0.0] * len(starts)
     for sid, segment in index.segments.items():
         load = load_of(index.by_segment[sid])

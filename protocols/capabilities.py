@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from protocols.model import Reading
+from kernel.readings import Reading
 
 
 @runtime_checkable

@@ -35,8 +35,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from protocols.errors import PayloadError
-from protocols.model import Reading
+from kernel.errors import PayloadError
+from kernel.readings import Reading
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.inbound import Inbound
 

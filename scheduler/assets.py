@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from protocols.model import Reading
-from scheduler.commands import Command
+from kernel.commands import Command
+from kernel.readings import Reading
 from scheduler.site import Site
 from scheduler.snapshot import Snapshot
 

@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from kernel.clock import Clock
+from kernel.commands import Command, CommandKind, CommandResult, CommandStatus
+from kernel.errors import WaldstadtError
+from kernel.readings import Reading
 from protocols.capabilities import (
     AcceptsBatteryPowerW,
     AcceptsDimLevelPct,
@@ -30,10 +34,6 @@ from protocols.capabilities import (
     AcceptsPowerLimitPct,
     Device,
 )
-from protocols.clock import Clock
-from protocols.errors import WaldstadtError
-from protocols.model import Reading
-from scheduler.commands import Command, CommandKind, CommandResult, CommandStatus
 from scheduler.snapshot import Snapshot
 
 log = logging.getLogger(__name__)

@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
+from kernel.backoff import Backoff
+from kernel.clock import Clock
+from kernel.errors import ConfigError, DeviceUnavailable, WaldstadtError
+from kernel.readings import Reading
 from protocols.capabilities import Device
-from protocols.clock import Clock
-from protocols.errors import ConfigError, DeviceUnavailable, WaldstadtError
-from protocols.modbus.connection import Backoff, ModbusPool
+from protocols.modbus.connection import ModbusPool
 from protocols.modbus.factory import SUNSPEC, open_device
-from protocols.model import Reading
 from scheduler.site import DeviceConfig
 
 log = logging.getLogger(__name__)

@@ -53,9 +53,10 @@ from zoneinfo import ZoneInfo
 import holidays as holiday_tables
 import numpy as np
 
-from protocols.clock import Clock
-from protocols.errors import ConfigError
-from scheduler.commands import Command, CommandKind
+from kernel.clock import Clock
+from kernel.commands import Command, CommandKind
+from kernel.errors import ConfigError
+from kernel.quarterhours import QH, TimeGridError, floor_qh, local_to_utc, qh_index, qh_start
 from scheduler.observability import Metrics
 from scheduler.snapshot import Snapshot
 from store import Store
@@ -83,7 +84,6 @@ from vpp.dispatch import (
 )
 from vpp.forecast import LoadProfile, PvSite, bdew_load_w, clear_sky_power_w
 from vpp.forecast.load import history_factor
-from vpp.quarterhours import QH, TimeGridError, floor_qh, local_to_utc, qh_index, qh_start
 
 if TYPE_CHECKING:
     from scheduler.site import MemberConfig, Site, TariffConfig

@@ -19,9 +19,9 @@ import random
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from protocols.clock import RealClock
-from protocols.errors import ConfigError
-from protocols.model import Reading
+from kernel.clock import RealClock
+from kernel.errors import ConfigError
+from kernel.readings import Reading
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.config import BusConfig
 from protocols.mqtt.inbound import Inbound

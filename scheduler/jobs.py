@@ -1,4 +1,4 @@
-"""APScheduler 3.11 (``AsyncIOScheduler``) driven by the injected :class:`~protocols.clock.Clock`.
+"""APScheduler 3.11 (``AsyncIOScheduler``) driven by the injected :class:`~kernel.clock.Clock`.
 
 APScheduler reads the wall clock itself. The demo and the tests run a simulated clock many
 times faster than real time, so :class:`ClockedScheduler` asks the clock for "now" when it
@@ -34,7 +34,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from protocols.clock import Clock
+from kernel.clock import Clock
 
 log = logging.getLogger(__name__)
 

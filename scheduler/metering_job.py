@@ -34,14 +34,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from protocols.model import Quality, Reading, utc
+from kernel.quarterhours import QH, floor_qh
+from kernel.readings import Quality, Reading, utc
 from scheduler.site import Site
 from store import Store
 from store.intervals import Interval, StoredInterval
 from vpp.metering.intervals import MeteredInterval, register_intervals
 from vpp.metering.quality import IntervalQuality
 from vpp.metering.registers import MeteringInputError, ReadingQuality, RegisterReading
-from vpp.quarterhours import QH, floor_qh
 
 log = logging.getLogger(__name__)
 

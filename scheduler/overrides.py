@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from scheduler.commands import Command, CommandKind
+from kernel.commands import Command, CommandKind
 from scheduler.cycle import Decider
 from scheduler.recovery import from_row
 from scheduler.snapshot import Snapshot

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from scheduler.commands import Command, CommandKind, CommandResult, CommandStatus
+from kernel.commands import Command, CommandKind, CommandResult, CommandStatus
 from scheduler.cycle import CommandJournal, CommandWriter
 from store import Store
 from store.commands import Command as StoredCommandRow

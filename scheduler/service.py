@@ -32,7 +32,7 @@ Starting a service in a test (small site, simulated clock)::
 ``broker=(host, port)`` overrides ``settings.broker_url`` (the demo's embedded broker);
 ``store=`` lends an already opened store (not closed by the service). Give each test its own
 ``broker_client_id`` (the bus keeps a persistent session under it). For the whole demo town,
-``sims.demo.demo_service(town_path, speed, broker_url, database_url)`` starts the town in a
+``app.demo.demo_service(town_path, speed, broker_url, database_url)`` starts the town in a
 process of its own plus the service on it and yields ``Demo(service, town, clock)``.
 
 What a running service offers: ``clock``, ``metrics``, ``await readiness()`` (the
@@ -58,14 +58,13 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
-import uvicorn
 from sqlalchemy import text
 
-from protocols.clock import Clock
-from protocols.errors import ConfigError
+from kernel.clock import Clock
+from kernel.commands import CommandResult
+from kernel.errors import ConfigError
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.config import BusConfig, HealthState
-from scheduler.commands import CommandResult
 from scheduler.cycle import CommandWriter, Cycle, CycleReport, Decider
 from scheduler.devices import SiteDevices
 from scheduler.health import Check, Readiness
@@ -74,6 +73,7 @@ from scheduler.jobs import ClockedScheduler
 from scheduler.lighting.alarms import AlarmChange, Change
 from scheduler.lighting.config import LightingServiceConfig
 from scheduler.lighting.service import LightingService
+from scheduler.live import LiveView
 from scheduler.observability import Metrics
 from scheduler.overrides import Overrides
 from scheduler.recovery import BackgroundJournal, StoreJournal, reapply_live
@@ -188,6 +188,15 @@ class Service:
         if self._readings is None:
             raise RuntimeError("Service.reading_writer used before the service started")
         return self._readings
+
+    def live(self) -> LiveView:
+        """The newest cycle's snapshot, the devices away and the commands in force."""
+        report = self.last_report
+        return LiveView(
+            snapshot=None if report is None else report.snapshot,
+            away=dict(self._devices.away) if self._devices is not None else {},
+            in_force=self._writer.in_force() if self._writer is not None else (),
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -417,18 +426,4 @@ class Service:
             await self.store.alarms.clear_alarm(key, message="cleared", now=change.at)
 
 
-async def serve_web(app: Any, host: str, port: int) -> None:
-    """Serve ``app`` with uvicorn in this event loop until cancelled (or uvicorn exits)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(), name=f"web {host}:{port}")
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        raise
-
-
-__all__ = ["Service", "serve_web"]
+__all__ = ["Service"]

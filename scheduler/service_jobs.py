@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 
-from protocols.model import Reading
+from kernel.readings import Reading
 from scheduler.cycle import CycleReport
 from scheduler.dispatch_job import DispatchJob
 from scheduler.jobs import JobFunc, daily_trigger, every, guarded, quarter_hour_trigger

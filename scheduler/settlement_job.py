@@ -46,8 +46,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from protocols.errors import ConfigError
-from protocols.model import utc
+from kernel.errors import ConfigError
+from kernel.quarterhours import QH, floor_qh, local_day_bounds, local_day_of
+from kernel.readings import utc
 from scheduler.metering_job import (
     EXPORT_CHANNEL,
     IMPORT_CHANNEL,
@@ -61,7 +62,6 @@ from store.settlement import SettlementRun, Statement
 from vpp.metering.intervals import FILL_WEEKS_BACK, MeteredInterval, fill_missing
 from vpp.metering.member import member_intervals
 from vpp.metering.quality import IntervalQuality, worst
-from vpp.quarterhours import QH, floor_qh, local_day_bounds, local_day_of
 from vpp.settlement.model import MemberInterval, Membership, SettlementInputs
 from vpp.settlement.runs import fingerprint
 from vpp.settlement.settle import settle_lines

@@ -1,7 +1,7 @@
 """The site file: the world a Waldstadt service runs (devices, members, communities, lighting).
 
 One YAML document, validated by pydantic models that forbid unknown keys, so that every error
-is one :class:`~protocols.errors.ConfigError` naming the key path, the reason, the file and the
+is one :class:`~kernel.errors.ConfigError` naming the key path, the reason, the file and the
 line (``members.3.pv.0.device: unknown device 'hh04-pv' (site.yaml, line 41)``). After the
 shape, the cross references are checked: devices, meters, community members, key shares and
 tariffs must name things that exist, a device serves one role only, a member takes part in at
@@ -37,12 +37,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from kernel.config import Path_, parse_yaml, validate_data
+from kernel.errors import ConfigError
+from kernel.quarterhours import is_qh_boundary
 from lighting.config import LightingConfig
-from protocols.errors import ConfigError
 from protocols.modbus.factory import SUNSPEC, known_drivers
 from protocols.modbus.template import load_template
-from protocols.yamlconf import Path_, parse_yaml, validate_data
-from vpp.quarterhours import is_qh_boundary
 from vpp.settlement.errors import KeyConfigError, SettlementInputError
 from vpp.settlement.keys import (
     SharingKey,

@@ -15,12 +15,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Literal
 
-from protocols.clock import Clock
-from protocols.errors import ConfigError, DeviceProtocolError, DeviceUnavailable
+from kernel.clock import Clock
+from kernel.errors import ConfigError, DeviceProtocolError, DeviceUnavailable
+from kernel.readings import Reading
 from protocols.modbus.connection import ModbusPool
 from protocols.modbus.driver import TemplateDevice
 from protocols.modbus.factory import open_device
-from protocols.model import Reading
 from protocols.sunspec.device import SunSpecInverter, SunSpecMeter
 from scheduler.site import DeviceConfig, Site
 

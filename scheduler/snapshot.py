@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from protocols.model import Quality, Reading
+from kernel.readings import Quality, Reading
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from protocols.clock import SimClock
+from kernel.clock import SimClock
+from kernel.readings import Quality
 from protocols.modbus.connection import ModbusPool
 from protocols.modbus.factory import open_device
-from protocols.model import Quality
 from protocols.mqtt.embedded import EmbeddedBroker
 from sims.demo_site import DISPATCH, demo_site_data
 from sims.town import DEFAULT_TOWN, SimTown, load_town
@@ -52,7 +52,7 @@ def _cpu_s() -> float:
 
 async def _controller(devices: list[dict[str, Any]], interval_s: float, seconds: float) -> None:
     """The child: read every device every ``interval_s`` real seconds for ``seconds``."""
-    from protocols.clock import RealClock
+    from kernel.clock import RealClock
 
     clock = RealClock()
     async with ModbusPool(timeout_s=1.0) as pool:

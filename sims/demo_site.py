@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from protocols.errors import ConfigError
-from protocols.yamlconf import parse_yaml
+from kernel.config import parse_yaml
+from kernel.errors import ConfigError
 from sims.modbus.battery import DEFAULT_MAX_W as BATTERY_MAX_W
 from sims.modbus.fleet import Endpoint
 from sims.town import HouseholdSpec, PlantSpec, TownConfig, light_ids

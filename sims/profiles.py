@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cache, lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
+
+from kernel.quarterhours import QH
 
 #: Share of plane-of-array power that reaches the AC side (inverter, wiring, temperature).
 DEFAULT_DERATE = 0.85
@@ -153,5 +155,5 @@ class HouseholdLoad:
         values = _standard_year(self.profile, local.year)
         start = local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
         wall = local.replace(tzinfo=None) - start.replace(tzinfo=None)
-        quarter = int(wall / timedelta(minutes=15))
+        quarter = int(wall / QH)
         return float(values[min(quarter, len(values) - 1)]) * self.annual_kwh

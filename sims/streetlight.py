@@ -3,7 +3,7 @@
 :class:`NodeLogic` is one node's behaviour as a function of the instants passed to it (no I/O),
 so ramps, idempotence, expiry and the autonomous fallback are tested with plain values.
 :class:`StreetlightFleet` runs many nodes on one MQTT connection and one tick loop on an
-injected :class:`~protocols.clock.Clock` (the demo's 100 luminaires cost one connection).
+injected :class:`~kernel.clock.Clock` (the demo's 100 luminaires cost one connection).
 
 Behaviour of a node:
 
@@ -34,8 +34,8 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from protocols.clock import Clock
-from protocols.errors import PayloadError
+from kernel.clock import Clock
+from kernel.errors import PayloadError
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.inbound import Inbound
 from protocols.streetlight import (

@@ -34,10 +34,10 @@ from pydantic import (
     model_validator,
 )
 
-from protocols.clock import Clock
+from kernel.clock import Clock
+from kernel.config import load_yaml_file
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.config import BusConfig
-from protocols.yamlconf import load_yaml_file
 from sims.modbus.fleet import ModbusFleet
 from sims.modbus.loads import P14A_MIN_W, EvParams, HeaterParams
 from sims.profiles import ClearSkyPv

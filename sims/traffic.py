@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from protocols.clock import Clock
+from kernel.clock import Clock
 from protocols.lorawan.codecs import (
     PRESENCE_FPORT,
     TRAFFIC_FPORT,

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from protocols.model import utc
+from kernel.readings import utc
 from store.dialect import insert_ignoring, serialize_on
 from store.engine import read_tx, write_tx
 from store.errors import StoreError

@@ -23,7 +23,7 @@ import time as _time
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,14 +32,14 @@ from sqlalchemy import bindparam, insert, literal_column, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnClause
 
-from protocols.model import Quality
+from kernel.quarterhours import QH
+from kernel.readings import Quality
 from store.engine import read_tx, write_tx
 from store.schema import member_day_totals, member_day_zones, member_intervals
 from store.types import ExactDecimal, UTCDateTime
 
 log = logging.getLogger(__name__)
 
-QUARTER_HOUR = timedelta(minutes=15)
 #: Keys per lookup (four bind parameters each; SQLite allows 32766).
 _KEYS_PER_QUERY = 1_000
 #: Rows per INSERT while building a zone's totals.
@@ -79,7 +79,7 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
 def local_slot(interval_start: datetime, tz: ZoneInfo) -> tuple[date, int]:
     """The local day of the quarter-hour starting at ``interval_start`` and its index there."""
     day = interval_start.astimezone(tz).date()
-    return day, int((interval_start - local_midnight(day, tz)) / QUARTER_HOUR)
+    return day, int((interval_start - local_midnight(day, tz)) / QH)
 
 
 class _Slots:
@@ -94,7 +94,7 @@ class _Slots:
         midnight = self._midnights.get(day)
         if midnight is None:
             midnight = self._midnights[day] = local_midnight(day, self._tz)
-        return day, (interval_start - midnight) // QUARTER_HOUR
+        return day, (interval_start - midnight) // QH
 
 
 def _hex(mask: int) -> str:

@@ -1,4 +1,4 @@
-"""Store errors, as branches of the one Waldstadt tree (:mod:`protocols.errors`).
+"""Store errors, as branches of the one Waldstadt tree (:mod:`kernel.errors`).
 
 ::
 
@@ -15,7 +15,7 @@ SQLAlchemy exceptions are translated where they enter (:func:`store.engine.trans
 
 from __future__ import annotations
 
-from protocols.errors import PermanentError, TransientError
+from kernel.errors import PermanentError, TransientError
 
 
 class StoreUnavailable(TransientError):

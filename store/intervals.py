@@ -11,18 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from protocols.model import Quality, utc
+from kernel.readings import Quality, utc
 from store.day_totals import IntervalChange, apply_changes
 from store.engine import read_tx, write_tx
 from store.schema import member_intervals
 
-QUARTER_HOUR = timedelta(minutes=15)
 #: Keys per lookup query (three bind parameters each; SQLite allows 32766).
 _KEYS_PER_QUERY = 1_000
 

@@ -22,7 +22,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from protocols.model import Reading
+from kernel.readings import Reading
 from store.dialect import insert_ignoring
 from store.engine import read_tx, write_tx
 from store.schema import mirror_counters, mirror_outbox

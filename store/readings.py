@@ -30,7 +30,7 @@ from sqlalchemy import Row, delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from protocols.model import Quality, Reading, utc
+from kernel.readings import Quality, Reading, utc
 from store.dialect import insert_ignoring
 from store.engine import (
     DRIVER_ERRORS,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 
-from protocols.model import Reading
+from kernel.readings import Reading
 from store.readings import ReadingRepository, ReadingSession, WriteResult
 
 #: Called with the batch's result once it committed, or with the error that failed it.

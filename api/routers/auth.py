@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from api.deps import Caller, State
 from api.errors import too_many_requests, unauthorized
 from api.schemas.auth import MePublic, TokenPublic
-from protocols.errors import AuthError
+from kernel.errors import AuthError
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 

@@ -22,8 +22,8 @@ from api.errors import bad_field, not_found
 from api.periods import Range
 from api.queries import commands_between
 from api.schemas.operations import CommandPublic, OverrideCreate
-from scheduler.commands import Command as SetpointCommand
-from scheduler.commands import CommandKind
+from kernel.commands import Command as SetpointCommand
+from kernel.commands import CommandKind
 from scheduler.overrides import DEFAULT_REVERT_S, OVERRIDE_PREFIX
 from scheduler.recovery import to_row
 from store.commands import Command as StoredRow

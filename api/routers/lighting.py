@@ -49,10 +49,10 @@ from api.schemas.lighting import (
     SegmentPublic,
 )
 from api.state import AppState
+from kernel.clock import Clock
 from lighting.config import CalendarConfig, LightingConfig, ProgramConfig
 from lighting.errors import LightingInputError
 from lighting.program import check_program
-from protocols.clock import Clock
 from store import Store
 from store.lighting_config import (
     EffectiveLighting,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import State
-from protocols.errors import WaldstadtError
+from kernel.errors import WaldstadtError
 from scheduler.health import Check, Readiness
 from store.engine import read_tx
 

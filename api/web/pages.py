@@ -58,9 +58,9 @@ from api.web.session import (
     session_principal,
     set_session,
 )
+from kernel.errors import AuthError
+from kernel.readings import Reading
 from lighting.config import ProgramConfig
-from protocols.errors import AuthError
-from protocols.model import Reading
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from api.auth import IssuedToken, Principal
 from api.state import AppState
-from protocols.errors import AuthError
+from kernel.errors import AuthError
 
 SESSION_COOKIE = "waldstadt_session"
 PRESESSION_COOKIE = "waldstadt_presession"

@@ -20,10 +20,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from api.balances import QUARTER_HOUR, Bucket, Resolution, eur, kwh, local_midnight, plain
+from api.balances import Bucket, Resolution, eur, kwh, local_midnight, plain
 from api.periods import PeriodQuery
 from api.queries import commands_between, plan_communities, statements_through
 from api.routers.members import member_buckets
+from kernel.quarterhours import QH
 from lighting.config import LightingConfig
 from lighting.preview import NightPreview, YearPreview, preview_night, preview_year
 from lighting.program import Program
@@ -98,8 +99,8 @@ async def quarter_hour_figures(
     what the quarter-hours between their ends added (spread evenly when a version covered
     several). Quarter-hours no version has reached are None."""
     start, end = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
-    n = int((end - start) / QUARTER_HOUR)
-    times = [int((start + i * QUARTER_HOUR).timestamp()) for i in range(n)]
+    n = int((end - start) / QH)
+    times = [int((start + i * QH).timestamp()) for i in range(n)]
     series: dict[str, list[float | None]] = {name: [None] * n for name, _ in ENERGY_FIELDS}
     by_through: dict[datetime, Statement] = {}
     for through_text, mine in await statements_through(store, member_id, start, end):
@@ -112,10 +113,10 @@ async def quarter_hour_figures(
     previous: Mapping[str, Decimal] = {f: Decimal(0) for _, f in ENERGY_FIELDS}
     for through in sorted(by_through):
         statement = by_through[through]
-        span = int((through - done) / QUARTER_HOUR)
+        span = int((through - done) / QH)
         if span <= 0:
             continue
-        first = int((done - start) / QUARTER_HOUR)
+        first = int((done - start) / QH)
         now_values = {f: Decimal(getattr(statement, f)) for _, f in ENERGY_FIELDS}
         for name, f in ENERGY_FIELDS:
             per_qh = float((now_values[f] - previous[f]) / 1000 / span)
@@ -211,7 +212,7 @@ def plan_chart(plan: StoredPlan) -> PlanChart:
     p = plan.payload
     n = int(p.get("n_qh") or 0)
     start = datetime.fromisoformat(p["start"]) if "start" in p else plan.interval_start
-    times = [int((start + i * QUARTER_HOUR).timestamp()) for i in range(n)]
+    times = [int((start + i * QH).timestamp()) for i in range(n)]
     grid = [0.0] * n
     for m in p.get("members", []):
         for i, (imp, exp) in enumerate(zip(m["import_wh"], m["export_wh"], strict=False)):

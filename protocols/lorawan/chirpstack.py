@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from protocols.errors import PayloadError
+from kernel.errors import PayloadError
 from protocols.lorawan.uplink import DEV_EUI, Uplink, b64decode_field
 
 

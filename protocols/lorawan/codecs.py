@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from protocols.errors import PayloadError
-from protocols.model import Reading, unit_for
+from kernel.errors import PayloadError
+from kernel.readings import Reading, unit_for
 
 TRAFFIC_FPORT = 10
 PRESENCE_FPORT = 11

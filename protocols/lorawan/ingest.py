@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 
+from kernel.readings import Reading
 from protocols.lorawan.chirpstack import ChirpStackUplink, chirpstack_filter, chirpstack_uplink
 from protocols.lorawan.codecs import DEFAULT_CODECS, Codec
 from protocols.lorawan.tts import TtsUplink, tts_filter, tts_uplink
 from protocols.lorawan.uplink import Uplink, uplink_readings
-from protocols.model import Reading
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.inbound import Inbound
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from protocols.errors import PayloadError
+from kernel.errors import PayloadError
+from kernel.readings import Reading, unit_for
 from protocols.lorawan.codecs import DEFAULT_CODECS, Codec
-from protocols.model import Reading, unit_for
 
 _UNIT_SUFFIXED = re.compile(r"^[a-z][a-z0-9_]*_(w|wh|v|a|hz|pct|c|s|kmh|var|va)$|^vehicle_count$")
 DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 import random
 
-from protocols.clock import Clock
-from protocols.modbus.connection import Backoff
+from kernel.backoff import Backoff
+from kernel.clock import Clock
 
 log = logging.getLogger("protocols.modbus.availability")
 

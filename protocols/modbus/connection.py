@@ -7,7 +7,7 @@ other.
 
 Every request has a timeout. When the gateway cannot be reached the connection does not
 hammer it: reconnects follow a capped, jittered exponential backoff, and until the next
-attempt is due, requests fail at once with :class:`~protocols.errors.DeviceUnavailable`.
+attempt is due, requests fail at once with :class:`~kernel.errors.DeviceUnavailable`.
 
 pymodbus exceptions never leave this module; they become the project's error tree:
 
@@ -22,15 +22,15 @@ import asyncio
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from protocols.clock import Clock, RealClock
-from protocols.errors import DeviceProtocolError, DeviceUnavailable
+from kernel.backoff import Backoff
+from kernel.clock import Clock, RealClock
+from kernel.errors import DeviceProtocolError, DeviceUnavailable
 
 Table = Literal["holding", "input"]
 
@@ -51,26 +51,6 @@ _EXCEPTION_NAMES = {
     0x04: "device failure",
     0x06: "device busy",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with jitter, in seconds of the connection's clock.
-
-    Attempt ``n`` (1-based) waits a uniformly random time in ``[d/2, d]`` with
-    ``d = min(cap_s, initial_s · factor^(n−1))``: growing, bounded, and spread so that many
-    pollers do not reconnect in lockstep.
-    """
-
-    initial_s: float = 0.5
-    cap_s: float = 30.0
-    factor: float = 2.0
-
-    def delay_s(self, failures: int, rng: random.Random) -> float:
-        if failures <= 0:
-            return 0.0
-        ceiling = min(self.cap_s, self.initial_s * self.factor ** (failures - 1))
-        return rng.uniform(ceiling / 2, ceiling)
 
 
 class ModbusConnection:

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from protocols.clock import Clock
-from protocols.errors import DeviceProtocolError, DeviceUnavailable
+from kernel.clock import Clock
+from kernel.errors import DeviceProtocolError, DeviceUnavailable
+from kernel.readings import Reading, unit_for
 from protocols.modbus.availability import Availability
 from protocols.modbus.blocks import Block, RegisterImage, plan_blocks
 from protocols.modbus.codec import SF_LIMIT, SIZE, decode, encode, is_not_implemented
 from protocols.modbus.connection import ModbusConnection, Table
 from protocols.modbus.template import Register, Setpoint, Template
-from protocols.model import Reading, unit_for
 
 
 @dataclass(frozen=True, slots=True)

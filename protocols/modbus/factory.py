@@ -7,8 +7,8 @@ same ``host:port`` share the pool's connection.
 
 from __future__ import annotations
 
-from protocols.clock import Clock
-from protocols.errors import ConfigError
+from kernel.clock import Clock
+from kernel.errors import ConfigError
 from protocols.modbus.connection import ModbusPool
 from protocols.modbus.driver import TemplateDevice, template_device
 from protocols.modbus.template import load_template, template_names

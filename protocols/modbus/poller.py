@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
+from kernel.readings import Reading
 from protocols.modbus.connection import ModbusConnection
-from protocols.model import Reading
 
 
 class PolledDevice(Protocol):

@@ -29,10 +29,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from protocols.errors import ConfigError
+from kernel.config import load_yaml_file
+from kernel.errors import ConfigError
+from kernel.readings import CHANNEL_UNITS, unit_for
 from protocols.modbus.codec import SIZE, RegisterType, WordOrder
-from protocols.model import CHANNEL_UNITS, unit_for
-from protocols.yamlconf import load_yaml_file
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 

@@ -4,7 +4,7 @@ See :mod:`protocols.mqtt.bus` for connection, sessions, acknowledgement and malf
 handling, and :mod:`protocols.mqtt.telemetry` for the device telemetry topic/JSON scheme.
 """
 
-from protocols.mqtt.backoff import Backoff
+from kernel.backoff import Backoff
 from protocols.mqtt.bus import AckMode, Bus
 from protocols.mqtt.config import BusConfig, BusHealth, BusStats, HealthState
 from protocols.mqtt.inbound import Inbound, MalformedRecord

@@ -4,7 +4,7 @@
 that connects, publishes ``online`` (retained) on the availability topic, (re-)subscribes every
 registered filter with QoS 1, and then runs two tasks per connection: the receive loop and the
 outbox drain. When the connection drops, the health turns *degraded* with the reason, and the
-supervisor reconnects after a capped, jittered delay (:class:`~protocols.mqtt.backoff.Backoff`).
+supervisor reconnects after a capped, jittered delay (:class:`~kernel.backoff.Backoff`).
 Leaving the context publishes ``offline`` and disconnects; a client that dies without
 disconnecting gets ``offline`` from its last will.
 
@@ -54,7 +54,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
-from protocols.errors import BrokerUnavailable, ConfigError
+from kernel.errors import BrokerUnavailable, ConfigError
 from protocols.mqtt.config import BusConfig, BusHealth, BusStats, HealthState
 from protocols.mqtt.inbound import Inbound, MalformedStats, Route, _Delivery, classify
 from protocols.mqtt.topics import filter_matches
@@ -312,7 +312,7 @@ class Bus:
             except* aiomqtt.MqttError as group:
                 reason = "; ".join(str(e) or type(e).__name__ for e in group.exceptions)
                 self._on_lost(reason)
-            delay_s = self.config.backoff.delay_s(attempt, self._rng)
+            delay_s = self.config.backoff.delay_s(attempt + 1, self._rng)
             attempt += 1
             await asyncio.sleep(delay_s)
 

@@ -6,8 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
-from protocols.errors import ConfigError
-from protocols.mqtt.backoff import Backoff
+from kernel.backoff import Backoff
+from kernel.errors import ConfigError
 
 
 class HealthState(enum.StrEnum):
@@ -42,7 +42,7 @@ class BusConfig:
     #: MQTT 5 only: how long the broker keeps the session after a disconnect, in s.
     session_expiry_s: int = 86_400
     keepalive_s: int = 30
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=0.2, cap_s=10.0))
     #: Allow routes with ``ack="manual"`` (acknowledge after commit).
     manual_ack: bool = False
     #: QoS 1 publishes in flight at once while draining the outbox.

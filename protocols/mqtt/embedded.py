@@ -15,7 +15,7 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
-from protocols.errors import BrokerUnavailable
+from kernel.errors import BrokerUnavailable
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -7,7 +7,7 @@ Reasons for a malformed or unusable message (keys of :meth:`MalformedStats.count
 
 * ``invalid_json`` -- the payload is not JSON (or not UTF-8);
 * ``invalid_payload`` -- JSON, but the route's model refused it (the field is named);
-* ``undecodable`` -- the handler raised :class:`~protocols.errors.PayloadError` (e.g. a
+* ``undecodable`` -- the handler raised :class:`~kernel.errors.PayloadError` (e.g. a
   LoRaWAN frame of the wrong length);
 * ``handler_error`` -- the handler raised anything else (a bug; logged with traceback).
 """
@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from protocols.errors import PayloadError
+from kernel.errors import PayloadError
 from protocols.mqtt.topics import validate_filter
 
 log = logging.getLogger("protocols.mqtt.bus")

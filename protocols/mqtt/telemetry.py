@@ -11,11 +11,11 @@ Scheme (one message = one instant of one device; QoS 1; not retained)::
 
 * ``device_id`` is the topic level; it must match ``[A-Za-z0-9_.:-]+``.
 * Channel names are lower-case ``snake_case`` with a unit suffix (``_w``, ``_wh``, ``_pct``,
-  ...); see :data:`protocols.model.CHANNEL_UNITS`. Non-finite numbers are refused.
+  ...); see :data:`kernel.readings.CHANNEL_UNITS`. Non-finite numbers are refused.
 * ``ts`` without an offset is refused (a device's local wall time cannot be guessed).
 * Unknown top-level fields are ignored, so devices can add diagnostics.
 
-Each value becomes one :class:`~protocols.model.Reading` (``null`` → quality *unavailable*).
+Each value becomes one :class:`~kernel.readings.Reading` (``null`` → quality *unavailable*).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
-from protocols.errors import PayloadError
-from protocols.model import Quality, Reading, unit_for
+from kernel.errors import PayloadError
+from kernel.readings import Quality, Reading, unit_for
 from protocols.mqtt.bus import AckMode, Bus
 from protocols.mqtt.inbound import Inbound
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from protocols.errors import ConfigError
+from kernel.errors import ConfigError
 
 
 def validate_filter(topic_filter: str) -> tuple[str, ...]:

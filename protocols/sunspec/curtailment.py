@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from protocols.clock import Clock
-from protocols.errors import WaldstadtError
+from kernel.clock import Clock
+from kernel.errors import WaldstadtError
 
 log = logging.getLogger(__name__)
 

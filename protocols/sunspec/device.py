@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from protocols.clock import Clock
-from protocols.errors import DeviceProtocolError, DeviceUnavailable
+from kernel.clock import Clock
+from kernel.errors import DeviceProtocolError, DeviceUnavailable
+from kernel.readings import Quality, Reading, unit_for
 from protocols.modbus.availability import Availability
 from protocols.modbus.blocks import RegisterImage, plan_blocks
 from protocols.modbus.codec import encode
 from protocols.modbus.connection import ModbusConnection
-from protocols.model import Quality, Reading, unit_for
 from protocols.sunspec.decode import DecodePlan, Value, build_plan, plan_for
 from protocols.sunspec.discovery import ModelLocation, SunSpecMap, discover
 from protocols.sunspec.mapping import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from protocols.errors import DeviceProtocolError
+from kernel.errors import DeviceProtocolError
 from protocols.modbus.connection import ModbusConnection
 
 SUNS_MARKER = (0x5375, 0x6E53)

@@ -1,6 +1,6 @@
 """Decoded SunSpec models → canonical channels.
 
-Sign conventions (see ``protocols.model``):
+Sign conventions (see ``kernel.readings``):
 
 * meters (201–204): ``power_w`` positive = import at the meter's point (SunSpec meter
   convention), ``import_energy_wh``/``export_energy_wh`` from TotWhImp/TotWhExp;

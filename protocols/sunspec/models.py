@@ -19,7 +19,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from protocols.errors import ConfigError
+from kernel.errors import ConfigError
 from protocols.modbus.codec import SIZE
 
 #: Models this project decodes and maps to canonical readings.

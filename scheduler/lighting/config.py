@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 
+from kernel.errors import ConfigError
 from lighting.failures import FailureThresholds
 from lighting.sun import zone
-from protocols.errors import ConfigError
 from protocols.streetlight import DEFAULT_PREFIX
 
 _MAX_COMMAND_ID = 64  # LightCommand.command_id

@@ -42,6 +42,9 @@ from datetime import UTC, date, datetime
 from types import MappingProxyType, TracebackType
 from typing import Self
 
+from kernel.clock import Clock
+from kernel.errors import BrokerUnavailable
+from kernel.readings import Reading
 from lighting.config import LightingSite
 from lighting.errors import LightingInputError
 from lighting.failures import (
@@ -65,11 +68,8 @@ from lighting.site import LightingIndex
 from lighting.sun import NightAnchors, night_anchors, night_of, zone
 from lighting.tick import LuminaireDecision, SegmentDecision, Tick
 from lighting.traffic import TrafficSample, TrafficState
-from protocols.clock import Clock
-from protocols.errors import BrokerUnavailable
 from protocols.lorawan import subscribe_uplinks
 from protocols.lorawan.uplink import Uplink
-from protocols.model import Reading
 from protocols.mqtt.bus import Bus
 from protocols.streetlight import LightState, StreetlightController
 from scheduler.jobs import ClockedScheduler, daily_trigger, every, guarded
@@ -119,7 +119,7 @@ class LightingService:
         self._published: dict[str, LuminaireDecision] = {}
         self._last_refresh: datetime | None = None
         self._last_report_at: dict[str, datetime] = {}
-        self._states: dict[str, LightState] = {}
+        self._states: dict[str, NodeReport] = {}
         self._online: dict[str, bool] = {}
         self._since = clock.now()
         self._running = False
@@ -223,7 +223,7 @@ class LightingService:
         return MappingProxyType(self._traffic)
 
     @property
-    def node_states(self) -> Mapping[str, LightState]:
+    def node_states(self) -> Mapping[str, NodeReport]:
         """The latest state report of each node."""
         return MappingProxyType(self._states)
 
@@ -449,7 +449,6 @@ class LightingService:
         if last is not None and ts <= last:
             return  # a redelivered or older report (at-least-once delivery) says nothing new
         self.stats.state_reports += 1
-        self._states[node_id] = state
         self._last_report_at[node_id] = ts
         report = NodeReport(
             node_id,
@@ -460,6 +459,7 @@ class LightingService:
             state.status,
             tuple(state.failures),
         )
+        self._states[node_id] = report
         found = check_report(lum, report, self._anchors(lum.segment_id, ts), self.config.thresholds)
         now = self.clock.now()
         await self.alarms.update(node_id, found, REPORT_KINDS, now)

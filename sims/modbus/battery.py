@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from protocols.clock import Clock
+from kernel.clock import Clock
 from protocols.modbus.codec import decode, encode
 from sims.modbus.server import SimUnit
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TypeVar
 
-from protocols.clock import Clock
+from kernel.clock import Clock
 from sims.modbus.battery import BatterySim
 from sims.modbus.inverter import SunSpecInverterSim
 from sims.modbus.loads import EvChargerSim, EvParams, HeaterParams, StorageHeaterSim

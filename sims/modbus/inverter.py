@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from protocols.clock import Clock
+from kernel.clock import Clock
 from sims.modbus.server import SimUnit
 from sims.modbus.sunspec_image import SunSpecImage, scaled
 from sims.profiles import ClearSkyPv, cloud_factor

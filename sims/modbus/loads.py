@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from protocols.clock import Clock
+from kernel.clock import Clock
 from protocols.modbus.codec import decode, encode
 from sims.modbus.server import SimUnit
 

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
-from protocols.clock import Clock
+from kernel.clock import Clock
 from sims.modbus.server import SimUnit
 from sims.modbus.sunspec_image import SunSpecImage, scaled
 from sims.profiles import HouseholdLoad

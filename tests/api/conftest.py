@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +21,9 @@ from fastapi import FastAPI
 from api.accounts import add_user
 from api.app import create_app
 from api.auth import Principal, Role, TokenSigner
-from protocols.clock import ManualClock
+from kernel.clock import ManualClock
 from scheduler.health import Check, Readiness
+from scheduler.live import LiveView
 from scheduler.observability import Metrics
 from scheduler.settings import Settings
 from store import Store
@@ -56,8 +58,14 @@ class TinyRuntime:
     clock: ManualClock = field(default_factory=lambda: ManualClock(NOW))
     metrics: Metrics = field(default_factory=Metrics)
 
+    site: Any = None
+    lighting: Any = None
+
     async def readiness(self) -> Readiness:
         return Readiness(self.checks)
+
+    def live(self) -> LiveView:
+        return LiveView(None)
 
 
 def settings_for(url: str) -> Settings:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api.auth import TOKEN_TTL, Principal, Role, TokenSigner
 from api.limits import RateLimit, RateLimiter
-from protocols.errors import AuthError
+from kernel.errors import AuthError
 from store import Store
 from tests.api.conftest import FAST_HASHER, NOW, PASSWORD, bearer, login
 

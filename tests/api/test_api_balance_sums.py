@@ -19,7 +19,7 @@ from api.balances import Resolution, SettledPeriod, bucketise
 from api.periods import PeriodQuery
 from api.queries import latest_intervals, settled_periods
 from api.routers.members import member_buckets
-from protocols.model import Quality
+from kernel.readings import Quality
 from store import Store
 from store.intervals import Interval
 from store.settlement import Statement

@@ -16,7 +16,7 @@ from api.balances import (
     kwh,
     plain,
 )
-from protocols.model import Quality
+from kernel.readings import Quality
 from store.settlement import Statement
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from api.queries import latest_intervals
-from protocols.model import Quality
+from kernel.readings import Quality
 from store import Store
 from store.intervals import Interval
 from store.settlement import Statement

@@ -15,9 +15,10 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
-from protocols.clock import ManualClock
-from protocols.model import Reading
+from kernel.clock import ManualClock
+from kernel.readings import Reading
 from scheduler.health import Readiness
+from scheduler.live import LiveView
 from scheduler.observability import Metrics
 from scheduler.site import load_site_text
 from store import Store
@@ -43,8 +44,13 @@ class SiteRuntime:
     clock: ManualClock = field(default_factory=lambda: ManualClock(NOW))
     metrics: Metrics = field(default_factory=Metrics)
 
+    lighting: Any = None
+
     async def readiness(self) -> Readiness:
         return Readiness(())
+
+    def live(self) -> LiveView:
+        return LiveView(None)
 
 
 @pytest.fixture

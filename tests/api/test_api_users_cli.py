@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from api.accounts import DEMO_USERS, ensure_demo_users
 from api.app import create_app
-from api.commands.users import register
-from protocols.errors import ConfigError
+from app.commands.users import register
+from kernel.errors import ConfigError
 from store import Store
 from tests.api.conftest import FAST_HASHER, NOW, SECRET, settings_for
 

@@ -18,11 +18,12 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from kernel.clock import ManualClock
 from lighting.config import LightingConfig
-from protocols.clock import ManualClock
 from protocols.mqtt import Backoff, Bus, BusConfig
 from scheduler.health import Readiness
 from scheduler.lighting import LightingService, LightingServiceConfig
+from scheduler.live import LiveView
 from scheduler.observability import Metrics
 from store import Store
 from store.lighting_config import effective_lighting, lighting_hash
@@ -538,6 +539,9 @@ class LightingRuntime:
     async def readiness(self) -> Readiness:
         return Readiness(())
 
+    def live(self) -> LiveView:
+        return LiveView(None)
+
 
 @contextlib.asynccontextmanager
 async def running_lighting(
@@ -547,7 +551,7 @@ async def running_lighting(
         client_id=f"{unique}-api-lighting",
         host=broker.host,
         port=broker.port,
-        backoff=Backoff(0.05, 0.5, 0.02),
+        backoff=Backoff(initial_s=0.05, cap_s=0.5),
     )
     async with Bus(bus_config) as bus:
         await bus.wait_connected()

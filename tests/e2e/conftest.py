@@ -7,7 +7,7 @@ streetlights with a LoRaWAN traffic counter. Every Modbus device answers on loop
 (``restartable_broker``: the service subscribes to fixed topics such as
 ``waldstadt/devices/+/telemetry`` and ``waldstadt/lights/#``, which other test runs on the
 shared broker also use), the store is SQLite or PostgreSQL (``db_url``), and the service is
-``scheduler.service.Service`` on a :class:`~protocols.clock.SimClock` running many times faster
+``scheduler.service.Service`` on a :class:`~kernel.clock.SimClock` running many times faster
 than real time.
 
 The site document is the demo's (``sims.demo_site.demo_site_data``) with the test's dispatch
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from protocols.clock import SimClock
+from kernel.clock import SimClock
 from scheduler.service import Service
 from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data

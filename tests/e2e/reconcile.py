@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from protocols.model import Quality, Reading
+from kernel.readings import Quality, Reading
 from store import Store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

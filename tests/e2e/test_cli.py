@@ -1,4 +1,4 @@
-"""``waldstadt run --site`` on the real command line app (``api.cli.app``): a bad site file and a
+"""``waldstadt run --site`` on the real command line app (``app.cli.app``): a bad site file and a
 bad environment value give one clear error each (file, line, key and reason; the variable)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from api.cli import app
+from app.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.yaml"
 ENV = {"WALDSTADT_MODE": "demo", "WALDSTADT_BROKER_URL": "mqtt://127.0.0.1:1"}

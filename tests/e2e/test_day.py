@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from protocols.clock import SimClock
-from scheduler.commands import CommandKind, CommandStatus
+from kernel.clock import SimClock
+from kernel.commands import CommandKind, CommandStatus
 from sims.modbus.inverter import SunSpecInverterSim
 from store import Store
 from store.settlement import Statement

@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from api.accounts import add_user
 from api.app import create_app
 from api.auth import Role
-from protocols.clock import SimClock
+from kernel.clock import SimClock
+from kernel.commands import CommandKind
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.config import BusConfig
 from protocols.mqtt.telemetry import encode_telemetry, telemetry_topic
-from scheduler.commands import CommandKind
 from scheduler.service import Service
 from scheduler.settings import Settings
 from sims.modbus.inverter import SunSpecInverterSim

@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime
 import pytest
 import yaml
 
+from kernel.config import load_yaml_text
+from kernel.errors import ConfigError
 from lighting.config import LightingConfig
 from lighting.errors import LightingInputError
 from lighting.presence import corridor, detection_from_sensor
 from lighting.schedule import resolve_segment_night
-from protocols.errors import ConfigError
-from protocols.yamlconf import load_yaml_text
 
 SITE = """\
 programs:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from protocols.errors import ConfigError
-from protocols.yamlconf import load_yaml_file, load_yaml_text
+from kernel.config import load_yaml_file, load_yaml_text
+from kernel.errors import ConfigError
 
 
 class Device(BaseModel):

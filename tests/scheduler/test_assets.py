@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from protocols.model import Quality, Reading
+from kernel.commands import Command, CommandKind
+from kernel.readings import Quality, Reading
 from scheduler.assets import asset_states, device_roles
-from scheduler.commands import Command, CommandKind
 from scheduler.site import load_site_text
 from scheduler.snapshot import Snapshot
 from tests.scheduler.test_site import SITE

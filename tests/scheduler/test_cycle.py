@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kernel.clock import ManualClock
+from kernel.commands import Command, CommandKind, CommandStatus
+from kernel.errors import DeviceUnavailable
+from kernel.readings import Reading
 from protocols.capabilities import AcceptsPowerLimitPct, Device
-from protocols.clock import ManualClock
-from protocols.errors import DeviceUnavailable
-from protocols.model import Reading
-from scheduler.commands import Command, CommandKind, CommandStatus
 from scheduler.cycle import CommandWriter, Cycle
 from scheduler.snapshot import Snapshot
 

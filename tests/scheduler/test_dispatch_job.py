@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from holidays import country_holidays
 
-from protocols.clock import ManualClock
-from protocols.errors import ConfigError
-from protocols.model import Reading
-from scheduler.commands import CommandKind
+from kernel.clock import ManualClock
+from kernel.commands import CommandKind
+from kernel.errors import ConfigError
+from kernel.readings import Reading
 from scheduler.dispatch_job import (
     DispatchJob,
     _session,

@@ -19,7 +19,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from protocols.clock import RealClock
+from kernel.clock import RealClock
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.config import BusConfig
 from protocols.mqtt.telemetry import encode_telemetry, telemetry_topic
@@ -85,7 +85,7 @@ async def test_stream_with_malformed_payloads_is_committed_then_acknowledged(
 
 def _ingest_process(env: dict[str, str], prefix: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "ingest", "--prefix", prefix],
+        [sys.executable, "-m", "app.cli", "ingest", "--prefix", prefix],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from protocols.clock import SimClock
+from kernel.clock import SimClock
 from scheduler.jobs import ClockedScheduler, daily_trigger, describe, quarter_hour_trigger
 
 BERLIN = ZoneInfo("Europe/Berlin")

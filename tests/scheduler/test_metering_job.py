@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from protocols.model import Quality, Reading
+from kernel.readings import Quality, Reading
 from scheduler.metering_job import EXPORT_CHANNEL, IMPORT_CHANNEL, MeteringJob
 from scheduler.site import Site, site_from_data
 from store import Store

@@ -13,8 +13,8 @@ import pytest
 
 from api.accounts import ensure_demo_users
 from api.app import create_app
-from protocols.clock import SimClock
-from scheduler.commands import CommandKind
+from kernel.clock import SimClock
+from kernel.commands import CommandKind
 from scheduler.overrides import OVERRIDE_PREFIX
 from scheduler.service import Service
 from sims.modbus.fleet import ModbusFleet

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from protocols.clock import ManualClock
-from scheduler.commands import Command, CommandKind, CommandStatus
+from kernel.clock import ManualClock
+from kernel.commands import Command, CommandKind, CommandStatus
 from scheduler.cycle import CommandWriter
 from scheduler.recovery import StoreJournal, reapply_live
 from store import Store

@@ -8,8 +8,8 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from protocols.clock import ManualClock
-from scheduler.commands import Command, CommandKind, CommandResult, CommandStatus
+from kernel.clock import ManualClock
+from kernel.commands import Command, CommandKind, CommandResult, CommandStatus
 from scheduler.recovery import BackgroundJournal, StoreJournal, outcomes
 from store import Store
 

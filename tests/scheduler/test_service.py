@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from protocols.clock import SimClock
+from kernel.clock import SimClock
+from kernel.commands import Command, CommandKind, CommandStatus
 from protocols.mqtt.embedded import free_port
-from scheduler.commands import Command, CommandKind, CommandStatus
 from scheduler.service import Service
 from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data

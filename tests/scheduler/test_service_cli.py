@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from api.commands.service import register
+from app.commands.service import register
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.yaml"
 GOOD_ENV = {"WALDSTADT_MODE": "demo", "WALDSTADT_BROKER_URL": "mqtt://127.0.0.1:1"}

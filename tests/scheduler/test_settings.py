@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.errors import ConfigError
+from kernel.errors import ConfigError
 from scheduler.settings import load_settings
 
 GOOD_SECRET = "x" * 32

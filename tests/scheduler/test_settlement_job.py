@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from protocols.errors import ConfigError
-from protocols.model import Quality, Reading
+from kernel.errors import ConfigError
+from kernel.quarterhours import local_day_bounds
+from kernel.readings import Quality, Reading
 from scheduler.metering_job import EXPORT_CHANNEL, IMPORT_CHANNEL, MeteringJob
 from scheduler.settlement_job import SettlementJob
 from store import Store
@@ -34,7 +35,6 @@ from tests.scheduler.test_metering_job import (
     pv_surplus,
     without,
 )
-from vpp.quarterhours import local_day_bounds
 from vpp.settlement.statement import round_eur
 
 BERLIN_DST_END = date(2026, 10, 25)  # clocks go back: 100 quarter-hours

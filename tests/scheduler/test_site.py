@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from protocols.errors import ConfigError
+from kernel.errors import ConfigError
 from scheduler.site import (
     SINCE_EVER,
     Site,

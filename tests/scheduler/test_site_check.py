@@ -14,8 +14,8 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from api.commands.site import register
-from protocols.clock import RealClock
+from app.commands.site import register
+from kernel.clock import RealClock
 from scheduler.site import Site, site_from_data
 from scheduler.site_check import check_site
 from sims.modbus.fleet import ModbusFleet

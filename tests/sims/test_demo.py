@@ -12,11 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from protocols.model import Reading
-from protocols.mqtt.embedded import free_port
-from scheduler.site import site_from_data
-from scheduler.snapshot import Snapshot
-from sims.demo import (
+from app.demo import (
     CommunityNow,
     DemoStatus,
     PlanNow,
@@ -26,6 +22,10 @@ from sims.demo import (
     render,
     run_demo,
 )
+from kernel.readings import Reading
+from protocols.mqtt.embedded import free_port
+from scheduler.site import site_from_data
+from scheduler.snapshot import Snapshot
 from tests.conftest import BrokerAddress
 
 NOON = datetime(2026, 6, 21, 10, 0, tzinfo=UTC)

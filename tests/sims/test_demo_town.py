@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from protocols.clock import ManualClock
-from protocols.errors import ConfigError
+from kernel.clock import ManualClock
+from kernel.errors import ConfigError
+from kernel.readings import Quality
 from protocols.modbus.connection import ModbusPool
 from protocols.modbus.factory import open_device
-from protocols.model import Quality
 from scheduler.site import site_from_data
 from sims.demo_site import COMMUNITY_ID, demo_site_data
 from sims.town import DEFAULT_TOWN, SimTown, TownConfig, load_town

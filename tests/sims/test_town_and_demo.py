@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from kernel.config import validate_data
+from kernel.errors import ConfigError
 from lighting.config import LightingConfig
 from lighting.program import check_program
-from protocols.errors import ConfigError
-from protocols.yamlconf import validate_data
 from sims.demo_site import demo_lighting_data
 from sims.town import DEFAULT_TOWN, load_town
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 
 import store.readings as readings_module
-from protocols.model import Quality, Reading
+from kernel.readings import Quality, Reading
 from store import Store, StoreSettings
 from store.errors import StoreError, StoreUnavailable
 from store.readings import sqlite_ts

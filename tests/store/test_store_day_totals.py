@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from protocols.model import Quality
+from kernel.readings import Quality
 from store import Store
 from store.day_totals import DayTotal, local_slot
 from store.intervals import Interval

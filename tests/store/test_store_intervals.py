@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from protocols.model import Quality
+from kernel.readings import Quality
 from store import Interval, Store
 from tests.store.conftest import T0
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from protocols.model import Reading
+from kernel.readings import Reading
 from store import MirrorConfig, MirrorUnavailable, Store, StoreSettings
 from tests.store.conftest import T0
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.model import Quality, Reading
+from kernel.readings import Quality, Reading
 from store import Store, StoreSettings
 from store.outbox import reading_line, reading_point_line
 from tests.store.conftest import T0

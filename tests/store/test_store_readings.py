@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.model import Quality, Reading
+from kernel.readings import Quality, Reading
 from store import ReadingWriter, Store, migrate
 from store.engine import make_engine
 from store.errors import StoreError, StoreUnavailable

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from protocols.model import Reading
+from kernel.readings import Reading
 from store import ReadingWriter, Store
 from store.engine import make_engine
 from store.errors import StoreError

@@ -23,10 +23,11 @@ from fastapi import FastAPI
 from api.accounts import add_user
 from api.app import create_app
 from api.auth import Role
+from kernel.clock import ManualClock
+from kernel.config import validate_data
 from lighting.config import LightingConfig
-from protocols.clock import ManualClock
-from protocols.yamlconf import validate_data
 from scheduler.health import Readiness
+from scheduler.live import LiveView
 from scheduler.observability import Metrics
 from scheduler.settings import Settings
 from sims.demo_site import DEFAULT_LIGHTING, demo_lighting_data
@@ -87,8 +88,13 @@ class PageRuntime:
         )
     )
 
+    lighting: Any = None
+
     async def readiness(self) -> Readiness:
         return Readiness(())
+
+    def live(self) -> LiveView:
+        return LiveView(None)
 
 
 def figures(member: str, qhs: int) -> Statement:

@@ -24,8 +24,8 @@ import pytest
 
 from api.accounts import ensure_demo_users
 from api.queries import member_communities
+from app.demo import Demo, demo_service
 from protocols.mqtt.embedded import free_port
-from sims.demo import Demo, demo_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 HERE = Path(__file__).resolve().parent

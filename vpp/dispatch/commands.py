@@ -11,9 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from kernel.quarterhours import QH
 from vpp.dispatch.plan import AssetKind, AssetSchedule, Plan
-
-QUARTER_HOUR = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def commands_for_first_interval(
 ) -> tuple[Command, ...]:
     """One command per asset for the plan's first quarter-hour, expiring at its end + grace."""
     start = plan.start
-    expires = start + QUARTER_HOUR + expiry_grace
+    expires = start + QH + expiry_grace
     out = []
     for s in plan.assets:
         target, value = _target_value(s)

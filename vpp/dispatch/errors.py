@@ -1,10 +1,10 @@
 """Errors of the dispatch core.
 
-The pure core may not import ``protocols.errors`` (the import rules forbid it), so the dispatch
-has its own small tree. Both kinds name the member, the asset and the field, so that an operator
-can find the bad value in the site file or the forecast feed::
+The dispatch's branch of the one tree (:mod:`kernel.errors`). Both kinds name the member, the
+asset and the field, so that an operator can find the bad value in the site file or the
+forecast feed::
 
-    ValueError
+    kernel.errors.InputError
     └── InvalidDispatchInput        member, asset, field, reason
         ├── InvalidAssetConfig      a capacity, power or efficiency that cannot be right: raised
         └── InvalidForecast         NaN/inf/wrong length in a series: ``solve`` falls back + alarm
@@ -12,8 +12,10 @@ can find the bad value in the site file or the forecast feed::
 
 from __future__ import annotations
 
+from kernel.errors import InputError
 
-class InvalidDispatchInput(ValueError):
+
+class InvalidDispatchInput(InputError):
     """An input to the dispatch that cannot be planned with.
 
     ``member`` and ``asset`` are ``None`` where the field is community-wide (prices, limits).
@@ -22,12 +24,10 @@ class InvalidDispatchInput(ValueError):
     def __init__(self, member: str | None, asset: str | None, field: str, reason: str) -> None:
         self.member = member
         self.asset = asset
-        self.field = field
-        self.reason = reason
         where = "community" if member is None else f"member {member!r}"
         if asset is not None:
             where += f", asset {asset!r}"
-        super().__init__(f"{where}: field {field!r}: {reason}")
+        super().__init__(field, reason, f"{where}: field {field!r}: {reason}")
 
 
 class InvalidAssetConfig(InvalidDispatchInput):

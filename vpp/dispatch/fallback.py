@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import numpy as np
 
+from kernel.quarterhours import QH
 from vpp.dispatch.assemble import RawSolution
 from vpp.dispatch.bounds import FloatArray, deferrable_bounds, ev_floor_kw, soc_bounds_kwh
 from vpp.dispatch.community import (
@@ -138,9 +139,9 @@ def shift_plan(problem: DispatchProblem, last: Plan) -> RawSolution | None:
     if last.status.is_fallback or last.community_id != problem.community_id:
         return None
     offset = problem.start - last.start
-    if offset < timedelta(0) or offset % timedelta(minutes=15):
+    if offset < timedelta(0) or offset % QH:
         return None
-    k = offset // timedelta(minutes=15)
+    k = offset // QH
     if k >= last.n_qh:
         return None
     n = problem.n_qh

@@ -11,9 +11,9 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-QH = timedelta(minutes=15)
+from kernel.quarterhours import QH
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from vpp.metering.quality import IntervalQuality
-from vpp.metering.registers import (
-    MeterExchange,
-    MeteringInputError,
-    ReadingQuality,
-    RegisterReading,
-)
-from vpp.quarterhours import (
+from kernel.quarterhours import (
     QH_S,
     TimeGridError,
     epoch_us,
@@ -50,6 +43,13 @@ from vpp.quarterhours import (
     qh_start,
     require_qh_boundary,
     require_utc,
+)
+from vpp.metering.quality import IntervalQuality
+from vpp.metering.registers import (
+    MeterExchange,
+    MeteringInputError,
+    ReadingQuality,
+    RegisterReading,
 )
 
 _QH_US = QH_S * 1_000_000

@@ -1,7 +1,7 @@
 """Energy-register readings and the events that break a register's growth.
 
 A register (import, export, PV) only grows, except when it is reset to zero, wraps at its
-modulus, or the meter is exchanged. The runtime adapts ``protocols.model.Reading`` into
+modulus, or the meter is exchanged. The runtime adapts ``kernel.readings.Reading`` into
 :class:`RegisterReading` (the quality strings are the same); the pure core never imports the
 protocols package.
 """
@@ -14,7 +14,7 @@ from datetime import datetime
 
 
 class ReadingQuality(enum.StrEnum):
-    """As ``protocols.model.Quality``: ``good``, ``substitute``, ``unavailable``."""
+    """As ``kernel.readings.Quality``: ``good``, ``substitute``, ``unavailable``."""
 
     GOOD = "good"
     SUBSTITUTE = "substitute"

@@ -20,7 +20,7 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from vpp.quarterhours import BERLIN
+from kernel.quarterhours import BERLIN
 from vpp.settlement.statement import ENERGY_FIELDS, MONEY_FIELDS, StatementLine, round_eur
 
 #: ``member_id`` of the community-wide balance.

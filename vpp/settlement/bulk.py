@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from vpp.quarterhours import qh_index, qh_start
+from kernel.quarterhours import qh_index, qh_start
 from vpp.settlement.allocate import BulkAllocation, allocate_bulk
 from vpp.settlement.apportion import Int64Array
 from vpp.settlement.errors import KeyConfigError, SettlementInputError

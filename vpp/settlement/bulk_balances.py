@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from vpp.quarterhours import BERLIN, local_day_of, qh_index, qh_start
+from kernel.quarterhours import BERLIN, local_day_of, qh_index, qh_start
 from vpp.settlement.allocate import BulkAllocation
 from vpp.settlement.apportion import Int64Array
 from vpp.settlement.balances import COMMUNITY, Balance, BalancePeriod

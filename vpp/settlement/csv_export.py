@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from vpp.quarterhours import BERLIN
+from kernel.quarterhours import BERLIN
 from vpp.settlement.balances import Balance
 from vpp.settlement.runs import LineChange
 from vpp.settlement.statement import ENERGY_FIELDS, MONEY_FIELDS, StatementLine

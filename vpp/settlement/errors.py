@@ -2,18 +2,21 @@
 
 ::
 
-    SettlementInputError (ValueError)     bad input; nothing already settled is changed
-    └── KeyConfigError                    a sharing key or participation that cannot hold
+    kernel.errors.InputError
+    └── SettlementInputError              bad input; nothing already settled is changed
+        └── KeyConfigError                a sharing key or participation that cannot hold
 
-The runtime maps these onto its own tree (a permanent error: retrying will not help).
+Both are permanent errors of the one tree (retrying will not help).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from kernel.errors import InputError
 
-class SettlementInputError(ValueError):
+
+class SettlementInputError(InputError):
     """Input that cannot be settled. Carries what is known: member, interval, field, reason."""
 
     def __init__(
@@ -24,10 +27,8 @@ class SettlementInputError(ValueError):
         interval: datetime | None = None,
         field: str | None = None,
     ) -> None:
-        self.reason = reason
         self.member_id = member_id
         self.interval = interval
-        self.field = field
         where = []
         if member_id is not None:
             where.append(f"member {member_id!r}")
@@ -36,7 +37,7 @@ class SettlementInputError(ValueError):
         if field is not None:
             where.append(f"field {field!r}")
         prefix = ", ".join(where)
-        super().__init__(f"{prefix}: {reason}" if prefix else reason)
+        super().__init__(field or "settlement", reason, f"{prefix}: {reason}" if prefix else reason)
 
 
 class KeyConfigError(SettlementInputError):

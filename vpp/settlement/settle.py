@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from kernel.quarterhours import qh_index, qh_start
 from vpp.metering.quality import IntervalQuality
-from vpp.quarterhours import qh_index, qh_start
 from vpp.settlement.apportion import Int64Array
 from vpp.settlement.bulk import allocate_schedule
 from vpp.settlement.model import SettlementInputs, Tariff

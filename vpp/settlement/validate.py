@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from vpp.quarterhours import TimeGridError, is_qh_boundary, qh_index, qh_start, require_utc
+from kernel.quarterhours import TimeGridError, is_qh_boundary, qh_index, qh_start, require_utc
 from vpp.settlement.errors import KeyConfigError, SettlementInputError
 from vpp.settlement.model import (
     MAX_COMMUNITIES_PER_MEMBER,

@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from kernel.readings import Reading
 from protocols.lorawan import (
     TrafficCount,
     Uplink,
@@ -15,7 +16,6 @@ from protocols.lorawan import (
     encode_traffic,
     subscribe_uplinks,
 )
-from protocols.model import Reading
 from protocols.mqtt import Backoff, Bus, BusConfig
 from sims.traffic import SensorIdentity, chirpstack_event
 
@@ -55,7 +55,7 @@ async def test_bad_uplinks_are_counted_and_good_ones_arrive(
             client_id=f"{name}-{unique}",
             host=mqtt_broker.host,  # type: ignore[attr-defined]
             port=mqtt_broker.port,  # type: ignore[attr-defined]
-            backoff=Backoff(0.05, 0.5, 0.02),
+            backoff=Backoff(initial_s=0.05, cap_s=0.5),
         )
 
     async with Bus(cfg("ingest")) as ingest, Bus(cfg("ns")) as ns:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocols.errors import PayloadError
+from kernel.errors import PayloadError
 from protocols.lorawan.codecs import (
     PresenceEvent,
     TrafficCount,

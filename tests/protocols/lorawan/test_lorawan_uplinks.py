@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from protocols.errors import PayloadError
+from kernel.errors import PayloadError
+from kernel.readings import Quality
 from protocols.lorawan import (
     TrafficCount,
     encode_traffic,
@@ -17,7 +18,6 @@ from protocols.lorawan import (
     parse_tts,
     uplink_readings,
 )
-from protocols.model import Quality
 
 FRAME = encode_traffic(TrafficCount(42, 600, 88))
 DATA = base64.b64encode(FRAME).decode()

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from kernel.clock import ManualClock
+from kernel.errors import ConfigError
+from kernel.readings import Quality
 from protocols.capabilities import (
     AcceptsBatteryPowerW,
     AcceptsLoadPowerW,
@@ -14,12 +17,9 @@ from protocols.capabilities import (
     ReadsEnergyWh,
     ReadsPowerW,
 )
-from protocols.clock import ManualClock
-from protocols.errors import ConfigError
 from protocols.modbus.connection import ModbusPool
 from protocols.modbus.driver import template_device
 from protocols.modbus.template import TEMPLATE_DIR, load_template, template_names
-from protocols.model import Quality
 from sims.modbus.meters import Household, Sdm630Sim
 from sims.modbus.server import GatewayServer
 from sims.modbus.template_sim import TemplateSim

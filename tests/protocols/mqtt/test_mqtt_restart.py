@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from protocols.model import Reading
+from kernel.readings import Reading
 from protocols.mqtt import (
     Backoff,
     Bus,
@@ -36,7 +36,7 @@ async def test_broker_restart_mid_stream_loses_no_reading(
     restartable_broker: object, unique: str
 ) -> None:
     broker = restartable_broker
-    backoff = Backoff(initial_s=0.05, max_s=0.5, floor_s=0.02)
+    backoff = Backoff(initial_s=0.05, cap_s=0.5)
 
     def cfg(client_id: str) -> BusConfig:
         return BusConfig(

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from protocols.errors import ConfigError, PayloadError
-from protocols.model import Quality, Reading, unit_for
+from kernel.errors import ConfigError, PayloadError
+from kernel.readings import Quality, Reading, unit_for
 from protocols.mqtt.telemetry import (
     TelemetryPayload,
     device_id_from_topic,

@@ -20,7 +20,7 @@ def config(broker: object, client_id: str, **kw: object) -> BusConfig:
         host=broker.host,  # type: ignore[attr-defined]
         port=broker.port,  # type: ignore[attr-defined]
         availability_topic=f"{client_id}/availability",
-        backoff=Backoff(initial_s=0.05, max_s=0.5, floor_s=0.02),
+        backoff=Backoff(initial_s=0.05, cap_s=0.5),
         **kw,  # type: ignore[arg-type]
     )
 

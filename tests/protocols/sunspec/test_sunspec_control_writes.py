@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from protocols.clock import ManualClock
-from protocols.errors import DeviceProtocolError
+from kernel.clock import ManualClock
+from kernel.errors import DeviceProtocolError
 from protocols.modbus.connection import ModbusConnection
 from protocols.sunspec.device import SunSpecInverter, open_sunspec
 from sims.modbus.server import GatewayServer

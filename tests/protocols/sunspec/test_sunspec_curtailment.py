@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.clock import ManualClock
+from kernel.clock import ManualClock
 from protocols.modbus.connection import ModbusPool
 from protocols.sunspec.curtailment import CurtailmentKeeper
 from protocols.sunspec.device import SunSpecInverter, open_sunspec

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from protocols.clock import ManualClock
+from kernel.clock import ManualClock
 from protocols.modbus.codec import NOT_IMPLEMENTED
 from protocols.modbus.connection import ModbusConnection
 from protocols.sunspec.device import SunSpecDevice

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from kernel.clock import ManualClock
+from kernel.errors import DeviceProtocolError
+from kernel.readings import Quality
 from protocols.capabilities import AcceptsPowerLimitPct, ReadsEnergyWh, ReadsPowerW
-from protocols.clock import ManualClock
-from protocols.errors import DeviceProtocolError
-from protocols.model import Quality
 from protocols.sunspec.device import SunSpecInverter, SunSpecMeter, open_sunspec
 from protocols.sunspec.discovery import discover
 from sims.modbus.server import GatewayServer, SimUnit

@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernel.clock import Clock
 from lighting.classes import Classing
 from lighting.config import LightingSite
 from lighting.examples import LATITUDE_DEG, LONGITUDE_DEG, PROGRAMS
 from lighting.presence import PresenceRule
 from lighting.site import Luminaire, Segment, Sensor, build_index
 from lighting.traffic import TrafficRule
-from protocols.clock import Clock
 from protocols.mqtt import Backoff, Bus, BusConfig
 from protocols.streetlight import LightCommand
 from scheduler.lighting import AlarmChange, LightingService, LightingServiceConfig
@@ -27,7 +27,7 @@ def bus_config(broker: Any, client_id: str) -> BusConfig:
         client_id=client_id,
         host=broker.host,
         port=broker.port,
-        backoff=Backoff(0.05, 0.5, 0.02),
+        backoff=Backoff(initial_s=0.05, cap_s=0.5),
     )
 
 

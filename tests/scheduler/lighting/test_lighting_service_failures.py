@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kernel.clock import SimClock
 from lighting.config import LightingSite
 from lighting.examples import PROGRAMS
 from lighting.failures import FailureKind, FailureThresholds
 from lighting.site import Luminaire, build_index
-from protocols.clock import SimClock
 from scheduler.lighting import Change, LightingServiceConfig
 from sims.streetlight import LuminaireSpec, NodeLogic
 from tests.scheduler.lighting.harness import (

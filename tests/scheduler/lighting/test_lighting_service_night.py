@@ -7,12 +7,12 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from kernel.clock import SimClock
 from lighting.calendar import Calendar
 from lighting.config import LightingSite
 from lighting.examples import PROGRAMS
 from lighting.overrides import Override, Scope
 from lighting.schedule import Programs
-from protocols.clock import SimClock
 from protocols.mqtt import Bus
 from protocols.streetlight import LightCommand, LightSchedule, StreetlightController, dump
 from scheduler.lighting import LightingServiceConfig

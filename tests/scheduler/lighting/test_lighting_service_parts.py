@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from kernel.errors import ConfigError
 from lighting.examples import PROGRAMS, example_grid
 from lighting.failures import Alarm, FailureKind
 from lighting.overrides import Override, Scope
 from lighting.presence import Detection, LuminaireCommand, apply_detection
 from lighting.schedule import nights_covering, node_schedule
-from protocols.errors import ConfigError
 from protocols.streetlight import LightSchedule
 from scheduler.lighting import (
     AlarmBook,

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kernel.clock import SimClock
 from lighting.presence import PresenceRule
 from lighting.site import Sensor
 from lighting.traffic import TrafficRule
-from protocols.clock import SimClock
 from protocols.lorawan import PRESENCE_FPORT, TRAFFIC_FPORT, PresenceEvent, TrafficCount
 from protocols.lorawan.chirpstack import chirpstack_filter
 from protocols.lorawan.codecs import encode_presence, encode_traffic

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from kernel.clock import ManualClock
 from protocols.capabilities import AcceptsLoadPowerW, ReadsEnergyWh, ReadsPowerW
-from protocols.clock import ManualClock
 from protocols.modbus.connection import ModbusPool
 from protocols.modbus.driver import TemplateDevice
 from protocols.modbus.factory import open_device

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kernel.clock import ManualClock
+from kernel.readings import Quality
 from protocols.capabilities import AcceptsBatteryPowerW
-from protocols.clock import ManualClock
 from protocols.modbus.codec import decode
 from protocols.modbus.connection import ModbusPool
 from protocols.modbus.driver import template_device
 from protocols.modbus.template import load_template
-from protocols.model import Quality
 from protocols.sunspec.device import open_sunspec
 from sims.modbus.battery import BatterySim
 from sims.modbus.fleet import ModbusFleet
@@ -163,7 +163,7 @@ _LOAD = HouseholdLoad(annual_kwh=5000.0)
 async def test_on_a_fast_sim_clock_the_inverter_reverts_unless_the_keeper_refreshes() -> None:
     """Speed 300: a 600 s revert time passes in 2 s of real time, over real sockets (long
     enough that a loaded machine does not miss a refresh by accident)."""
-    from protocols.clock import SimClock
+    from kernel.clock import SimClock
     from protocols.sunspec.curtailment import CurtailmentKeeper
     from protocols.sunspec.device import SunSpecInverter
 

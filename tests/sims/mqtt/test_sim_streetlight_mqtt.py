@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from protocols.clock import ManualClock
+from kernel.clock import ManualClock
 from protocols.mqtt import Backoff, Bus, BusConfig
 from protocols.streetlight import (
     LightSchedule,
@@ -26,7 +26,7 @@ def cfg(broker: object, client_id: str, **kw: object) -> BusConfig:
         client_id=client_id,
         host=broker.host,  # type: ignore[attr-defined]
         port=broker.port,  # type: ignore[attr-defined]
-        backoff=Backoff(0.05, 0.5, 0.02),
+        backoff=Backoff(initial_s=0.05, cap_s=0.5),
         **kw,  # type: ignore[arg-type]
     )
 

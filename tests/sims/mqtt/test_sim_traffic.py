@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from protocols.clock import ManualClock
+from kernel.clock import ManualClock
+from kernel.readings import Reading
 from protocols.lorawan import (
     Uplink,
     chirpstack_filter,
@@ -21,7 +22,6 @@ from protocols.lorawan import (
 )
 from protocols.lorawan.codecs import TrafficCount, encode_traffic
 from protocols.lorawan.tts import tts_filter
-from protocols.model import Reading
 from protocols.mqtt import Backoff, Bus, BusConfig
 from sims.traffic import (
     SensorIdentity,
@@ -106,7 +106,7 @@ async def test_sensor_publishes_every_ten_minutes_into_readings(
             client_id=f"{name}-{unique}",
             host=mqtt_broker.host,  # type: ignore[attr-defined]
             port=mqtt_broker.port,  # type: ignore[attr-defined]
-            backoff=Backoff(0.05, 0.5, 0.02),
+            backoff=Backoff(initial_s=0.05, cap_s=0.5),
         )
 
     topic_filter = (

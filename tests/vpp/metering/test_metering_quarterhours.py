@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vpp.quarterhours import (
+from kernel.quarterhours import (
     QH,
     TimeGridError,
     ceil_qh,

@@ -9,8 +9,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from kernel.quarterhours import local_day_bounds, qh_index
 from vpp.metering.quality import IntervalQuality
-from vpp.quarterhours import local_day_bounds, qh_index
 from vpp.settlement.allocate import allocate_bulk
 from vpp.settlement.balances import COMMUNITY, BalancePeriod, balances
 from vpp.settlement.bulk import settle_arrays

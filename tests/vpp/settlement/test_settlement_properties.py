@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vpp.quarterhours import local_day_bounds, quarter_hours_in_day
+from kernel.quarterhours import local_day_bounds, quarter_hours_in_day
 from vpp.settlement.allocate import allocate_bulk, allocate_quarter_hour
 from vpp.settlement.apportion import apportion, apportion_rows
 from vpp.settlement.keys import (

@@ -10,11 +10,11 @@ from decimal import Decimal
 
 import pytest
 
+from kernel.quarterhours import local_day_bounds
 from vpp.metering.intervals import register_intervals
 from vpp.metering.member import member_intervals
 from vpp.metering.quality import IntervalQuality
 from vpp.metering.registers import RegisterReading
-from vpp.quarterhours import local_day_bounds
 from vpp.settlement.balances import COMMUNITY, BalancePeriod, balance_changes, balances
 from vpp.settlement.csv_export import (
     balances_csv,

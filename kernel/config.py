@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from protocols.errors import ConfigError
+from kernel.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

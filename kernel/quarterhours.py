@@ -18,6 +18,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from kernel.errors import InputError
+
 #: Length of one quarter-hour in seconds.
 QH_S = 900
 QH = timedelta(seconds=QH_S)
@@ -26,8 +28,11 @@ BERLIN = ZoneInfo("Europe/Berlin")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class TimeGridError(ValueError):
+class TimeGridError(InputError):
     """An instant or wall-clock time that cannot be placed on the quarter-hour grid."""
+
+    def __init__(self, reason: str, field: str = "time") -> None:
+        super().__init__(field, reason, reason)
 
 
 def require_utc(ts: datetime, what: str = "timestamp") -> datetime:

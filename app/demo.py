@@ -33,21 +33,22 @@ from typing import Self, TextIO
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from app.web import serve_web
+from kernel.clock import SimClock
+from kernel.commands import CommandKind
+from kernel.config import validate_data
+from kernel.quarterhours import local_day_bounds
 from lighting.config import LightingConfig, LightingSite
+from lighting.failures import NodeReport
 from lighting.tick import LuminaireDecision
-from protocols.clock import SimClock
 from protocols.mqtt.embedded import EmbeddedBroker
-from protocols.streetlight import LightState
-from protocols.yamlconf import validate_data
-from scheduler.commands import CommandKind
 from scheduler.community import CommunityNow, community_now
-from scheduler.service import Service, serve_web
+from scheduler.service import Service
 from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data
 from sims.demo_site import DEFAULT_LIGHTING, demo_lighting_data, demo_site_data
 from sims.modbus.fleet import Endpoint
 from sims.town import DEFAULT_TOWN, SimTown, TownConfig, load_town
-from vpp.quarterhours import local_day_bounds
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def _streets(service: Service) -> tuple[StreetNow, ...]:
     by_street: dict[str, list[str]] = {}
     for lum in lighting.index.luminaires.values():
         by_street.setdefault(lum.street_id, []).append(lum.luminaire_id)
-    states: Mapping[str, LightState] = lighting.node_states
+    states: Mapping[str, NodeReport] = lighting.node_states
     decisions: Mapping[str, LuminaireDecision] = lighting.decisions
     out: list[StreetNow] = []
     for street, ids in sorted(by_street.items()):

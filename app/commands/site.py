@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from protocols.errors import ConfigError
+from kernel.errors import ConfigError
 
 _WHERE = re.compile(r"^(?P<file>.*), line (?P<line>\d+)$")
 
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         ] = 2.0,
     ) -> None:
         """Validate a site file and try each device's connection (one read each)."""
-        from protocols.clock import RealClock
+        from kernel.clock import RealClock
         from scheduler.site import load_site
         from scheduler.site_check import check_site, summarize
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from api.commands.service import register as _register_service
-from api.commands.site import register as _register_site
-from api.commands.users import register as _register_users
+from app.commands.service import register as _register_service
+from app.commands.site import register as _register_site
+from app.commands.users import register as _register_users
 
 app = typer.Typer(
     help="Waldstadt: virtual power plant, energy sharing and street lighting.",
@@ -29,7 +29,7 @@ def ingest(
 ) -> None:
     """Store device telemetry from the broker (WALDSTADT_BROKER_URL) in the database
     (WALDSTADT_DATABASE_URL), acknowledging each message after its commit."""
-    from protocols.errors import ConfigError
+    from kernel.errors import ConfigError
     from scheduler.ingest import run_ingest
     from scheduler.observability import configure_logging
     from scheduler.settings import load_settings

@@ -17,8 +17,8 @@ import typer
 
 from api.accounts import add_user, check_account, ensure_demo_users
 from api.audit import record
-from protocols.clock import RealClock
-from protocols.errors import ConfigError
+from kernel.clock import RealClock
+from kernel.errors import ConfigError
 from scheduler.settings import Settings, load_settings
 from store import Store
 from store.errors import StoreError

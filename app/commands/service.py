@@ -8,7 +8,7 @@ one line on stderr and exit code 1:
 * site file: ``<file>:<line>: <key>: <reason>``
 * environment: ``environment: WALDSTADT_<NAME>: <reason>``
 
-``demo`` runs the simulated town through the same service (:mod:`sims.demo`).
+``demo`` runs the simulated town through the same service (:mod:`app.demo`).
 Ctrl-C stops either cleanly.
 """
 
@@ -20,9 +20,9 @@ from typing import Annotated
 
 import typer
 
-from api.commands.site import format_config_error
-from protocols.clock import Clock, RealClock
-from protocols.errors import ConfigError, WaldstadtError
+from app.commands.site import format_config_error
+from kernel.clock import Clock, RealClock
+from kernel.errors import ConfigError, WaldstadtError
 from scheduler.settings import Settings
 from scheduler.site import Site
 
@@ -34,7 +34,8 @@ def _environment_error(exc: ConfigError) -> str:
 async def run_site(settings: Settings, site: Site, clock: Clock | None = None) -> None:
     """The service and its web app in this event loop, until cancelled (Ctrl-C)."""
     from api.app import create_app
-    from scheduler.service import Service, serve_web
+    from app.web import serve_web
+    from scheduler.service import Service
 
     async with Service(settings, site, clock or RealClock()) as service:
         app = create_app(settings, runtime=service, store=service.store)
@@ -97,7 +98,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The simulated town, the controller, SQLite and the web app, all on this machine."""
         # The demo is the one place where production entry points start simulators.
-        from sims.demo import run_demo
+        from app.demo import run_demo
 
         try:
             asyncio.run(

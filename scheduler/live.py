@@ -1,0 +1,23 @@
+"""What a running service shows of its newest cycle (the web app reads it through
+``api.runtime.Runtime.live``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from kernel.commands import Command
+from scheduler.snapshot import Snapshot
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """The newest cycle of the service: its snapshot (None before the first cycle), the
+    devices away since start with the reason, and the commands its writer keeps in force."""
+
+    snapshot: Snapshot | None
+    away: Mapping[str, str] = field(default_factory=dict)
+    in_force: Sequence[Command] = ()
+
+
+__all__ = ["LiveView"]
