@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from kernel.quarterhours import QH
 from kernel.readings import Quality, utc
-from store.settlement import Statement
+from store.balances import IntervalSums, IntervalValue, SettledPeriod
 
 CENT = Decimal("0.01")
 _ENERGY = (
@@ -48,37 +48,6 @@ class Resolution(StrEnum):
     QUARTER_HOUR = "quarter_hour"
     DAY = "day"
     MONTH = "month"
-
-
-@dataclass(frozen=True, slots=True)
-class IntervalValue:
-    """The newest version of one member's channel in one quarter-hour (Wh, exact)."""
-
-    channel: str
-    interval_start: datetime
-    energy_wh: Decimal
-    quality: Quality
-
-
-@dataclass(frozen=True, slots=True)
-class IntervalSums:
-    """The newest versions of a member's intervals in one bucket, summed in the database:
-    Wh per channel, how many quarter-hours have any interval, and how many of those have a
-    substitute value in some channel."""
-
-    bucket: int
-    energy_wh: dict[str, Decimal]
-    quarter_hours: int
-    substitute_quarter_hours: int
-
-
-@dataclass(frozen=True, slots=True)
-class SettledPeriod:
-    """A settled period (a run's ``[start, end)``) and one statement of it."""
-
-    start: datetime
-    end: datetime
-    statement: Statement
 
 
 @dataclass

@@ -380,7 +380,6 @@ async def profile_month(url: str, ds: Dataset, now: datetime, n: int = 20) -> st
     over the route's steps."""
     from api.balances import Resolution, bucket_bounds
     from api.periods import PeriodQuery
-    from api.queries import interval_sums, settled_periods
     from api.routers.members import balance_row, member_buckets
     from api.schemas.members import MemberBalancesPublic
     from store import Store
@@ -388,7 +387,7 @@ async def profile_month(url: str, ds: Dataset, now: datetime, n: int = 20) -> st
     months = month_bounds(ds, now)
     stages: dict[str, list[float]] = {
         "member_buckets (queries + bucketise)": [], "response model + JSON": [],
-        "  queries.interval_sums alone": [], "  queries.settled_periods alone": [],
+        "  store.balances.interval_sums alone": [], "  store.balances.settled_periods alone": [],
     }  # fmt: skip
     out = io.StringIO()
     rows = 0
@@ -409,9 +408,9 @@ async def profile_month(url: str, ds: Dataset, now: datetime, n: int = 20) -> st
             t2 = time.perf_counter()
             prof.disable()
             bounds = bucket_bounds(period.resolution, period.start, period.end, period.tz)
-            sums = await interval_sums(store, member, bounds)
+            sums = await store.balances.interval_sums(member, bounds)
             t3 = time.perf_counter()
-            await settled_periods(store, member, period.start_utc, period.end_utc)
+            await store.balances.settled_periods(member, period.start_utc, period.end_utc)
             t4 = time.perf_counter()
             rows = sum(s.quarter_hours for s in sums)
             for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):

@@ -53,7 +53,15 @@ class RealClock:
 
 
 class SimClock:
-    """Simulated time: ``start + (real elapsed) × speed``."""
+    """Simulated time: ``start + (real elapsed) × speed``.
+
+    :meth:`set_speed` changes the speed from now on without a jump: simulated time is
+    continuous, only its rate changes (the demo slows its clock when the machine cannot keep
+    up). A sleeper that started before a change wakes after its simulated seconds at the
+    speeds in force meanwhile, at most ``SPEED_CHECK_S`` real seconds late or early."""
+
+    #: A sleep re-checks the speed at least this often, in real seconds.
+    SPEED_CHECK_S = 0.25
 
     def __init__(self, start: datetime, speed: float = 1.0) -> None:
         if start.tzinfo is None:
@@ -63,19 +71,38 @@ class SimClock:
         self._start = start.astimezone(UTC)
         self._speed = float(speed)
         self._t0 = time.monotonic()
+        #: simulated seconds since ``start`` at real ``_t0`` (grows with each speed change)
+        self._base_s = 0.0
 
     @property
     def speed(self) -> float:
         return self._speed
 
+    def set_speed(self, speed: float) -> None:
+        """Run ``speed`` times faster than real time from now on."""
+        if speed <= 0:
+            raise ValueError("SimClock speed must be positive")
+        now_real = time.monotonic()
+        self._base_s += (now_real - self._t0) * self._speed
+        self._t0 = now_real
+        self._speed = float(speed)
+
+    def _elapsed_s(self) -> float:
+        return self._base_s + (time.monotonic() - self._t0) * self._speed
+
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self._speed)
+        return self._start + timedelta(seconds=self._elapsed_s())
 
     def monotonic(self) -> float:
-        return (time.monotonic() - self._t0) * self._speed
+        return self._elapsed_s()
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds) / self._speed)
+        due = self._elapsed_s() + max(0.0, seconds)
+        while True:
+            left_real = (due - self._elapsed_s()) / self._speed
+            await asyncio.sleep(max(0.0, min(left_real, self.SPEED_CHECK_S)))
+            if left_real <= self.SPEED_CHECK_S:
+                return
 
 
 class ManualClock:

@@ -1,8 +1,17 @@
-"""Commands: what deciders ask devices to do.
+"""Commands: what deciders ask devices and luminaires to do. ONE type for every source.
 
-Every command carries an id and an expiry (``DOMAIN.md`` F8): a duplicate id is applied once,
-an expired command is never applied. Setpoints that a device must drop by itself carry
-``revert_s`` (fail-safe); the runtime refreshes them before that time runs out.
+A decider (the dispatch plan's setpoints, the lighting levels, an operator's override, a
+presence corridor) returns :class:`Command` values; one writer applies them. Every command
+carries an id and an expiry (docs/domain.md, fault F8): a duplicate id is applied once, an
+expired command is never applied. Setpoints that a device must drop by itself carry
+``revert_s`` (the fail-safe of F2): the device returns to its own behaviour ``revert_s``
+seconds after the last write, so the writer refreshes the command in time. ``decided_at``
+is the instant of the snapshot the decision was made on: a decision made on an older
+snapshot never overwrites a newer one for the same target and kind.
+
+Kinds and units (in the names): ``power_limit_pct`` (PV curtailment, % of rating),
+``battery_power_w`` (+ charges), ``load_power_w`` (EV charger, storage heater, heat pump:
+power drawn), ``dim_level_pct`` (a luminaire's level, 0 = off, 100 = full).
 """
 
 from __future__ import annotations
@@ -21,6 +30,12 @@ class CommandKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Command:
+    """Set ``target``'s ``kind`` to ``value`` until ``expires_at`` (UTC).
+
+    ``source`` names the decider (``dispatch:<community>``, ``lighting``, ``presence``,
+    ``override:<user>``); ``reason`` says why in words a person reads; ``ramp_s`` is how long
+    a luminaire takes to reach the level."""
+
     command_id: str
     target: str
     kind: CommandKind
@@ -29,6 +44,8 @@ class Command:
     source: str = ""
     revert_s: int = 0
     ramp_s: float = 0.0
+    reason: str = ""
+    decided_at: datetime | None = None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -38,6 +55,8 @@ class CommandStatus(enum.StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     EXPIRED = "expired"
+    #: a newer decision for the same target and kind was applied already
+    SUPERSEDED = "superseded"
     FAILED = "failed"
     UNSUPPORTED = "unsupported"
 
@@ -47,3 +66,6 @@ class CommandResult:
     command: Command
     status: CommandStatus
     detail: str = ""
+
+
+__all__ = ["Command", "CommandKind", "CommandResult", "CommandStatus"]

@@ -32,6 +32,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_PAUSED, STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from kernel.clock import Clock
@@ -39,6 +40,8 @@ from kernel.clock import Clock
 log = logging.getLogger(__name__)
 
 JobFunc = Callable[[], Awaitable[object]]
+#: What decides when a job runs (``quarter_hour_trigger``, ``daily_trigger``, ``every``, ``once``).
+Trigger = BaseTrigger
 
 
 def quarter_hour_trigger(tz: str, offset_s: int = 0) -> CronTrigger:
@@ -57,6 +60,11 @@ def daily_trigger(tz: str, hour: int, minute: int = 0) -> CronTrigger:
 def every(seconds: float, start: datetime) -> IntervalTrigger:
     """Fire every ``seconds`` of clock time, aligned to ``start``."""
     return IntervalTrigger(seconds=seconds, start_date=start, timezone=UTC)
+
+
+def once(at: datetime) -> DateTrigger:
+    """Fire once at the instant ``at``."""
+    return DateTrigger(run_date=at, timezone=UTC)
 
 
 class ClockedScheduler(AsyncIOScheduler):  # type: ignore[misc]
@@ -207,9 +215,12 @@ def describe(scheduler: ClockedScheduler) -> list[dict[str, Any]]:
 
 __all__ = [
     "ClockedScheduler",
+    "JobFunc",
+    "Trigger",
     "daily_trigger",
     "describe",
     "every",
     "guarded",
+    "once",
     "quarter_hour_trigger",
 ]

@@ -39,13 +39,18 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.date import DateTrigger
-
 from kernel.readings import Reading
 from scheduler.cycle import CycleReport
 from scheduler.dispatch_job import DispatchJob
-from scheduler.jobs import JobFunc, daily_trigger, every, guarded, quarter_hour_trigger
+from scheduler.jobs import (
+    JobFunc,
+    Trigger,
+    daily_trigger,
+    every,
+    guarded,
+    once,
+    quarter_hour_trigger,
+)
 from scheduler.metering_job import MeteringJob
 from scheduler.overrides import Overrides, overridable
 from scheduler.settlement_job import SettlementJob
@@ -80,7 +85,7 @@ def install_jobs(service: Service) -> None:
     tz = site.site.timezone
     now = service.clock.now()
 
-    def add(job_id: str, func: JobFunc, trigger: BaseTrigger) -> None:
+    def add(job_id: str, func: JobFunc, trigger: Trigger) -> None:
         sched.add_clocked_job(guarded(job_id, func, sched, service.job_failed), trigger, job_id)
 
     add("poll", service.run_cycle, every(site.dispatch.poll_interval_s, quarter_hour_start(now)))
@@ -94,7 +99,7 @@ def install_jobs(service: Service) -> None:
         service.deciders.append(overridable(job, overrides))
         run = _dispatch_run(service, job)
         add(f"dispatch:{community.id}", run, quarter_hour_trigger(tz, DISPATCH_OFFSET_S))
-        add(f"dispatch:{community.id}:start", run, DateTrigger(run_date=now, timezone=UTC))
+        add(f"dispatch:{community.id}:start", run, once(now))
     service.parts["dispatch"] = dispatch
     service.deciders.append(overrides)  # last: operators' manual setpoints
 

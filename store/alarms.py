@@ -140,3 +140,18 @@ class AlarmRepository:
                 )
             ).all()
         return [_event(row) for row in rows]
+
+    async def events_between(
+        self, start: datetime, end: datetime, limit: int = 1000
+    ) -> list[AlarmEvent]:
+        """Raise and clear events in ``[start, end)``, newest first."""
+        async with read_tx(self._engine, "read alarm events") as conn:
+            rows = (
+                await conn.execute(
+                    select(alarm_events)
+                    .where(alarm_events.c.ts >= start, alarm_events.c.ts < end)
+                    .order_by(alarm_events.c.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+        return [_event(r) for r in rows]

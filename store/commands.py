@@ -79,7 +79,8 @@ def fold_outcomes(outcomes: Sequence[CommandOutcome]) -> dict[str, CommandOutcom
     return folded
 
 
-def _stored(row: object) -> StoredCommand:
+def stored_command(row: object) -> StoredCommand:
+    """A row of the commands table as a :class:`StoredCommand`."""
     r = row._mapping  # type: ignore[attr-defined]
     cmd = Command(r["command_id"], r["target"], r["value"], r["issued_at"], r["expires_at"])
     return StoredCommand(cmd, r["status"], r["status_changed_at"], r["detail"])
@@ -113,7 +114,7 @@ class CommandRepository:
                     select(commands).where(commands.c.command_id == command.command_id)
                 )
             ).one()
-        return inserted is not None, _stored(row)
+        return inserted is not None, stored_command(row)
 
     async def set_status(
         self, command_id: str, status: str, *, now: datetime, detail: str | None = None
@@ -135,7 +136,7 @@ class CommandRepository:
             ).first()
         if row is None:
             raise StoreError(f"set status of command {command_id}", "no such command")
-        return _stored(row)
+        return stored_command(row)
 
     async def record_many(
         self, outcomes: Sequence[CommandOutcome], *, now: datetime
@@ -196,7 +197,7 @@ class CommandRepository:
             row = (
                 await conn.execute(select(commands).where(commands.c.command_id == command_id))
             ).first()
-        return None if row is None else _stored(row)
+        return None if row is None else stored_command(row)
 
     async def live(
         self, now: datetime, targets: Sequence[str] | None = None
@@ -209,7 +210,7 @@ class CommandRepository:
             stmt = stmt.where(commands.c.target.in_(list(targets)))
         async with read_tx(self._engine, "read live commands") as conn:
             rows = (await conn.execute(stmt.order_by(commands.c.issued_at))).all()
-        return [_stored(row) for row in rows]
+        return [stored_command(row) for row in rows]
 
     async def expire(self, now: datetime) -> int:
         """Mark every non-final command past its expiry as ``expired``; returns how many."""
@@ -223,3 +224,23 @@ class CommandRepository:
                 .values(status="expired", status_changed_at=now)
             )
             return int(result.rowcount)
+
+    async def between(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        target: str | None = None,
+        status: str | None = None,
+        limit: int = 500,
+    ) -> list[StoredCommand]:
+        """Commands issued in ``[start, end)``, newest first."""
+        stmt = select(commands).where(commands.c.issued_at >= start, commands.c.issued_at < end)
+        if target is not None:
+            stmt = stmt.where(commands.c.target == target)
+        if status is not None:
+            stmt = stmt.where(commands.c.status == status)
+        stmt = stmt.order_by(commands.c.issued_at.desc(), commands.c.id.desc()).limit(limit)
+        async with read_tx(self._engine, "read commands") as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [stored_command(r) for r in rows]

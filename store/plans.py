@@ -37,7 +37,8 @@ class PlanInsert:
     plan: StoredPlan
 
 
-def _plan(row: object) -> StoredPlan:
+def stored_plan(row: object) -> StoredPlan:
+    """A row of the plans table as a :class:`StoredPlan`."""
     r = row._mapping  # type: ignore[attr-defined]
     return StoredPlan(
         r["id"],
@@ -93,12 +94,12 @@ class PlanRepository:
             row = await _get(conn, community_id, interval_start)
         if row is None:
             raise RuntimeError(f"{what}: neither inserted nor found")
-        return PlanInsert(won=inserted is not None, plan=_plan(row))
+        return PlanInsert(won=inserted is not None, plan=stored_plan(row))
 
     async def get(self, community_id: str, interval_start: datetime) -> StoredPlan | None:
         async with read_tx(self._engine, f"read plan {community_id}") as conn:
             row = await _get(conn, community_id, interval_start)
-        return None if row is None else _plan(row)
+        return None if row is None else stored_plan(row)
 
     async def latest(self, community_id: str, at_or_before: datetime) -> StoredPlan | None:
         """The newest plan that starts at or before an instant (the "last valid plan", F9)."""
@@ -114,7 +115,7 @@ class PlanRepository:
                     .limit(1)
                 )
             ).first()
-        return None if row is None else _plan(row)
+        return None if row is None else stored_plan(row)
 
     async def between(self, community_id: str, start: datetime, end: datetime) -> list[StoredPlan]:
         """Plans with ``start <= interval_start < end``, oldest first (e.g. the next 24 h)."""
@@ -130,4 +131,19 @@ class PlanRepository:
                     .order_by(plans.c.interval_start)
                 )
             ).all()
-        return [_plan(row) for row in rows]
+        return [stored_plan(row) for row in rows]
+
+    async def communities(self) -> list[str]:
+        """Every community that has a stored plan, by id."""
+        async with read_tx(self._engine, "read plan communities") as conn:
+            rows = (
+                await conn.execute(
+                    select(plans.c.community_id).distinct().order_by(plans.c.community_id)
+                )
+            ).all()
+        return [str(r[0]) for r in rows]
+
+    async def by_id(self, plan_id: int) -> StoredPlan | None:
+        async with read_tx(self._engine, f"read plan {plan_id}") as conn:
+            row = (await conn.execute(select(plans).where(plans.c.id == plan_id))).first()
+        return None if row is None else stored_plan(row)

@@ -54,7 +54,7 @@ class SettlementRun:
     statements: tuple[Statement, ...]
 
 
-_STATEMENT_FIELDS = (
+STATEMENT_FIELDS = (
     "member_id",
     "consumption_wh",
     "generation_wh",
@@ -77,7 +77,7 @@ async def _load(conn: AsyncConnection, run_row: object) -> SettlementRun:
             .order_by(settlement_statements.c.member_id)
         )
     ).all()
-    statements = tuple(Statement(**{f: row._mapping[f] for f in _STATEMENT_FIELDS}) for row in rows)
+    statements = tuple(Statement(**{f: row._mapping[f] for f in STATEMENT_FIELDS}) for row in rows)
     return SettlementRun(
         r["id"],
         r["community_id"],
@@ -170,7 +170,7 @@ class SettlementRepository:
                 await conn.execute(
                     insert(settlement_statements),
                     [
-                        {"run_id": run_id, **{f: getattr(s, f) for f in _STATEMENT_FIELDS}}
+                        {"run_id": run_id, **{f: getattr(s, f) for f in STATEMENT_FIELDS}}
                         for s in statements
                     ],
                 )
@@ -214,7 +214,7 @@ class SettlementRepository:
         """
         newer = settlement_runs.alias("newer")
         stmt = (
-            select(settlement_runs, *[settlement_statements.c[f] for f in _STATEMENT_FIELDS])
+            select(settlement_runs, *[settlement_statements.c[f] for f in STATEMENT_FIELDS])
             .join(settlement_statements, settlement_statements.c.run_id == settlement_runs.c.id)
             .where(
                 settlement_statements.c.member_id == member_id,
@@ -236,7 +236,7 @@ class SettlementRepository:
         out: list[tuple[SettlementRun, Statement]] = []
         for row in rows:
             m = row._mapping
-            statement = Statement(**{f: m[settlement_statements.c[f]] for f in _STATEMENT_FIELDS})
+            statement = Statement(**{f: m[settlement_statements.c[f]] for f in STATEMENT_FIELDS})
             run = SettlementRun(
                 m[settlement_runs.c.id],
                 m[settlement_runs.c.community_id],

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.alarms import AlarmRepository
 from store.audit import AuditRepository
+from store.balances import BalanceReads
 from store.commands import CommandRepository
 from store.day_totals import DayTotalRepository
 from store.engine import make_engine, translate
@@ -35,6 +36,7 @@ from store.outbox import DEFAULT_CAPACITY, Outbox
 from store.plans import PlanRepository
 from store.readings import ReadingRepository
 from store.settlement import SettlementRepository
+from store.settlement_reads import SettlementReads
 from store.users import UserRepository
 
 DEFAULT_URL = "sqlite+aiosqlite:///waldstadt.db"
@@ -103,6 +105,8 @@ class Store:
         self.plans = PlanRepository(engine)
         self.commands = CommandRepository(engine)
         self.settlement = SettlementRepository(engine)
+        self.settlement_reads = SettlementReads(engine)
+        self.balances = BalanceReads(engine)
         self.alarms = AlarmRepository(engine)
         self.audit = AuditRepository(engine)
         self.users = UserRepository(engine)

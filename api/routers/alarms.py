@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends
 from api.auth import Principal, Role
 from api.deps import StoreDep, require
 from api.periods import Range
-from api.queries import alarm_events_between
 from api.schemas.operations import AlarmPublic
 from store.alarms import AlarmEvent
 
@@ -42,4 +41,4 @@ async def active_alarms(_caller: AlarmReader, store: StoreDep) -> list[AlarmPubl
     "/history", response_model=list[AlarmPublic], summary="Raise and clear events, newest first"
 )
 async def alarm_history(_caller: AlarmReader, store: StoreDep, window: Range) -> list[AlarmPublic]:
-    return [public(e) for e in await alarm_events_between(store, window.start, window.end)]
+    return [public(e) for e in await store.alarms.events_between(window.start, window.end)]

@@ -20,7 +20,6 @@ from api.audit import record_action
 from api.deps import ClockDep, IdempotencyKey, Operator, State, StoreDep
 from api.errors import bad_field, not_found
 from api.periods import Range
-from api.queries import commands_between
 from api.schemas.operations import CommandPublic, OverrideCreate
 from kernel.commands import Command as SetpointCommand
 from kernel.commands import CommandKind
@@ -60,7 +59,7 @@ async def list_commands(
     target: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(COMMAND_STATUSES) + ")$")] = None,
 ) -> list[CommandPublic]:
-    rows = await commands_between(store, window.start, window.end, target=target, status=status)
+    rows = await store.commands.between(window.start, window.end, target=target, status=status)
     return [public(c) for c in rows]
 
 

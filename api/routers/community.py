@@ -19,7 +19,6 @@ from api.deps import MemberOrOperator, Operator, State, StoreDep
 from api.errors import bad_field, not_found
 from api.live import community_live
 from api.periods import Period
-from api.queries import community_statements, member_communities
 from api.routers.members import ID_PATTERN, figures
 from api.schemas.members import CommunityBalancesPublic, CommunityRow
 from api.schemas.operations import CommunityNowPublic
@@ -52,7 +51,7 @@ async def community_balances(
 ) -> CommunityBalancesPublic:
     if caller.role is Role.MEMBER:
         assert caller.member_id is not None
-        mine = await member_communities(store, caller.member_id)
+        mine = await store.settlement_reads.member_communities(caller.member_id)
         if community_id is None:
             if not mine:
                 raise not_found("no community: you have not been settled yet")
@@ -61,7 +60,9 @@ async def community_balances(
             raise not_found("no such community")
     elif community_id is None:
         raise bad_field("query.community_id", "required for operators")
-    rows = await community_statements(store, community_id, period.start_utc, period.end_utc)
+    rows = await store.settlement_reads.community_statements(
+        community_id, period.start_utc, period.end_utc
+    )
     periods = [SettledPeriod(run.period_start, run.period_end, s) for run, s in rows]
     buckets = bucketise(period.resolution, period.start, period.end, period.tz, (), periods)
     if max((len(b.members) for b in buckets), default=0) < MIN_MEMBERS:

@@ -20,7 +20,6 @@ from api.audit import record_action
 from api.auth import Principal, Role
 from api.balances import (
     Bucket,
-    IntervalSums,
     Resolution,
     bucket_bounds,
     bucketise,
@@ -32,14 +31,6 @@ from api.deps import Caller, ClockDep, IdempotencyKey, MemberOrOperator, State, 
 from api.errors import forbidden, not_found
 from api.periods import Period as PeriodDep
 from api.periods import PeriodQuery
-from api.queries import (
-    RunRow,
-    interval_sums,
-    latest_intervals,
-    member_statement_versions,
-    settled_periods,
-    settled_periods_in,
-)
 from api.schemas.members import (
     AccountExport,
     BalanceRow,
@@ -53,9 +44,10 @@ from api.schemas.members import (
     StatementVersionsPublic,
 )
 from store import Store
-from store.day_totals import bucket_totals, member_totals
-from store.engine import read_tx
+from store.balances import IntervalSums
+from store.day_totals import bucket_totals
 from store.settlement import Statement
+from store.settlement_reads import RunRow
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
 
@@ -132,16 +124,18 @@ async def member_buckets(store: Store, member_id: str, period: PeriodQuery) -> l
     in the database (a month is ~6,000)."""
     args = (period.resolution, period.start, period.end, period.tz)
     if period.resolution is Resolution.QUARTER_HOUR:
-        periods = await settled_periods(store, member_id, period.start_utc, period.end_utc)
-        intervals = await latest_intervals(store, member_id, period.start_utc, period.end_utc)
+        periods = await store.balances.settled_periods(member_id, period.start_utc, period.end_utc)
+        intervals = await store.balances.intervals(member_id, period.start_utc, period.end_utc)
         return bucketise(*args, intervals, periods)
     bounds = bucket_bounds(*args)
     if not store.day_totals.is_complete(period.tz.key):
-        periods = await settled_periods(store, member_id, period.start_utc, period.end_utc)
-        return bucketise(*args, (), periods, sums=await interval_sums(store, member_id, bounds))
-    async with read_tx(store.engine, f"read balances of member {member_id}") as conn:
-        periods = await settled_periods_in(conn, member_id, period.start_utc, period.end_utc)
-        totals = await member_totals(conn, period.tz.key, member_id, period.start, period.end)
+        periods = await store.balances.settled_periods(member_id, period.start_utc, period.end_utc)
+        return bucketise(
+            *args, (), periods, sums=await store.balances.interval_sums(member_id, bounds)
+        )
+    periods, totals = await store.balances.settled_with_day_totals(
+        member_id, period.tz.key, period.start_utc, period.end_utc, period.start, period.end
+    )
     starts = [start.astimezone(period.tz).date() for start, _ in bounds]
     sums = [
         IntervalSums(i, energy, qhs, subs)
@@ -195,7 +189,9 @@ async def statements(
     member_id: MemberId, caller: MemberOrOperator, store: StoreDep, period: PeriodDep
 ) -> StatementVersionsPublic:
     member_id = visible_member(caller, member_id)
-    rows = await member_statement_versions(store, member_id, period.start_utc, period.end_utc)
+    rows = await store.settlement_reads.member_statement_versions(
+        member_id, period.start_utc, period.end_utc
+    )
     return StatementVersionsPublic(
         member_id=member_id,
         start=period.start,
@@ -217,7 +213,7 @@ async def personal_data(
     now = clock.now()
     epoch = datetime(2000, 1, 1, tzinfo=UTC)
     intervals = await store.intervals.for_member(member_id, epoch, now, history=True)
-    versions = await member_statement_versions(store, member_id, epoch, now)
+    versions = await store.settlement_reads.member_statement_versions(member_id, epoch, now)
     accounts = [u for u in await store.users.all() if u.member_id == member_id]
     return PersonalDataExport(
         member_id=member_id,

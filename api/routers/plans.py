@@ -10,7 +10,6 @@ from fastapi import APIRouter, Path, Query
 from api.deps import ROW_ID_MAX, ClockDep, Operator, StoreDep
 from api.errors import bad_field, not_found
 from api.periods import Range
-from api.queries import plan_by_id, plan_communities
 from api.routers.members import ID_PATTERN
 from api.schemas.operations import (
     PlanListPublic,
@@ -37,7 +36,7 @@ CommunityQuery = Annotated[
 async def which_community(store: Store, community_id: str | None) -> str:
     if community_id is not None:
         return community_id
-    known = await plan_communities(store)
+    known = await store.plans.communities()
     if len(known) == 1:
         return known[0]
     if not known:
@@ -115,7 +114,7 @@ async def current_plan(
 async def get_plan(
     plan_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], _caller: Operator, store: StoreDep
 ) -> PlanPublic:
-    plan = await plan_by_id(store, plan_id)
+    plan = await store.plans.by_id(plan_id)
     if plan is None:
         raise not_found("no such plan")
     return PlanPublic(**summary(plan), payload=plan.payload)

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Path, Query
 from api.deps import ROW_ID_MAX, Operator, StoreDep
 from api.errors import not_found
 from api.periods import MonthRange
-from api.queries import RunRow, settlement_run, settlement_runs_between
 from api.routers.members import ID_PATTERN, statement_figures
 from api.schemas.operations import (
     MemberStatementPublic,
     SettlementRunDetailPublic,
     SettlementRunPublic,
 )
+from store.settlement_reads import RunRow
 
 router = APIRouter(prefix="/api/v1/settlement", tags=["operations"])
 
@@ -48,7 +48,7 @@ async def list_runs(
         str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)
     ] = None,
 ) -> list[SettlementRunPublic]:
-    runs = await settlement_runs_between(store, window.start, window.end, community_id)
+    runs = await store.settlement_reads.runs_between(window.start, window.end, community_id)
     return [public(r) for r in runs]
 
 
@@ -61,7 +61,7 @@ async def list_runs(
 async def get_run(
     run_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], _caller: Operator, store: StoreDep
 ) -> SettlementRunDetailPublic:
-    found = await settlement_run(store, run_id)
+    found = await store.settlement_reads.run(run_id)
     if found is None:
         raise not_found("no such settlement run")
     run, statements = found

@@ -1,7 +1,7 @@
 """What each page shows, computed from the functions the API routes use.
 
 Members: :func:`api.routers.members.member_buckets` (balances) and
-:func:`api.queries.statements_through` (the member's statements of the day's
+:func:`store.balances.BalanceReads.statements_through` (the member's statements of the day's
 settlement versions, whose successive provisional states give the figures per
 quarter-hour). Operators: the store's plans, alarms and commands as the API reads them,
 and the live cycle of the runtime when one is attached (``Service.last_report``,
@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 from api.balances import Bucket, Resolution, eur, kwh, local_midnight, plain
 from api.periods import PeriodQuery
-from api.queries import commands_between, plan_communities, statements_through
 from api.routers.members import member_buckets
 from kernel.quarterhours import QH
 from lighting.config import LightingConfig
@@ -103,7 +102,7 @@ async def quarter_hour_figures(
     times = [int((start + i * QH).timestamp()) for i in range(n)]
     series: dict[str, list[float | None]] = {name: [None] * n for name, _ in ENERGY_FIELDS}
     by_through: dict[datetime, Statement] = {}
-    for through_text, mine in await statements_through(store, member_id, start, end):
+    for through_text, mine in await store.balances.statements_through(member_id, start, end):
         if not through_text:
             continue
         through = datetime.fromisoformat(through_text).astimezone(UTC)
@@ -242,7 +241,7 @@ def plan_chart(plan: StoredPlan) -> PlanChart:
 async def current_plans(store: Store, runtime: Any, now: datetime) -> list[PlanChart]:
     """The plan in force now (as ``GET /api/v1/plans/current``) of each community."""
     site = getattr(runtime, "site", None)
-    ids = [c.id for c in site.communities] if site is not None else await plan_communities(store)
+    ids = [c.id for c in site.communities] if site is not None else await store.plans.communities()
     out = []
     for cid in ids:
         plan = await store.plans.latest(cid, now)
@@ -256,8 +255,8 @@ async def active_alarms(store: Store) -> list[AlarmEvent]:
 
 
 async def recent_overrides(store: Store, now: datetime) -> list[StoredCommand]:
-    rows = await commands_between(
-        store, now - timedelta(hours=24), now + timedelta(minutes=1), limit=200
+    rows = await store.commands.between(
+        now - timedelta(hours=24), now + timedelta(minutes=1), limit=200
     )
     return [c for c in rows if c.command.command_id.startswith("override-")][:20]
 

@@ -17,7 +17,6 @@ import pytest
 
 from api.balances import Resolution, SettledPeriod, bucketise
 from api.periods import PeriodQuery
-from api.queries import latest_intervals, settled_periods
 from api.routers.members import member_buckets
 from kernel.readings import Quality
 from store import Store
@@ -94,7 +93,7 @@ async def history(store: Store, rng: random.Random) -> None:
 
 
 async def row_by_row(store: Store, member: str, period: PeriodQuery) -> list[object]:
-    intervals = await latest_intervals(store, member, period.start_utc, period.end_utc)
+    intervals = await store.balances.intervals(member, period.start_utc, period.end_utc)
     statements = await store.settlement.member_statements(member, period.start_utc, period.end_utc)
     periods = [SettledPeriod(run.period_start, run.period_end, st) for run, st in statements]
     return bucketise(period.resolution, period.start, period.end, period.tz, intervals, periods)
@@ -137,14 +136,14 @@ async def test_settled_periods_pick_the_newest_version_of_each_period(store: Sto
     rng = random.Random(7)
     await history(store, rng)
     start, end = local_midnight(FIRST), local_midnight(FIRST + timedelta(days=DAYS))
-    lean = await settled_periods(store, "m01", start, end)
+    lean = await store.balances.settled_periods("m01", start, end)
     full = await store.settlement.member_statements("m01", start, end)
     assert [(p.start, p.end, p.statement) for p in lean] == [
         (run.period_start, run.period_end, Statement(**{**vars_of(st), "details": {}}))
         for run, st in full
     ]
     assert lean  # the history has settled periods
-    assert await settled_periods(store, "m03", start, end) == []
+    assert await store.balances.settled_periods("m03", start, end) == []
 
 
 def vars_of(s: Statement) -> dict[str, object]:

@@ -17,7 +17,6 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from api.queries import latest_intervals
 from kernel.readings import Quality
 from store import Store
 from store.intervals import Interval
@@ -345,7 +344,7 @@ async def test_latest_intervals_agree_with_the_store_after_restatements(store: S
     )
     await store.intervals.record([Interval("m01", "a", t + 2 * QH, Decimal("3.25"))], now=NOW)
     await store.intervals.record([Interval("m02", "a", t, Decimal(99))], now=NOW)
-    mine = await latest_intervals(store, "m01", t, t + 6 * QH)
+    mine = await store.balances.intervals("m01", t, t + 6 * QH)
     stored = await store.intervals.for_member("m01", t, t + 6 * QH)
     assert [(v.interval_start, v.channel, v.energy_wh, v.quality) for v in mine] == [
         (s.interval.interval_start, s.interval.channel, s.interval.energy_wh, s.interval.quality)

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from api.accounts import ensure_demo_users
-from api.queries import member_communities
 from app.demo import Demo, demo_service
 from protocols.mqtt.embedded import free_port
 
@@ -73,7 +72,7 @@ async def ready(demo: Demo, member: str) -> None:
     async def settled() -> bool:
         store = service.store
         now = demo.clock.now()
-        for community in await member_communities(store, member):
+        for community in await store.settlement_reads.member_communities(member):
             runs = await store.settlement.versions(
                 community,
                 now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(hours=1),
