@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,7 +27,7 @@ from store.audit import AuditRepository
 from store.balances import BalanceReads
 from store.commands import CommandRepository
 from store.day_totals import DayTotalRepository
-from store.engine import make_engine, translate
+from store.engine import DRIVER_ERRORS, make_engine, translate, translate_driver
 from store.errors import StoreError
 from store.intervals import IntervalRepository
 from store.lighting_config import LightingConfigRepository
@@ -122,6 +123,15 @@ class Store:
         engine, self._engine = self._engine, None
         if engine is not None:
             await engine.dispose()
+
+    async def ping(self) -> None:
+        """A real query (``SELECT 1``) on a fresh connection: raises
+        :class:`~store.errors.StoreUnavailable` when the database does not answer."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except DRIVER_ERRORS as exc:
+            raise translate_driver(self.engine, "ping the database", exc) from exc
 
     def mirror(self, config: MirrorConfig) -> InfluxMirror:
         """A drainer of this store's outbox into the server in ``config``."""

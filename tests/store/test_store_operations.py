@@ -105,3 +105,19 @@ async def test_users(store: Store) -> None:
     assert bert.password_hash == "$argon2id$z"
     with pytest.raises(StoreError, match="no such user"):
         await store.users.set_disabled("nobody", True)
+
+
+async def test_ping_answers_with_a_real_query(store: Store) -> None:
+    await store.ping()
+
+
+async def test_ping_of_a_database_that_went_away_raises_a_store_error() -> None:
+    from kernel.errors import WaldstadtError
+    from tests.db_fixtures import create_pg_database, drop_pg_database, pg_url
+
+    name = await create_pg_database()
+    async with Store(pg_url(name)) as gone:
+        await gone.ping()
+        await drop_pg_database(name)
+        with pytest.raises(WaldstadtError, match="ping the database"):
+            await gone.ping()
