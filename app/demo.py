@@ -33,6 +33,7 @@ from typing import Self, TextIO
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from app.service import Service, freeze_startup_heap
 from app.web import serve_web
 from kernel.clock import SimClock
 from kernel.commands import CommandKind
@@ -43,7 +44,6 @@ from lighting.failures import NodeReport
 from lighting.tick import LuminaireDecision
 from protocols.mqtt.embedded import EmbeddedBroker
 from scheduler.community import CommunityNow, community_now
-from scheduler.service import Service
 from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data
 from sims.demo_site import DEFAULT_LIGHTING, demo_lighting_data, demo_site_data
@@ -188,7 +188,7 @@ async def collect(service: Service, town: str) -> DemoStatus:
     for c in site.communities:
         if report is not None:
             communities.append(community_now(site, c.id, report.snapshot))
-        plan = service.plans.get(c.id)
+        plan = service.jobs.plans.get(c.id)
         if plan is not None:
             mine = [cmd for cmd in in_force if cmd.source.endswith(f":{c.id}")]
             curtailed = sum(
@@ -361,11 +361,14 @@ async def run_demo(
     database_url: str | None = None,
     refresh_s: float = REFRESH_S,
     out: TextIO | None = None,
+    freeze_heap: bool = False,
 ) -> DemoStatus | None:
     """Run the demo until Ctrl-C (or ``duration_s`` real seconds after it started); returns
     the last status.
 
-    ``port=None`` runs without the web app (tests, the benchmark)."""
+    ``port=None`` runs without the web app (tests, the benchmark); ``freeze_heap`` (the
+    command line) takes the start-up heap out of the garbage collector's view
+    (:func:`app.service.freeze_startup_heap`)."""
     stream: TextIO = out if out is not None else sys.stdout
     town_path = town or DEFAULT_TOWN
     town_cfg = load_town(town_path)
@@ -390,6 +393,8 @@ async def run_demo(
             say(f"web: http://127.0.0.1:{port}/  (API docs: /docs)")
         say("logins: " + ", ".join(f"{u} / {p} ({r})" for u, p, r in logins))
         say("Ctrl-C stops.")
+        if freeze_heap:
+            freeze_startup_heap()
         deadline = None if duration_s is None else loop.time() + duration_s
         while deadline is None or loop.time() < deadline:
             wait = refresh_s if deadline is None else min(refresh_s, deadline - loop.time())

@@ -3,18 +3,21 @@
 Issue 6's target: **p99 ≤ 50 ms at 100 detections/s on loopback**. Measured from publishing
 a presence uplink (a ChirpStack ``event/up`` with fPort 11, as the network server sends it)
 to receiving, at a separate subscriber, the *last* of the corridor's dim commands
-(``{prefix}/{luminaire}/cmd``) -- the whole path: broker → :class:`LightingService` (uplink
-validation, frame decode, sensor lookup, :func:`lighting.presence.apply_detection`) → broker →
-subscriber. Broker: Mosquitto on 127.0.0.1:1883.
+(``{prefix}/{luminaire}/cmd``) -- the whole production path: broker → the running
+:class:`app.service.Service` (its bus, the lighting's inbox: uplink validation, frame decode,
+sensor lookup; the presence fast path: :func:`lighting.presence.apply_detection`; the one
+command writer with its journal in SQLite) → broker → subscriber. Broker: Mosquitto on
+127.0.0.1:1883.
 
 The site: the issue's scale, 400 segments of 25 luminaires (10,000 luminaires on 100
 streets), three presence sensors per segment (poles 3, 10 and 17, so their corridors do not
 overlap); a detection boosts 7 luminaires (3 poles both ways, direction unknown), so every
 detection produces 7 commands. Detections visit the 1,200 sensors in a spread order, each
 once per run of up to 1,200, so every detection finds its corridor unboosted. The service
-runs its 10,000-luminaire decision tick every second alongside. Two holds: a minute (the
-boosts end after the run) and 0.5 s, the worst case, where every boost also ends within the
-run and the ticks publish another 700 commands/s that compete with the fast path.
+runs its cycle every second alongside (the 10,000-luminaire decision in a worker thread).
+Two holds: a minute (the boosts end after the run) and 0.5 s, the worst case, where every
+boost also ends within the run and the cycles publish another 700 commands/s that compete
+with the fast path.
 The clock is a simulated clock at real speed that starts on a November night, so the run
 is a night whenever it is started. The start-up flood (10,000 retained schedules and first
 commands) is flushed before the subscriber starts and is not measured.
@@ -53,17 +56,17 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
+from app.service import Service, freeze_startup_heap
 from kernel.clock import SimClock
-from lighting.classes import Classing
-from lighting.config import LightingSite
-from lighting.examples import LATITUDE_DEG, LONGITUDE_DEG, PROGRAMS
-from lighting.presence import Detection, PresenceRule, corridor
-from lighting.site import Luminaire, Segment, Sensor, build_index
+from kernel.config import parse_yaml
+from lighting.presence import Detection, corridor
 from protocols.lorawan import PRESENCE_FPORT, PresenceEvent, encode_presence
-from protocols.lorawan.chirpstack import chirpstack_filter
 from protocols.mqtt import Bus, BusConfig
 from protocols.mqtt.inbound import Inbound
-from scheduler.lighting import LightingService, LightingServiceConfig
+from protocols.streetlight import DEFAULT_PREFIX
+from scheduler.settings import Settings
+from scheduler.site import Site, site_from_data
+from sims.demo_site import DEFAULT_LIGHTING
 from sims.traffic import SensorIdentity, chirpstack_event, uplink_topic
 
 HOST, PORT = "127.0.0.1", 1883
@@ -106,46 +109,38 @@ def _flag(argv: list[str], name: str, default: int) -> int:
     return default
 
 
-def bench_site(hold_s: float) -> LightingSite:
-    rule = {
-        f"seg-{s}": PresenceRule(
-            f"seg-{s}", poles_ahead=3, poles_behind=1, boost_pct=100.0, hold_s=hold_s, ramp_down_s=0
-        )
-        for s in range(SEGMENTS)
-    }
-    segs = [
-        Segment(
-            sid,
-            LATITUDE_DEG,
-            LONGITUDE_DEG,
-            Classing(sid, "M4", ("M5", "M6"), design_level_pct=50.0, driver_min_pct=10.0),
-            presence=rule[sid],
-        )
-        for sid in rule
-    ]
-    lums = [
-        Luminaire(
-            f"lum-{s}-{i}",
-            f"seg-{s}",
-            f"street-{s // PER_STREET}",
-            (s % PER_STREET) * PER_SEGMENT + i,
-            40.0,
-        )
-        for s in range(SEGMENTS)
-        for i in range(PER_SEGMENT)
-    ]
-    sensors = [
-        Sensor(
-            f"ps-{s}-{p}",
-            f"seg-{s}",
-            f"street-{s // PER_STREET}",
-            (s % PER_STREET) * PER_SEGMENT + p,
-        )
-        for s in range(SEGMENTS)
-        for p in SENSOR_POLES
-    ]
-    return LightingSite(
-        index=build_index(segs, lums, sensors), programs=PROGRAMS, co2_g_per_kwh=380.0
+def bench_site(hold_s: float, token: str) -> Site:
+    """The site file of the run: only street lighting (programs and calendars of the demo),
+    400 segments of 25 luminaires on 100 streets, 3 presence sensors per segment; the cycle
+    every second."""
+    data, _ = parse_yaml(DEFAULT_LIGHTING.read_text(encoding="utf-8"), DEFAULT_LIGHTING.name)
+    presence = {"poles_ahead": 3, "poles_behind": 1, "boost_pct": 100.0, "hold_s": hold_s,
+                "ramp_down_s": 0.0}  # fmt: skip
+    segments: list[dict[str, object]] = []
+    lums: list[dict[str, object]] = []
+    sensors: list[dict[str, object]] = []
+    for s in range(SEGMENTS):
+        seg, street = f"seg-{s}", f"b{token}-st-{s // PER_STREET}"
+        segments.append({"id": seg, "calendar": "wohnstrasse", "design_class": "M4",
+                         "latitude_deg": 51.51, "longitude_deg": 7.47,
+                         "lower_classes": ["M5", "M6"], "design_level_pct": 50.0,
+                         "driver_min_pct": 10.0, "presence": presence})  # fmt: skip
+        first = (s % PER_STREET) * PER_SEGMENT
+        for i in range(PER_SEGMENT):
+            lums.append({"id": f"b{token}-{s}-{i}", "segment": seg, "street": street,
+                         "pole": first + i, "rated_power_w": 40.0})  # fmt: skip
+        for p in SENSOR_POLES:
+            sensors.append({"id": f"b{token}-ps-{s}-{p}", "segment": seg, "street": street,
+                            "pole": first + p})  # fmt: skip
+    lighting = {"programs": data["programs"], "calendars": data["calendars"],
+                "segments": segments, "luminaires": lums, "sensors": sensors}  # fmt: skip
+    return site_from_data(
+        {
+            "site": {"name": "Bench", "latitude": 51.51, "longitude": 7.47},
+            "dispatch": {"poll_interval_s": TICK_S, "read_timeout_s": 1.0},
+            "lighting": lighting,
+        },
+        "bench-site",
     )
 
 
@@ -265,18 +260,14 @@ async def run_baseline(n: int, rate: float, port: int, nodelay: bool) -> Run:
 
 
 async def run_service(n: int, rate: float, port: int, nodelay: bool, hold_s: float) -> Run:
-    token = uuid.uuid4().hex[:10]
-    prefix = f"bench-{token}/lights"
-    app = f"bench-{token}"
-    site = bench_site(hold_s)
-    index = site.index
+    token = uuid.uuid4().hex[:8]
+    site = bench_site(hold_s, token)
+    assert site.lighting is not None
+    index = site.lighting.site.index
     clock = SimClock(NIGHT, speed=1.0)
-    config = LightingServiceConfig(
-        prefix=prefix, tick_s=TICK_S, uplink_filter=chirpstack_filter(app)
-    )
     sensors = list(index.sensors.values())
     idents = [
-        SensorIdentity(f"{k:016x}", sensor.sensor_id, application_id=app)
+        SensorIdentity(f"{k:016x}", sensor.sensor_id, application_id=f"bench-{token}")
         for k, sensor in enumerate(sensors)
     ]
     sizes = [
@@ -292,7 +283,7 @@ async def run_service(n: int, rate: float, port: int, nodelay: bool, hold_s: flo
     async def on_cmd(inbound: Inbound[bytes]) -> None:
         t = time.perf_counter()
         cmd_id = json.loads(inbound.payload)["command_id"]
-        if not cmd_id.startswith("presence-"):
+        if not cmd_id.startswith(f"presence-b{token}"):
             return
         stamp = cmd_id.rsplit("-", 1)[1]
         got[stamp] = got.get(stamp, 0) + 1
@@ -302,17 +293,27 @@ async def run_service(n: int, rate: float, port: int, nodelay: bool, hold_s: flo
                 done.set()
 
     ids = [f"bench-svc-{token}", f"bench-ns-{token}", f"bench-sub-{token}"]
-    async with (
-        Bus(_cfg(ids[0], port)) as svc_bus,
-        Bus(_cfg(ids[1], port)) as ns,
-        Bus(_cfg(ids[2], port)) as sub,
-    ):
-        for b in (svc_bus, ns, sub):
-            await b.wait_connected()
-        async with LightingService(clock, svc_bus, site, config) as service:
+    with tempfile.TemporaryDirectory(prefix="bench-lighting-") as tmp:
+        settings = Settings(  # type: ignore[call-arg]
+            mode="demo",
+            database_url=f"sqlite+aiosqlite:///{tmp}/w.db",
+            broker_url=f"mqtt://{HOST}:{port}",
+            broker_client_id=ids[0],
+        )
+        async with (
+            Service(settings, site, clock) as service,
+            Bus(_cfg(ids[1], port)) as ns,
+            Bus(_cfg(ids[2], port)) as sub,
+        ):
+            for b in (ns, sub):
+                await b.wait_connected()
             # the start-up flood (10,000 retained schedules and first commands) is not measured
-            await svc_bus.flush(120)
-            await sub.subscribe_raw(f"{prefix}/+/cmd", on_cmd)
+            await service.bus.flush(120)
+            freeze_startup_heap()  # as `waldstadt run` does once the service is up
+            await sub.subscribe_raw(f"{DEFAULT_PREFIX}/+/cmd", on_cmd)
+            lighting = service.lighting
+            assert lighting is not None
+            seen = lighting.stats.detections
 
             async def send(i: int) -> None:
                 s = (i * STRIDE) % SENSORS
@@ -330,11 +331,11 @@ async def run_service(n: int, rate: float, port: int, nodelay: bool, hold_s: flo
                     await done.wait()
             except TimeoutError:
                 pass
-            if service.stats.detections != n:
-                print(f"  service saw {service.stats.detections} of {n} detections",
+            if lighting.stats.detections - seen != n:
+                print(f"  service saw {lighting.stats.detections - seen} of {n} detections",
                       file=sys.stderr)  # fmt: skip
-        await svc_bus.flush(120)
-    await _tidy(port, ids, [f"{prefix}/{lid}/schedule" for lid in index.luminaires])
+            await service.bus.flush(120)
+    await _tidy(port, ids, [f"{DEFAULT_PREFIX}/{lid}/schedule" for lid in index.luminaires])
     return Run(
         f"detection → corridor commands (7 messages), hold {hold_s:g} s{_tag(nodelay)}", n, lat
     )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from kernel.commands import Command, CommandKind
 from lighting.errors import LightingInputError, check_level_pct
 
 if TYPE_CHECKING:
@@ -71,18 +72,7 @@ class PresenceHold:
     ramp_down_s: float
 
 
-@dataclass(frozen=True, slots=True)
-class LuminaireCommand:
-    """A command for one node. ``command_id`` is derived from the content, so the same
-    decision sent twice is the same command (nodes apply an id once); a node ignores it
-    after ``expires_at``."""
-
-    command_id: str
-    luminaire_id: str
-    level_pct: float
-    ramp_s: float
-    expires_at: datetime
-    reason: str
+PRESENCE_SOURCE = "presence"
 
 
 def detection_from_sensor(
@@ -124,15 +114,17 @@ def apply_detection(
     holds: Mapping[str, PresenceHold],
     detection: Detection,
     last: Mapping[str, LuminaireDecision] | None = None,
-) -> tuple[dict[str, PresenceHold], tuple[LuminaireCommand, ...]]:
-    """New holds and the boost commands to publish now for ``detection``.
+) -> tuple[dict[str, PresenceHold], tuple[Command, ...]]:
+    """New holds and the boost commands to send now for ``detection``.
 
     ``last`` holds the latest tick's decisions: a luminaire that is off (by day), under an
     override, or already at or above its boost gets its hold extended but no command.
-    Without ``last`` every corridor luminaire gets a command.
+    Without ``last`` every corridor luminaire gets a command. A command's id is derived from
+    the luminaire and the detection's instant (the same detection twice is the same command);
+    it is decided at the detection's instant and expires when the hold ends.
     """
     new_holds = dict(holds)
-    commands: list[LuminaireCommand] = []
+    commands: list[Command] = []
     stamp = detection.at.strftime("%Y%m%dT%H%M%S%f")
     for lum_id in corridor(index, detection):
         rule = index.segments[index.luminaires[lum_id].segment_id].presence
@@ -151,13 +143,16 @@ def apply_detection(
         ):
             continue
         commands.append(
-            LuminaireCommand(
+            Command(
                 f"presence-{lum_id}-{stamp}",
                 lum_id,
+                CommandKind.DIM_LEVEL_PCT,
                 rule.boost_pct,
-                rule.ramp_up_s,
                 until,
-                f"presence boost {rule.boost_pct:g} % until {until.isoformat()}",
+                source=PRESENCE_SOURCE,
+                ramp_s=rule.ramp_up_s,
+                reason=f"presence boost {rule.boost_pct:g} % until {until.isoformat()}",
+                decided_at=detection.at,
             )
         )
     return new_holds, tuple(commands)

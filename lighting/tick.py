@@ -25,10 +25,11 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from kernel.commands import Command, CommandKind
 from lighting.classes import class_factors, class_levels, floor_pct
 from lighting.errors import LightingInputError
 from lighting.overrides import ActiveOverrides, Override, active_overrides
-from lighting.presence import LuminaireCommand, PresenceHold, prune_holds
+from lighting.presence import PresenceHold, prune_holds
 from lighting.program import ResolvedNight, step_at
 from lighting.site import LightingIndex, Segment
 from lighting.sun import zone
@@ -250,29 +251,43 @@ def decide_tick(
     return Tick(now, decisions, seg_decisions, new_traffic, live_holds)
 
 
-def changed_commands(
-    previous: Mapping[str, LuminaireDecision],
-    tick: Tick,
-    expiry_s: float = 300.0,
-) -> tuple[LuminaireCommand, ...]:
-    """Commands for the luminaires whose target level changed since ``previous`` (all of them
-    when ``previous`` is empty). Each expires ``expiry_s`` after the tick; its id is derived
-    from luminaire, instant and level, so a repeated publish is the same command."""
-    stamp = tick.at.strftime("%Y%m%dT%H%M%S")
-    expires = tick.at + timedelta(seconds=expiry_s)
-    out: list[LuminaireCommand] = []
-    for lid, dec in tick.decisions.items():
-        old = previous.get(lid)
-        if old is not None and old.level_pct == dec.level_pct:
+TICK_SOURCE = "lighting"
+
+
+def level_commands(
+    decisions: Mapping[str, LuminaireDecision],
+    in_force: Mapping[str, Command],
+    at: datetime,
+    life_s: float,
+    renew_within_s: float = 0.0,
+) -> tuple[Command, ...]:
+    """The commands that bring the nodes to ``decisions`` (decided at ``at``).
+
+    ``in_force`` holds each luminaire's command in force (the writer's). A luminaire whose
+    command in force has the decided level gets no command, unless that command expires
+    within ``renew_within_s``: then the same level is sent again as a new command, so a node
+    never mistakes a long program step for a lost controller (its controller timeout must
+    exceed ``life_s``). Every command lives ``life_s`` seconds; its id is derived from
+    luminaire, instant and level, so the same decision issued twice is the same command."""
+    stamp = at.strftime("%Y%m%dT%H%M%S")
+    expires = at + timedelta(seconds=life_s)
+    renew_by = at + timedelta(seconds=renew_within_s)
+    out: list[Command] = []
+    for lid, dec in decisions.items():
+        held = in_force.get(lid)
+        if held is not None and held.value == dec.level_pct and held.expires_at > renew_by:
             continue
         out.append(
-            LuminaireCommand(
+            Command(
                 f"tick-{lid}-{stamp}-{dec.level_pct:.1f}",
                 lid,
+                CommandKind.DIM_LEVEL_PCT,
                 dec.level_pct,
-                dec.ramp_s,
                 expires,
-                dec.reason_text,
+                source=TICK_SOURCE,
+                ramp_s=dec.ramp_s,
+                reason=dec.reason_text,
+                decided_at=at,
             )
         )
     return tuple(out)

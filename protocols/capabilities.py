@@ -33,6 +33,16 @@ class Device(Protocol):
 
 
 @runtime_checkable
+class ReportsAvailability(Protocol):
+    """A device that knows why it is down (its last error), e.g. while it backs off."""
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why the device is unavailable now; None while it answers."""
+        ...
+
+
+@runtime_checkable
 class ReadsPowerW(Protocol):
     async def read_power_w(self) -> Reading:
         """Total active power in W (at a grid point: positive = import)."""

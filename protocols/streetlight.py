@@ -29,6 +29,7 @@ one is dropped). Every payload from a device is validated strictly (types and ra
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -41,6 +42,7 @@ from protocols.mqtt.bus import Bus
 from protocols.mqtt.inbound import Inbound
 
 DEFAULT_PREFIX = "waldstadt/lights"
+_MAX_COMMAND_ID = 64
 
 LevelPct = Annotated[float, Field(ge=0.0, le=100.0)]
 RampS = Annotated[float, Field(ge=0.0, le=3600.0)]
@@ -54,7 +56,7 @@ class _Strict(BaseModel):
 
 
 class LightCommand(_Strict):
-    command_id: str = Field(min_length=1, max_length=64)
+    command_id: str = Field(min_length=1, max_length=_MAX_COMMAND_ID)
     level_pct: LevelPct
     ramp_s: RampS = 0.0
     expires_at: AwareDatetime
@@ -204,8 +206,19 @@ class StreetlightController:
         await self.bus.subscribe_raw(topics.all("availability"), handle)
 
 
+def wire_command_id(command_id: str) -> str:
+    """The command id itself, or a stable digest of it when too long for the protocol
+    (``LightCommand.command_id`` ≤ 64 characters): the same id always gives the same."""
+    if len(command_id) <= _MAX_COMMAND_ID:
+        return command_id
+    return "h-" + hashlib.blake2b(command_id.encode(), digest_size=16).hexdigest()
+
+
 class NodeDimmer:
-    """One node seen through the ``AcceptsDimLevelPct`` capability."""
+    """One node seen through the ``AcceptsDimLevelPct`` capability: how the command writer
+    reaches a luminaire."""
+
+    __slots__ = ("_controller", "device_id")
 
     def __init__(self, controller: StreetlightController, node_id: str) -> None:
         self._controller = controller
@@ -214,7 +227,9 @@ class NodeDimmer:
     async def set_dim_level_pct(
         self, level_pct: float, ramp_s: float, command_id: str, expires_at: datetime
     ) -> None:
-        await self._controller.send_level(self.device_id, level_pct, ramp_s, command_id, expires_at)
+        await self._controller.send_level(
+            self.device_id, level_pct, ramp_s, wire_command_id(command_id), expires_at
+        )
 
 
 __all__ = [
@@ -228,4 +243,5 @@ __all__ = [
     "StreetlightController",
     "dump",
     "state_readings",
+    "wire_command_id",
 ]

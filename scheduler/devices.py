@@ -34,6 +34,7 @@ from kernel.readings import Reading
 from protocols.capabilities import Device
 from protocols.modbus.connection import ModbusPool
 from protocols.modbus.factory import SUNSPEC, open_device
+from scheduler.reading import Gateway
 from scheduler.site import DeviceConfig
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,16 @@ class SiteDevices:
     def readable(self) -> list[Device]:
         """Every device of the site in file order: drivers, and stand-ins for the away."""
         return [self._readable[c.name] for c in self._configs if c.name in self._readable]
+
+    def gateways(self) -> list[Gateway]:
+        """The readable devices by gateway connection (``host:port``), in file order: the
+        cycle reads each gateway's devices in turn and the gateways in parallel."""
+        groups: dict[str, list[Device]] = {}
+        for c in self._configs:
+            dev = self._readable.get(c.name)
+            if dev is not None:
+                groups.setdefault(f"{c.host}:{c.port}", []).append(dev)
+        return [Gateway(name, devs) for name, devs in groups.items()]
 
     @property
     def away(self) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 The web API stores an override as a ``pending`` command (id ``override-…``) in the command
 journal, in the same row format as the controller's own commands
-(:func:`scheduler.recovery.to_row`). Before each cycle :class:`Overrides` reads the live ones;
+(:func:`scheduler.journal.to_row`). Before each cycle :class:`Overrides` reads the live ones;
 as a decider it hands them to the cycle's writer (which applies each id once and refreshes it
 at half its revert time, like any setpoint), and :func:`overridable` keeps a plan's setpoint
 for the same device and kind out of the batch while an override is in force. When the
@@ -17,7 +17,7 @@ from datetime import datetime
 
 from kernel.commands import Command, CommandKind
 from scheduler.cycle import Decider
-from scheduler.recovery import from_row
+from scheduler.journal import from_row
 from scheduler.snapshot import Snapshot
 from store import Store
 
@@ -38,11 +38,9 @@ class Overrides:
         self._live: tuple[Command, ...] = ()
 
     async def refresh(self, now: datetime) -> None:
-        rows = await self._store.commands.live(now)
+        rows = await self._store.commands.live(now, id_prefix=OVERRIDE_PREFIX)
         live: list[Command] = []
         for row in rows:
-            if not row.command.command_id.startswith(OVERRIDE_PREFIX):
-                continue
             try:
                 live.append(from_row(row.command))
             except (KeyError, TypeError, ValueError) as exc:

@@ -1,4 +1,4 @@
-"""The jobs of a :class:`~scheduler.service.Service` and the cycle's deciders.
+"""The site's slow rhythms: jobs that feed the cycle, and the cycle's deciders.
 
 All jobs run on the service's :class:`~scheduler.jobs.ClockedScheduler`, on the injected
 clock, aligned to the site's quarter-hours in ``site.site.timezone``; each is wrapped by
@@ -8,41 +8,44 @@ clock, aligned to the site's quarter-hours in ``site.site.timezone``; each is wr
 =======================  ==========================================================
 job id                   when, and what
 =======================  ==========================================================
-``poll``                 every ``dispatch.poll_interval_s``: one read → decide → write
-                         cycle (:meth:`Service.run_cycle`); readings to the store; the
-                         deciders, in this fixed order: one
-                         :class:`~scheduler.dispatch_job.DispatchJob` per community (in
-                         site-file order) giving its plan's setpoints of the quarter-hour,
-                         then the operators' overrides (:mod:`scheduler.overrides`),
-                         which hold their device against the plan until they expire
+``poll``                 every ``dispatch.poll_interval_s``: the one read → decide →
+                         write cycle (:class:`~scheduler.controller.Controller`)
 ``dispatch:<community>`` 5 s after each quarter-hour (and once at start): the rolling
                          dispatch on the newest snapshot, solved in a worker thread;
-                         the plan lands in ``service.plans[community]``
+                         the plan's setpoints are then a decider of the cycle
 ``metering``             30 s after each quarter-hour: meter counters → quarter-hour
-                         intervals (:class:`~scheduler.metering_job.MeteringJob`), then
-                         the provisional settlement of every community's day so far
+                         intervals, then the provisional settlement of every
+                         community's day so far
 ``settlement:final``     daily at ``settlement.final_at`` local: the final settlement
                          of the previous local day of every community
 ``retention``            daily 03:30 local: raw readings older than the retention go
-``mirror``               every 10 s when ``WALDSTADT_INFLUX_URL`` is set: drain the
-                         InfluxDB outbox (in order; kept while the server is away)
-``lighting:*``           tick, daily schedule push, communication check (when the
-                         site has lighting; :mod:`scheduler.lighting.service`)
+``mirror``               every 10 s when an InfluxDB mirror is configured: drain the
+                         outbox (in order; kept while the server is away)
+``lighting:schedule-push`` daily (the lighting's ``push_at``): retained schedules
 =======================  ==========================================================
+
+The deciders of the cycle, in this fixed order: one dispatch per community (in site-file
+order) giving its plan's setpoints of the quarter-hour, then the operators' overrides, which
+hold their device against the plan until they expire, then the street lighting (in a worker
+thread).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from kernel.clock import Clock
 from kernel.readings import Reading
-from scheduler.cycle import CycleReport
+from scheduler.controller import Controller
+from scheduler.cycle import CycleReport, Decider
 from scheduler.dispatch_job import DispatchJob
 from scheduler.jobs import (
+    ClockedScheduler,
     JobFunc,
     Trigger,
     daily_trigger,
@@ -51,14 +54,16 @@ from scheduler.jobs import (
     once,
     quarter_hour_trigger,
 )
+from scheduler.lighting.runtime import LightingRuntime
 from scheduler.metering_job import MeteringJob
+from scheduler.observability import Metrics
 from scheduler.overrides import Overrides, overridable
 from scheduler.settlement_job import SettlementJob
-from store import MirrorConfig, MirrorUnavailable
+from scheduler.site import Site
+from store import MirrorUnavailable, ReadingWriter, Store
+from store.mirror import InfluxMirror
 from store.readings import WriteResult
-
-if TYPE_CHECKING:
-    from scheduler.service import Service
+from vpp.dispatch import Plan
 
 log = logging.getLogger(__name__)
 
@@ -71,60 +76,105 @@ SETTLEMENT_OFFSET_S = 30
 MIRROR_EVERY_S = 10.0
 
 
-def quarter_hour_start(now: datetime) -> datetime:
-    """The start of the quarter-hour containing ``now`` (UTC; every real zone's offset is a
-    multiple of 15 min, so this is the local quarter-hour too)."""
-    utc = now.astimezone(UTC)
-    return utc.replace(minute=utc.minute - utc.minute % 15, second=0, microsecond=0)
+@dataclass
+class SiteJobs:
+    """The jobs' parts: each community's rolling dispatch and its newest plan, the operators'
+    overrides, metering, settlement and the optional mirror."""
 
+    site: Site
+    store: Store
+    clock: Clock
+    metrics: Metrics
+    overrides: Overrides
+    dispatch: dict[str, DispatchJob]
+    metering: MeteringJob
+    settlement: SettlementJob
+    mirror: InfluxMirror | None = None
+    plans: dict[str, Plan] = field(default_factory=dict)
+    _mirror_down: bool = False
 
-def install_jobs(service: Service) -> None:
-    """Add the service's jobs to its scheduler and its deciders to ``service.deciders``."""
-    sched = service.scheduler
-    site = service.site
-    tz = site.site.timezone
-    now = service.clock.now()
+    @classmethod
+    def create(
+        cls,
+        site: Site,
+        store: Store,
+        clock: Clock,
+        metrics: Metrics,
+        mirror: InfluxMirror | None = None,
+    ) -> SiteJobs:
+        metering = MeteringJob(store, site)
+        return cls(
+            site=site,
+            store=store,
+            clock=clock,
+            metrics=metrics,
+            overrides=Overrides(store),
+            dispatch={
+                c.id: DispatchJob(site, c.id, store, clock, metrics) for c in site.communities
+            },
+            metering=metering,
+            settlement=SettlementJob(store, site, cache=metering.cache),
+            mirror=mirror,
+        )
 
-    def add(job_id: str, func: JobFunc, trigger: Trigger) -> None:
-        sched.add_clocked_job(guarded(job_id, func, sched, service.job_failed), trigger, job_id)
+    def deciders(self) -> list[Decider]:
+        """The VPP's deciders in their fixed order: the plans, then the overrides."""
+        out: list[Decider] = [overridable(job, self.overrides) for job in self.dispatch.values()]
+        out.append(self.overrides)
+        return out
 
-    add("poll", service.run_cycle, every(site.dispatch.poll_interval_s, quarter_hour_start(now)))
+    def install(
+        self,
+        scheduler: ClockedScheduler,
+        controller: Controller,
+        on_error: Callable[[str, BaseException], None],
+    ) -> None:
+        """Add the jobs to ``scheduler``; overrides are read before every cycle."""
+        tz = self.site.site.timezone
+        now = self.clock.now()
 
-    overrides = Overrides(service.store)
-    service.parts["overrides"] = overrides
-    dispatch: dict[str, DispatchJob] = {}
-    for community in site.communities:
-        job = DispatchJob(site, community.id, service.store, service.clock, service.metrics)
-        dispatch[community.id] = job
-        service.deciders.append(overridable(job, overrides))
-        run = _dispatch_run(service, job)
-        add(f"dispatch:{community.id}", run, quarter_hour_trigger(tz, DISPATCH_OFFSET_S))
-        add(f"dispatch:{community.id}:start", run, once(now))
-    service.parts["dispatch"] = dispatch
-    service.deciders.append(overrides)  # last: operators' manual setpoints
+        def add(job_id: str, func: JobFunc, trigger: Trigger) -> None:
+            scheduler.add_clocked_job(guarded(job_id, func, scheduler, on_error), trigger, job_id)
 
-    metering = MeteringJob(service.store, site)
-    settlement = SettlementJob(service.store, site, cache=metering.cache)
-    service.parts["metering"] = metering
-    service.parts["settlement"] = settlement
+        controller.before.append(self.overrides.refresh)
+        for cid, job in self.dispatch.items():
+            run = self._dispatch_run(controller, job)
+            add(f"dispatch:{cid}", run, quarter_hour_trigger(tz, DISPATCH_OFFSET_S))
+            add(f"dispatch:{cid}:start", run, once(now))
+        add("metering", self.quarter_hour_settlement, quarter_hour_trigger(tz, SETTLEMENT_OFFSET_S))
+        final_at = self.site.settlement.final_at
+        final = daily_trigger(tz, final_at.hour, final_at.minute)
+        add("settlement:final", self.final_settlement, final)
+        add("retention", self.retention, daily_trigger(tz, *RETENTION_AT))
+        if self.mirror is not None:
+            add("mirror", self.drain_mirror, every(MIRROR_EVERY_S, now))
 
-    async def quarter_hour_settlement() -> None:
-        at = service.clock.now()
-        await metering.close_quarter_hours(at)
-        day = settlement.last_closed_day(at)
-        for community in site.communities:
-            await settlement.provisional(community.id, day, at)
+    def _dispatch_run(self, controller: Controller, job: DispatchJob) -> JobFunc:
+        async def run() -> None:
+            report = controller.last_report
+            if report is None:
+                log.warning("dispatch %s: no snapshot yet; waits for the next quarter-hour",
+                            job.community_id)  # fmt: skip
+                return
+            self.plans[job.community_id] = await job.run(report.snapshot)
 
-    add("metering", quarter_hour_settlement, quarter_hour_trigger(tz, SETTLEMENT_OFFSET_S))
+        return run
 
-    async def final_settlement() -> None:
-        at = service.clock.now()
+    async def quarter_hour_settlement(self) -> None:
+        at = self.clock.now()
+        await self.metering.close_quarter_hours(at)
+        day = self.settlement.last_closed_day(at)
+        for community in self.site.communities:
+            await self.settlement.provisional(community.id, day, at)
+
+    async def final_settlement(self) -> None:
+        at = self.clock.now()
         # close what metering has not closed yet: a final run must not estimate quarter-hours
         # whose readings are stored (nothing restates a final run by itself)
-        await metering.close_quarter_hours(at)
-        day = at.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
-        for community in site.communities:
-            run = await settlement.final(community.id, day, at)
+        await self.metering.close_quarter_hours(at)
+        day = at.astimezone(ZoneInfo(self.site.site.timezone)).date() - timedelta(days=1)
+        for community in self.site.communities:
+            run = await self.settlement.final(community.id, day, at)
             log.info(
                 "final settlement of %s for %s: version %d (%s), missing members %s",
                 community.id,
@@ -134,81 +184,55 @@ def install_jobs(service: Service) -> None:
                 run.details.get("missing_members", []),
             )
 
-    final_at = site.settlement.final_at
-    add("settlement:final", final_settlement, daily_trigger(tz, final_at.hour, final_at.minute))
-
-    async def retention() -> None:
-        removed = await service.store.purge_expired_readings(service.clock.now())
+    async def retention(self) -> None:
+        removed = await self.store.purge_expired_readings(self.clock.now())
         log.info("retention: %d raw readings removed", removed)
 
-    add("retention", retention, daily_trigger(tz, *RETENTION_AT))
-
-    if service.settings.influx_url:
-        add("mirror", _mirror_job(service), every(MIRROR_EVERY_S, now))
-
-
-def _dispatch_run(service: Service, job: DispatchJob) -> JobFunc:
-    async def run() -> None:
-        report = service.last_report
-        if report is None:
-            log.warning("dispatch %s: no snapshot yet; waits for the next quarter-hour",
-                        job.community_id)  # fmt: skip
+    async def drain_mirror(self) -> None:
+        mirror = self.mirror
+        if mirror is None:
             return
-        service.plans[job.community_id] = await job.run(report.snapshot)
-
-    return run
-
-
-def _mirror_job(service: Service) -> JobFunc:
-    s = service.settings
-    mirror = service.store.mirror(
-        MirrorConfig(
-            url=s.influx_url or "",
-            bucket=s.influx_bucket,
-            org=s.influx_org,
-            token=s.influx_token.get_secret_value() if s.influx_token else "",
-        )
-    )
-    service.parts["mirror"] = mirror
-    state = {"down": False}
-
-    async def drain() -> None:
         try:
             await mirror.drain(max_batches=50)
         except MirrorUnavailable as exc:
-            if not state["down"]:
+            if not self._mirror_down:
                 log.warning("InfluxDB mirror down, the outbox keeps the lines: %s", exc)
-                state["down"] = True
+                self._mirror_down = True
         else:
-            if state["down"]:
+            if self._mirror_down:
                 log.info("InfluxDB mirror %s back; outbox draining", mirror.config.url)
-                state["down"] = False
-        stats = await service.store.outbox.stats()
-        service.metrics.outbox_depth.set(stats.pending)
-
-    return drain
+                self._mirror_down = False
+        stats = await self.store.outbox.stats()
+        self.metrics.outbox_depth.set(stats.pending)
 
 
-async def store_readings(service: Service, report: CycleReport) -> None:
-    """Queue the cycle's readings for the store; the commit happens in the writer's batch
-    (the cycle does not wait for it; stopping the service drains the writer)."""
-    readings: list[Reading] = [
-        r for chans in report.snapshot.readings.values() for r in chans.values()
-    ]
-    if not readings:
-        return
-    future = await service.reading_writer.submit(readings)
+def reading_recorder(
+    readings: ReadingWriter, metrics: Metrics, lighting: LightingRuntime | None
+) -> Callable[[CycleReport], Awaitable[None]]:
+    """An after-cycle step: the cycle's readings (and the lighting's new node reports and
+    traffic samples) queued for the store. The commit happens in the writer's batch; the
+    cycle does not wait for it (stopping the service drains the writer)."""
 
-    def committed(f: asyncio.Future[WriteResult]) -> None:
-        if f.cancelled():
+    async def record(report: CycleReport) -> None:
+        batch: list[Reading] = report.snapshot.all_readings()
+        if lighting is not None:
+            batch += lighting.new_readings(report.snapshot.lighting)
+        if not batch:
             return
-        exc = f.exception()
-        if exc is not None:
-            log.warning("readings of the cycle at %s not stored: %s", report.snapshot.at, exc)
-            return
-        service.metrics.readings_ingested.inc(f.result().inserted)
+        future = await readings.submit(batch)
 
-    future.add_done_callback(committed)
+        def committed(f: asyncio.Future[WriteResult]) -> None:
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                log.warning("readings of the cycle at %s not stored: %s", report.snapshot.at, exc)
+                return
+            metrics.readings_ingested.inc(f.result().inserted)
+
+        future.add_done_callback(committed)
+
+    return record
 
 
-__all__ = ["install_jobs", "quarter_hour_start", "store_readings"]
+__all__ = ["SiteJobs", "reading_recorder"]

@@ -200,14 +200,21 @@ class CommandRepository:
         return None if row is None else stored_command(row)
 
     async def live(
-        self, now: datetime, targets: Sequence[str] | None = None
+        self,
+        now: datetime,
+        targets: Sequence[str] | None = None,
+        *,
+        id_prefix: str | None = None,
     ) -> list[StoredCommand]:
-        """Commands not yet expired and not final: what a restarted controller re-applies."""
+        """Commands not yet expired and not final: what a restarted controller re-applies;
+        only those for ``targets`` or whose id starts with ``id_prefix`` when given."""
         stmt = select(commands).where(
             commands.c.expires_at > now, commands.c.status.not_in(sorted(FINAL_STATUSES))
         )
         if targets is not None:
             stmt = stmt.where(commands.c.target.in_(list(targets)))
+        if id_prefix is not None:
+            stmt = stmt.where(commands.c.command_id.startswith(id_prefix, autoescape=True))
         async with read_tx(self._engine, "read live commands") as conn:
             rows = (await conn.execute(stmt.order_by(commands.c.issued_at))).all()
         return [stored_command(row) for row in rows]

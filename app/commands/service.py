@@ -34,11 +34,12 @@ def _environment_error(exc: ConfigError) -> str:
 async def run_site(settings: Settings, site: Site, clock: Clock | None = None) -> None:
     """The service and its web app in this event loop, until cancelled (Ctrl-C)."""
     from api.app import create_app
+    from app.service import Service, freeze_startup_heap
     from app.web import serve_web
-    from scheduler.service import Service
 
     async with Service(settings, site, clock or RealClock()) as service:
         app = create_app(settings, runtime=service, store=service.store)
+        freeze_startup_heap()
         await serve_web(app, settings.http_host, settings.http_port)
 
 
@@ -109,6 +110,7 @@ def register(app: typer.Typer) -> None:
                     duration_s=duration,
                     port=port,
                     database_url=database,
+                    freeze_heap=True,
                 )
             )
         except KeyboardInterrupt:

@@ -1,21 +1,19 @@
-"""Availability of one device: up or down, logged once per change, with its own backoff.
+"""Availability of one device: up or down, with the reason and its own retry backoff.
 
 A device that stops answering is *unavailable*: its readings are
-``Reading.unavailable(...)``, never zero and never the last value. The log gets ONE line when
-it goes down and ONE when it comes back, however many polls fail in between. While it is down
-it is only retried after a capped, jittered backoff, so that a silent unit does not cost its
-gateway neighbours one timeout per cycle.
+``Reading.unavailable(...)``, never zero and never the last value, and ``reason`` says why.
+While it is down it is only retried after a capped, jittered backoff, so that a silent unit
+does not cost its gateway neighbours one timeout per cycle. Going down and coming back are
+logged once each by the cycle that reads the devices (``scheduler.reading.Availability``),
+not here: one place says it, for every kind of device.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 
 from kernel.backoff import Backoff
 from kernel.clock import Clock
-
-log = logging.getLogger("protocols.modbus.availability")
 
 
 class Availability:
@@ -47,16 +45,12 @@ class Availability:
         return max(0.0, self._retry_at - self._clock.monotonic())
 
     def succeeded(self) -> None:
-        if not self.available:
-            log.info("device %s is available again", self.device_id)
         self.available = True
         self.reason = None
         self._failures = 0
         self._retry_at = 0.0
 
     def failed(self, reason: str) -> None:
-        if self.available:
-            log.warning("device %s is unavailable: %s", self.device_id, reason)
         self.available = False
         self.reason = reason
         self._failures += 1

@@ -129,6 +129,11 @@ class TemplateDevice:
             value *= 10.0**sf
         return -value if f.inverted else value
 
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why the device is down (None while it answers)."""
+        return None if self.availability.available else self.availability.reason
+
     async def read(self) -> list[Reading]:
         """All channels at one instant; absent or unreadable ones as ``Reading.unavailable``."""
         ts = self.clock.now()

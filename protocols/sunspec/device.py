@@ -14,13 +14,13 @@ when it goes and once when it returns (:class:`~protocols.modbus.availability.Av
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from kernel.clock import Clock
 from kernel.errors import DeviceProtocolError, DeviceUnavailable
 from kernel.readings import Quality, Reading, unit_for
 from protocols.modbus.availability import Availability
-from protocols.modbus.blocks import RegisterImage, plan_blocks
+from protocols.modbus.blocks import Block, RegisterImage, plan_blocks
 from protocols.modbus.codec import encode
 from protocols.modbus.connection import ModbusConnection
 from protocols.sunspec.decode import DecodePlan, Value, build_plan, plan_for
@@ -115,6 +115,16 @@ class SunSpecDevice:
             out[m.id] = (plan or plan_for(m.id)).decode(regs)
         return out
 
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        """The register blocks one read of this device asks for, in order."""
+        return tuple(self._blocks)
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why the device is down (None while it answers)."""
+        return None if self.availability.available else self.availability.reason
+
     async def read(self) -> list[Reading]:
         """All canonical channels at one instant; unavailable ones as ``Reading.unavailable``."""
         ts = self.clock.now()
@@ -131,10 +141,12 @@ class SunSpecDevice:
         self._polled_ok(models)
         values = canonical(models)
         dev = self._device_id
+        good, absent, utc_ts = Quality.GOOD, Quality.UNAVAILABLE, ts.astimezone(UTC)
+        # decoded values are finite floats (sentinels, NaN and inf are absent): checked
         return [
-            Reading(dev, ch, v, unit, ts)
+            Reading.prechecked(dev, ch, v, unit, utc_ts, good)
             if (v := values.get(ch)) is not None
-            else Reading(dev, ch, None, unit, ts, Quality.UNAVAILABLE)
+            else Reading(dev, ch, None, unit, utc_ts, absent)
             for ch, unit in self._units
         ]
 

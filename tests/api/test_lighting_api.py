@@ -1,5 +1,5 @@
 """Lighting engineers: the configuration (versions, programs, calendars, assignments) changed
-through the API — validated, versioned, audited, applied to a running LightingService —,
+through the API — validated, versioned, audited, applied to the running lighting —,
 previews of a night and a year, a backtest against an uploaded CSV, savings, failures and the
 reason chain of a luminaire's level. Operators read; members and auditors get 403."""
 
@@ -20,14 +20,15 @@ from fastapi import FastAPI
 from api.app import create_app
 from kernel.clock import ManualClock
 from lighting.config import LightingConfig
-from protocols.mqtt import Backoff, Bus, BusConfig
 from scheduler.health import Readiness
-from scheduler.lighting import LightingService, LightingServiceConfig
+from scheduler.lighting import LightingRuntime as RunningLighting
+from scheduler.lighting import LightingServiceConfig
 from scheduler.live import LiveView
 from scheduler.observability import Metrics
 from store import Store
 from store.lighting_config import effective_lighting, lighting_hash
 from tests.api.conftest import FAST_HASHER, bearer, settings_for
+from tests.scheduler.lighting.harness import running_service
 
 pytestmark = pytest.mark.usefixtures("accounts")
 LIGHT = "/api/v1/lighting"
@@ -523,17 +524,17 @@ async def test_reason_without_a_running_service_says_so(client: httpx.AsyncClien
     assert r.json()["detail"] == "no luminaire 'l9'"
 
 
-# -- with a running LightingService -------------------------------------------------------------
+# -- with the lighting running -------------------------------------------------------------------
 
 
 @dataclass
 class LightingRuntime:
     """A runtime like ``scheduler.service.Service`` for the lighting routes: its clock, its
-    site (``site.lighting``) and a real LightingService on the broker."""
+    site (``site.lighting``) and the real lighting running in its cycle on the broker."""
 
     clock: ManualClock
     site: Any
-    lighting: LightingService | None = None
+    lighting: RunningLighting | None = None
     metrics: Metrics = field(default_factory=Metrics)
 
     async def readiness(self) -> Readiness:
@@ -546,18 +547,13 @@ class LightingRuntime:
 @contextlib.asynccontextmanager
 async def running_lighting(
     broker: Any, unique: str, clock: ManualClock, config: LightingConfig
-) -> AsyncIterator[LightingService]:
-    bus_config = BusConfig(
-        client_id=f"{unique}-api-lighting",
-        host=broker.host,
-        port=broker.port,
-        backoff=Backoff(initial_s=0.05, cap_s=0.5),
-    )
-    async with Bus(bus_config) as bus:
-        await bus.wait_connected()
-        service_config = LightingServiceConfig(prefix=f"{unique}/lights", tick_s=10.0)
-        async with LightingService(clock, bus, config.site, service_config) as service:
-            yield service
+) -> AsyncIterator[RunningLighting]:
+    assert config.site is not None
+    service_config = LightingServiceConfig(prefix=f"{unique}/lights")
+    async with running_service(
+        broker, f"{unique}-api-lighting", clock, config.site, service_config
+    ) as lighting:
+        yield lighting
 
 
 async def test_a_running_service_explains_levels_and_takes_edits(

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from app.service import Service
 from kernel.clock import SimClock
-from scheduler.service import Service
 from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data
 from sims.demo_site import COMMUNITY_ID, demo_site_data

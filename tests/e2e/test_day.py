@@ -185,7 +185,7 @@ async def test_one_day_dispatch_curtailment_lighting_settlement_reconcile(
                 f"{min(i.interval.interval_start for i in stored):%H:%M} UTC recorded "
                 f"{min(stored, key=lambda i: i.interval.interval_start).recorded_at:%H:%M:%S}"
                 f" UTC; first raw reading {first_raw[0].ts if first_raw else None}; metering "
-                f"rejected {service.parts['metering'].rejected}"
+                f"rejected {service.jobs.metering.rejected}"
             )
         statements = {s.member_id: s for s in final.statements}
         assert set(statements) == set(MEMBERS)

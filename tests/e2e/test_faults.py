@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 from api.accounts import add_user
 from api.app import create_app
 from api.auth import Role
+from app.service import Service
 from kernel.clock import SimClock
 from kernel.commands import CommandKind
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.config import BusConfig
 from protocols.mqtt.telemetry import encode_telemetry, telemetry_topic
-from scheduler.service import Service
 from scheduler.settings import Settings
 from sims.modbus.inverter import SunSpecInverterSim
 from sims.town import SimTown
@@ -75,7 +75,7 @@ async def scalar(service: Service, stmt: Any) -> Any:
 async def next_plan_from(service: Service, start: datetime, timeout_s: float = 20.0) -> Any:
     """The community's plan for the quarter-hour starting at ``start`` (once it is there)."""
     return await eventually(
-        lambda: (p := service.plans.get(COMMUNITY)) is not None and p.start >= start and p,
+        lambda: (p := service.jobs.plans.get(COMMUNITY)) is not None and p.start >= start and p,
         timeout_s=timeout_s,
     )
 
@@ -145,7 +145,7 @@ async def test_a_silent_device_is_unavailable_others_unaffected_dispatch_plans_w
         if first.start >= qh:  # the plan made at start was late and covers that one already
             qh += timedelta(minutes=15)
         plan = await next_plan_from(service, qh)
-        job = service.parts["dispatch"][COMMUNITY]
+        job = service.jobs.dispatch[COMMUNITY]
         assert ("h04", "h04-battery") not in job.controllable
         assert any("h04-battery" in note for note in job.notes), job.notes
         assert ("h01", "h01-battery") in job.controllable

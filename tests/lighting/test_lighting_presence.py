@@ -49,8 +49,8 @@ def test_corridor_uses_street_order_not_id_order() -> None:
 
 def test_overlapping_detections_extend_the_hold() -> None:
     holds, first = apply_detection(INDEX, {}, Detection("street-0", 15, T, 1))
-    assert {c.luminaire_id for c in first} == {f"lum-1-{i}" for i in (4, 5, 6, 7, 8)}
-    assert all(c.level_pct == 80.0 and c.ramp_s == 1.0 for c in first)
+    assert {c.target for c in first} == {f"lum-1-{i}" for i in (4, 5, 6, 7, 8)}
+    assert all(c.value == 80.0 and c.ramp_s == 1.0 and c.decided_at == T for c in first)
     assert all(c.expires_at == T + timedelta(seconds=60) for c in first)
     later = T + timedelta(seconds=30)
     holds2, second = apply_detection(INDEX, holds, Detection("street-0", 17, later, 1))

@@ -7,13 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kernel.commands import CommandKind
 from lighting.classes import floor_pct
 from lighting.examples import PROGRAMS, example_grid
 from lighting.overrides import Override, Scope
 from lighting.presence import Detection, PresenceHold, apply_detection
 from lighting.program import ResolvedNight
 from lighting.schedule import nights_covering, resolve_segment_night
-from lighting.tick import Tick, changed_commands, decide_tick
+from lighting.tick import Tick, decide_tick, level_commands
 from lighting.traffic import TrafficSample, TrafficState
 
 INDEX = example_grid(8, 10)  # two streets of four segments, 10 luminaires each
@@ -78,7 +79,7 @@ def test_reason_chain_program_class_presence() -> None:
     holds, commands = apply_detection(
         INDEX, {}, Detection("street-0", 3, LATE, direction=1), lowered.decisions
     )
-    assert {c.luminaire_id for c in commands} == {f"lum-0-{i}" for i in (2, 3, 4, 5, 6)}
+    assert {c.target for c in commands} == {f"lum-0-{i}" for i in (2, 3, 4, 5, 6)}
     boosted = decide_tick(
         INDEX, NIGHTS, lowered.traffic, {}, holds, [], LATE + timedelta(seconds=5)
     ).decisions["lum-0-3"]
@@ -141,18 +142,38 @@ def test_override_precedence_and_expiry() -> None:
     assert by_day.decisions["lum-0-0"].level_pct == 10.0  # raised to the driver minimum
 
 
-def test_changed_commands_only_for_changes_with_stable_ids() -> None:
+def test_level_commands_only_for_changes_with_stable_ids() -> None:
     first = tick(EVENING)
-    all_cmds = changed_commands({}, first)
+    all_cmds = level_commands(first.decisions, {}, first.at, 300.0)
     assert len(all_cmds) == len(INDEX.luminaires)
-    assert changed_commands(first.decisions, tick(EVENING + timedelta(seconds=10))) == ()
+    assert {c.kind for c in all_cmds} == {CommandKind.DIM_LEVEL_PCT}
+    assert {c.decided_at for c in all_cmds} == {first.at}
+    in_force = {c.target: c for c in all_cmds}
+    ten_s = EVENING + timedelta(seconds=10)
+    assert level_commands(tick(ten_s).decisions, in_force, ten_s, 300.0) == ()
     later = tick(datetime(2026, 1, 14, 21, 1, tzinfo=UTC))  # 22:01 CET: step 'evening' 70 %
-    cmds = changed_commands(first.decisions, later)
+    cmds = level_commands(later.decisions, in_force, later.at, 300.0)
     assert len(cmds) == len(INDEX.luminaires)
-    assert {c.level_pct for c in cmds} == {70.0}
+    assert {c.value for c in cmds} == {70.0}
     assert {c.ramp_s for c in cmds} == {300.0}
     assert cmds[0].expires_at == later.at + timedelta(seconds=300)
-    assert changed_commands(first.decisions, later) == cmds  # ids are derived, not random
+    assert cmds[0].reason.startswith("program 'Wohnstraße' step 'evening' 70 %")
+    # ids are derived, not random
+    assert level_commands(later.decisions, in_force, later.at, 300.0) == cmds
+
+
+def test_an_unchanged_level_is_renewed_before_its_command_expires() -> None:
+    first = tick(EVENING)
+    in_force = {c.target: c for c in level_commands(first.decisions, {}, first.at, 300.0)}
+    at = EVENING + timedelta(seconds=230)
+    decisions = tick(at).decisions
+    # 70 s left: not yet within the 60 s renewal window
+    assert level_commands(decisions, in_force, at, 300.0, renew_within_s=60.0) == ()
+    at = EVENING + timedelta(seconds=245)
+    renewed = level_commands(tick(at).decisions, in_force, at, 300.0, renew_within_s=60.0)
+    assert len(renewed) == len(INDEX.luminaires)
+    assert {c.value for c in renewed} == {100.0}
+    assert not {c.command_id for c in renewed} & {c.command_id for c in in_force.values()}
 
 
 instants = st.integers(min_value=0, max_value=24 * 3600 - 1).map(

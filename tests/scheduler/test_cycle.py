@@ -19,8 +19,10 @@ from kernel.commands import Command, CommandKind, CommandStatus
 from kernel.errors import DeviceUnavailable
 from kernel.readings import Reading
 from protocols.capabilities import AcceptsPowerLimitPct, Device
-from scheduler.cycle import CommandWriter, Cycle
+from scheduler.cycle import Cycle
+from scheduler.reading import Gateway
 from scheduler.snapshot import Snapshot
+from scheduler.writer import CommandWriter
 
 T0 = datetime(2026, 6, 21, 10, 0, tzinfo=UTC)
 
@@ -81,9 +83,13 @@ class Broken:
 
 
 def make(clock: ManualClock, *devs: FakeInverter) -> tuple[Cycle, CommandWriter]:
+    """Each fake on a gateway of its own."""
     writer = CommandWriter({d.device_id: d for d in devs}, clock)
-    devices: list[Device] = list(devs)
-    return Cycle(devices, [Broken(), Curtail()], writer, clock, read_timeout_s=0.3), writer
+    gateways = [Gateway(d.device_id, [d]) for d in devs]
+    cycle = Cycle(
+        clock, writer, [Broken(), Curtail()], gateways=lambda: gateways, read_timeout_s=0.3
+    )
+    return cycle, writer
 
 
 def test_fakes_implement_the_capabilities() -> None:
@@ -102,7 +108,7 @@ async def test_a_hanging_and_a_failing_device_are_unavailable_and_others_are_rea
         FakeInverter("dead", clock, fail=True),
     )
     cycle, _ = make(clock, ok, slow, dead)
-    with caplog.at_level(logging.INFO, logger="scheduler.cycle"):
+    with caplog.at_level(logging.INFO, logger="scheduler.reading"):
         report = await cycle.run_once()
         await cycle.run_once()  # still down: no second log line
     snap = report.snapshot
@@ -119,7 +125,7 @@ async def test_a_hanging_and_a_failing_device_are_unavailable_and_others_are_rea
     slow.hang = False
     dead.fail = False
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="scheduler.cycle"):
+    with caplog.at_level(logging.INFO, logger="scheduler.reading"):
         report = await cycle.run_once()
     assert report.snapshot.unavailable == frozenset()
     assert sorted(r.getMessage() for r in caplog.records if "again" in r.getMessage()) == [

@@ -13,10 +13,10 @@ import pytest
 
 from api.accounts import ensure_demo_users
 from api.app import create_app
+from app.service import Service
 from kernel.clock import SimClock
 from kernel.commands import CommandKind
 from scheduler.overrides import OVERRIDE_PREFIX
-from scheduler.service import Service
 from sims.modbus.fleet import ModbusFleet
 from tests.conftest import BrokerAddress
 from tests.scheduler.test_service import NOON, settings_for, small_fleet, small_site

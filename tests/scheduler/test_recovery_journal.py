@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from kernel.clock import ManualClock
 from kernel.commands import Command, CommandKind, CommandResult, CommandStatus
-from scheduler.recovery import BackgroundJournal, StoreJournal, outcomes
+from scheduler.journal import BackgroundJournal, StoreJournal, outcomes
 from store import Store
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from app.service import Service
 from kernel.clock import SimClock
 from kernel.commands import Command, CommandKind, CommandStatus
 from protocols.mqtt.embedded import free_port
-from scheduler.service import Service
 from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data
 from sims.modbus.fleet import ModbusFleet
@@ -264,10 +264,10 @@ async def test_dispatch_plans_at_start_the_cycle_writes_its_setpoints_and_quarte
         settings = settings_for(f"sqlite+aiosqlite:///{tmp_path / 'w.db'}", mqtt_broker, unique)
         async with Service(settings, site, clock) as service:
             for _ in range(100):
-                if "quartier" in service.plans:
+                if "quartier" in service.jobs.plans:
                     break
                 await asyncio.sleep(0.1)
-            plan = service.plans["quartier"]
+            plan = service.jobs.plans["quartier"]
             assert plan.status.value in {"optimal", "feasible"}, plan.status
             stored = await service.store.plans.latest("quartier", clock.now())
             assert stored is not None

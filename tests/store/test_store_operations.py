@@ -40,6 +40,13 @@ async def test_live_commands_are_what_a_restart_reapplies(store: Store) -> None:
     assert short.status == "expired"
 
 
+async def test_live_commands_by_id_prefix(store: Store) -> None:
+    for cid in ("override-1", "override_x", "tick-l1", "override-2"):
+        await store.commands.insert(cmd(cid, ttl_s=3600))
+    live = await store.commands.live(T0, id_prefix="override-")
+    assert sorted(c.command.command_id for c in live) == ["override-1", "override-2"]
+
+
 async def test_a_final_status_is_not_left(store: Store) -> None:
     await store.commands.insert(cmd("c-2"))
     await store.commands.set_status("c-2", "sent", now=T0)

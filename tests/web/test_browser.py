@@ -64,7 +64,7 @@ async def ready(demo: Demo, member: str) -> None:
     service = demo.service
 
     async def planned() -> bool:
-        return bool(service.plans) and service.last_report is not None
+        return bool(service.jobs.plans) and service.last_report is not None
 
     async def lit() -> bool:
         return service.lighting is not None and len(service.lighting.decisions) > 0

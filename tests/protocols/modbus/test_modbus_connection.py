@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from datetime import UTC, datetime
 
@@ -19,8 +18,6 @@ from protocols.modbus.driver import template_device
 from protocols.modbus.template import load_template
 from sims.modbus.server import GatewayServer
 from sims.modbus.template_sim import TemplateSim
-
-AVAIL_LOGGER = "protocols.modbus.availability"
 
 
 def _meter() -> TemplateSim:
@@ -66,10 +63,7 @@ async def test_exception_responses_become_protocol_errors() -> None:
 
 
 @pytest.mark.slow
-async def test_a_silent_device_is_unavailable_alone_and_logged_once_each_way(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO, logger=AVAIL_LOGGER)
+async def test_a_silent_device_is_unavailable_alone_and_says_why() -> None:
     tpl = load_template("eastron_sdm630")
     gw_a = GatewayServer({1: _meter()})
     gw_b = GatewayServer({1: _meter()})
@@ -91,24 +85,23 @@ async def test_a_silent_device_is_unavailable_alone_and_logged_once_each_way(
             for _ in range(3):  # three polls while it is silent (retried after its backoff)
                 quiet_r, (other_v, other_s) = await asyncio.gather(quiet.read(), timed_other())
                 assert all(r.quality is Quality.UNAVAILABLE and r.value is None for r in quiet_r)
+                assert quiet.unavailable_reason == (
+                    f"no answer from {gw_a.host}:{gw_a.port} to read input 0+18 unit 1 "
+                    f"within {timeout_s} s"
+                )
                 assert 1500.0 in other_v
                 # the other gateway is not held up by the silent one's timeout
                 assert other_s < timeout_s / 2
                 clock.advance(120.0)  # past the quiet device's backoff
             gw_a.silence(1, False)
             back = {r.channel: r.value for r in await quiet.read()}
+            assert quiet.unavailable_reason is None
             again = await quiet.read()
     finally:
         await gw_a.stop()
         await gw_b.stop()
     assert back["power_w"] == 1500.0
     assert all(r.available for r in again if r.channel in ("power_w", "voltage_l1_v"))
-    lines = [r.getMessage() for r in caplog.records if r.name == AVAIL_LOGGER]
-    assert lines == [
-        f"device quiet is unavailable: no answer from {gw_a.host}:{gw_a.port} to "
-        f"read input 0+18 unit 1 within {timeout_s} s",
-        "device quiet is available again",
-    ]
 
 
 async def test_a_down_device_is_not_asked_again_before_its_backoff() -> None:
@@ -148,33 +141,6 @@ async def test_reconnects_after_the_gateway_comes_back() -> None:
     finally:
         await conn.close()
         await gw.stop()
-
-
-async def test_poll_reads_every_device_gateways_in_parallel() -> None:
-    from protocols.modbus.poller import poll
-
-    tpl = load_template("eastron_sdm630")
-    gw_a = GatewayServer({1: _meter(), 2: _meter()})
-    gw_b = GatewayServer({1: _meter(), 2: _meter(), 3: _meter()})
-    await gw_a.start()
-    await gw_b.start()
-    clock = ManualClock(datetime(2026, 3, 1, tzinfo=UTC))
-    try:
-        async with ModbusPool(timeout_s=1.0) as pool:
-            devices = [
-                template_device(f"{name}{u}", tpl, pool.connection(gw.host, gw.port), u, clock)
-                for name, gw, units in (("a", gw_a, (1, 2)), ("b", gw_b, (1, 2, 3)))
-                for u in units
-            ]
-            gw_a.silence(2)
-            result = await poll(devices)
-    finally:
-        await gw_a.stop()
-        await gw_b.stop()
-    assert sorted(result) == ["a1", "a2", "b1", "b2", "b3"]
-    power = {d: next(r for r in rs if r.channel == "power_w") for d, rs in result.items()}
-    assert not power["a2"].available
-    assert all(power[d].value == 1500.0 for d in ("a1", "b1", "b2", "b3"))
 
 
 async def test_open_device_by_driver_name() -> None:

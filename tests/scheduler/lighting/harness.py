@@ -1,5 +1,7 @@
-"""Test rig for the lighting service: a small street, the node fleet and the service, each on
-its own bus against the shared broker, on a fast simulated clock."""
+"""Test rig for the street lighting: a small street, the node fleet, and the lighting run by
+the one cycle (:func:`scheduler.controller.site_controller` with the lighting as its only
+decider, the one writer, the timer), each on its own bus against the shared broker, on a
+fast simulated clock."""
 
 from __future__ import annotations
 
@@ -18,7 +20,11 @@ from lighting.site import Luminaire, Segment, Sensor, build_index
 from lighting.traffic import TrafficRule
 from protocols.mqtt import Backoff, Bus, BusConfig
 from protocols.streetlight import LightCommand
-from scheduler.lighting import AlarmChange, LightingService, LightingServiceConfig
+from scheduler.controller import site_controller
+from scheduler.jobs import ClockedScheduler
+from scheduler.lighting import AlarmChange, LightingRuntime, LightingServiceConfig
+from scheduler.observability import Metrics
+from scheduler.writer import CommandWriter
 from sims.streetlight import LuminaireSpec, NodeLogic, StreetlightFleet
 
 
@@ -120,10 +126,36 @@ async def running_service(
     site: LightingSite,
     config: LightingServiceConfig,
     recorder: Recorder | None = None,
-) -> AsyncIterator[LightingService]:
+    *,
+    tick_s: float = 10.0,
+) -> AsyncIterator[LightingRuntime]:
+    """The lighting in a cycle every ``tick_s`` of clock time, as the service runs it."""
     async with Bus(bus_config(broker, client_id)) as bus:
         await bus.wait_connected()
         hook = recorder.on_alarm if recorder is not None else None
-        async with LightingService(clock, bus, site, config, on_alarm=hook) as service:
-            yield service
+        lighting = LightingRuntime(clock, bus, site, config, on_alarm=hook)
+
+        async def pace() -> None:
+            await bus.flush(timeout_s=5.0)
+
+        writer = CommandWriter(lighting.targets, clock, pace=pace)
+        controller = site_controller(
+            clock,
+            writer,
+            Metrics(),
+            deciders=(),
+            poll_interval_s=tick_s,
+            read_timeout_s=1.0,
+            lighting=lighting,
+        )
+        scheduler = ClockedScheduler(clock)
+        await lighting.start(scheduler, lambda _job, _exc: None)
+        controller.install(scheduler, lambda _job, _exc: None)
+        await controller.run_cycle()
+        scheduler.start()
+        try:
+            yield lighting
+        finally:
+            await scheduler.stop()
+            lighting.stop()
         await bus.flush()

@@ -42,7 +42,7 @@ async def test_nodes_follow_the_program_steps_with_reason_chains(
     prefix = f"{unique}/lights"
     clock = SimClock(EVENING - timedelta(minutes=8), speed=120)  # 4 s to the step
     site = street_site(4)
-    config = LightingServiceConfig(prefix=prefix, tick_s=10.0, watch_uplinks=False)
+    config = LightingServiceConfig(prefix=prefix, watch_uplinks=False)
     async with (
         running_fleet(
             mqtt_broker, f"fleet-{unique}", clock, nodes_for(site, clock), prefix
@@ -81,9 +81,7 @@ async def test_a_node_that_loses_the_controller_runs_its_program_and_returns(
     site = street_site(3)
     # the operator dims the segment to 45 %: the controller's level differs from the program
     override = Override("dim", Scope.SEGMENT, "s1", 45.0, start, start + timedelta(hours=1))
-    config = LightingServiceConfig(
-        prefix=prefix, tick_s=10.0, controller_timeout_s=600.0, watch_uplinks=False
-    )
+    config = LightingServiceConfig(prefix=prefix, controller_timeout_s=600.0, watch_uplinks=False)
     async with running_fleet(
         mqtt_broker, f"fleet-{unique}", clock, nodes_for(site, clock), prefix
     ) as fleet:
@@ -108,7 +106,7 @@ async def test_a_node_that_loses_the_controller_runs_its_program_and_returns(
 
         # the controller comes back: commands again, and a fresh schedule for l0
         svc2_config = LightingServiceConfig(
-            prefix=prefix, tick_s=10.0, controller_timeout_s=600.0, watch_uplinks=False
+            prefix=prefix, controller_timeout_s=600.0, watch_uplinks=False
         )
         async with running_service(mqtt_broker, f"svc-{unique}", clock, site, svc2_config) as svc2:
             await svc2.set_overrides([override])
@@ -122,9 +120,7 @@ async def test_expired_and_duplicate_commands_of_the_service(
     prefix = f"{unique}/lights"
     clock = SimClock(EVENING + timedelta(minutes=30), speed=60)
     site = street_site(2)
-    config = LightingServiceConfig(
-        prefix=prefix, tick_s=10.0, command_expiry_s=600.0, watch_uplinks=False
-    )
+    config = LightingServiceConfig(prefix=prefix, command_expiry_s=600.0, watch_uplinks=False)
     seen: list[LightCommand] = []
     async with (
         running_fleet(
@@ -174,7 +170,7 @@ async def test_a_changed_site_gets_new_schedules_and_levels_and_removed_nodes_no
     prefix = f"{unique}/lights"
     clock = SimClock(EVENING + timedelta(minutes=30), speed=60)
     site = street_site(3)
-    config = LightingServiceConfig(prefix=prefix, tick_s=10.0, watch_uplinks=False)
+    config = LightingServiceConfig(prefix=prefix, watch_uplinks=False)
     async with (
         running_fleet(
             mqtt_broker, f"fleet-{unique}", clock, nodes_for(site, clock), prefix
@@ -205,9 +201,7 @@ async def test_the_schedules_are_pushed_again_each_day_at_push_time(
     # 12:29 local: the daily push at 12:30 comes 60 s (1 s real) after the start
     clock = SimClock(datetime(2026, 11, 25, 11, 29, tzinfo=UTC), speed=60)
     site = street_site(2)
-    config = LightingServiceConfig(
-        prefix=prefix, tick_s=10.0, push_at=time(12, 30), watch_uplinks=False
-    )
+    config = LightingServiceConfig(prefix=prefix, push_at=time(12, 30), watch_uplinks=False)
     issued: list[datetime] = []
 
     async def capture(inbound: object) -> None:

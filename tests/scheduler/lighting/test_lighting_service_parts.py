@@ -1,5 +1,5 @@
-"""The service's plain parts: the daily push instant, command ids, the configuration's checks,
-the alarm book, and the retained schedule message."""
+"""The lighting's plain parts: the daily push instant, command ids, the configuration's
+checks, the alarm book, and the retained schedule message."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from kernel.errors import ConfigError
-from lighting.examples import PROGRAMS, example_grid
+from lighting.examples import PROGRAMS
 from lighting.failures import Alarm, FailureKind
-from lighting.overrides import Override, Scope
-from lighting.presence import Detection, LuminaireCommand, apply_detection
-from lighting.schedule import nights_covering, node_schedule
-from protocols.streetlight import LightSchedule
+from lighting.schedule import node_schedule
+from protocols.streetlight import LightSchedule, wire_command_id
 from scheduler.lighting import (
     AlarmBook,
     AlarmChange,
@@ -22,8 +20,6 @@ from scheduler.lighting import (
     light_schedule,
     next_local,
 )
-from scheduler.lighting.config import short_id
-from scheduler.lighting.ticking import TickInput, run_tick, split_index
 from tests.scheduler.lighting.harness import street_segment
 
 T = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
@@ -46,18 +42,20 @@ def test_next_local_push_instant(now: datetime, expected: datetime) -> None:
 
 
 def test_command_ids_fit_the_protocol_and_stay_stable() -> None:
-    assert short_id("tick-l1-20261125T200000-70.0") == "tick-l1-20261125T200000-70.0"
+    short = "tick-l1-20261125T200000-70.0"
+    assert wire_command_id(short) == short
     long = "presence-" + "x" * 80 + "-20261125T200000000000"
-    assert len(short_id(long)) <= 64
-    assert short_id(long) == short_id(long)
-    assert short_id(long) != short_id(long + "1")
+    assert len(wire_command_id(long)) <= 64
+    assert wire_command_id(long) == wire_command_id(long)
+    assert wire_command_id(long) != wire_command_id(long + "1")
 
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"tick_s": 0.0}, "lighting_service.tick_s"),
-        ({"refresh_s": 900.0}, "lighting_service.refresh_s"),  # = controller timeout
+        ({"command_expiry_s": 0.0}, "lighting_service.command_expiry_s"),
+        ({"command_expiry_s": 900.0}, "lighting_service.command_expiry_s"),  # = node timeout
+        ({"renew_within_s": 300.0}, "lighting_service.renew_within_s"),  # = command life
         ({"timezone": "Mars/Olympus"}, "lighting_service.timezone"),
     ],
 )
@@ -102,32 +100,3 @@ def test_retained_schedule_message_carries_the_nights_fallback_and_timeout() -> 
     assert (msg.fallback_level_pct, msg.controller_timeout_s) == (90.0, 600.0)
     assert msg.valid_until == sched.valid_until
     assert msg.step_at(msg.steps[2].at) == msg.steps[2]
-
-
-@pytest.mark.parametrize("per_part", [1, 30, 100, 10_000])
-def test_a_tick_in_parts_decides_as_the_whole(per_part: int) -> None:
-    index = example_grid(12, 8)  # 96 luminaires, streets across segment borders
-    now = datetime(2026, 11, 25, 22, 0, tzinfo=UTC)
-    nights = nights_covering(index, PROGRAMS, now)
-    # a corridor that crosses a segment border, and an override on one segment
-    holds, _ = apply_detection(index, {}, Detection("street-0", 8, now - timedelta(seconds=5)))
-    overrides = (
-        Override(
-            "o", Scope.SEGMENT, "seg-5", 40.0, now - timedelta(hours=1), now + timedelta(hours=1)
-        ),
-    )
-    whole = run_tick(TickInput(index, nights, {}, {}, holds, overrides, now, {}, 300.0))
-    parts = split_index(index, per_part)
-    assert sorted(s for p in parts for s in p.segments) == sorted(index.segments)
-    decisions: dict[str, object] = {}
-    commands: list[LuminaireCommand] = []
-    for part in parts:
-        r = run_tick(TickInput(part, nights, {}, {}, holds, overrides, now, {}, 300.0))
-        assert not decisions.keys() & r.decisions.keys()
-        decisions.update(r.decisions)
-        commands.extend(r.commands)
-    assert decisions == whole.decisions
-    assert sorted(commands, key=lambda c: c.luminaire_id) == sorted(
-        whole.commands, key=lambda c: c.luminaire_id
-    )
-    assert any("presence boost" in d.reason_text for d in whole.decisions.values())

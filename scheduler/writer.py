@@ -1,0 +1,283 @@
+"""The one command writer: every command of every decider reaches its target here.
+
+Rules, in the order they are checked for each command of a batch:
+
+1. **Expired** (``expires_at`` ≤ now): never applied (fault F8: a late command is dropped).
+2. **Duplicate** (an id applied before, or twice in the batch): applied once (F8).
+3. **Superseded** (a newer decision for the same target and kind is in force: its
+   ``decided_at`` is later): not applied, so a tick decided on an older snapshot never undoes
+   a presence boost that came meanwhile. Checked under the target's lock, right before the
+   write.
+4. Otherwise the command is **applied** through the target's capability (the kind names it:
+   ``power_limit_pct`` → ``AcceptsPowerLimitPct`` …); a target without it is *unsupported*, a
+   target that raises is *failed* with the reason. One failing command never stops the
+   others of the batch.
+
+The one refresh rule: a command in force whose ``revert_s`` would lapse before its expiry is
+written again, under its own id, once half of its revert time has passed since its last
+write (the fail-safe of F2: if the controller dies, the device reverts by itself). Commands
+without a revert time live until they expire; a decider that still wants the same thing
+after that issues a new command.
+
+Order: the commands of one target are written one after the other, in batch order; different
+targets are written concurrently, in slices of ``slice_size`` with ``pace()`` awaited between
+slices (the service waits there for the broker to take the previous slice, so that a
+presence command submitted meanwhile waits behind one slice, not behind a whole site).
+``write`` may be called concurrently (the presence fast path does): a per-target lock keeps
+each target's writes in order.
+
+Every batch's new results (not the refreshes: the journal holds their command already) go to
+the ``journal`` (:mod:`scheduler.journal`), so a restarted controller re-applies the commands
+in force under their ids (F3). Timeouts are real seconds: device I/O does not get faster
+with a simulated clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, cast
+
+from kernel.clock import Clock
+from kernel.commands import Command, CommandKind, CommandResult, CommandStatus
+from kernel.errors import WaldstadtError
+from protocols.capabilities import (
+    AcceptsBatteryPowerW,
+    AcceptsDimLevelPct,
+    AcceptsLoadPowerW,
+    AcceptsPowerLimitPct,
+)
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, CommandKind]
+Pace = Callable[[], Awaitable[None]]
+
+
+class CommandJournal(Protocol):
+    """Where applied commands are recorded (``scheduler.journal``)."""
+
+    async def record(self, results: Sequence[CommandResult]) -> None: ...
+
+
+@dataclass(slots=True)
+class _InForce:
+    command: Command
+    #: the clock's monotonic seconds at the last write
+    written_at: float
+
+
+async def _no_pace() -> None:
+    await asyncio.sleep(0)
+
+
+#: Each kind's capability and how to write it.
+_CAPABILITY: dict[CommandKind, type] = {
+    CommandKind.POWER_LIMIT_PCT: AcceptsPowerLimitPct,
+    CommandKind.BATTERY_POWER_W: AcceptsBatteryPowerW,
+    CommandKind.LOAD_POWER_W: AcceptsLoadPowerW,
+    CommandKind.DIM_LEVEL_PCT: AcceptsDimLevelPct,
+}
+#: Whether a target class has a kind's capability (an isinstance check against a runtime
+#: protocol costs tens of µs; a site has a handful of driver classes and thousands of writes).
+_SUPPORTS: dict[tuple[type, CommandKind], bool] = {}
+
+
+def accepts(target: object, kind: CommandKind) -> bool:
+    """Whether ``target`` has the capability that ``kind`` needs."""
+    key = (type(target), kind)
+    known = _SUPPORTS.get(key)
+    if known is None:
+        known = _SUPPORTS[key] = isinstance(target, _CAPABILITY[kind])
+    return known
+
+
+async def apply_to(target: object, cmd: Command) -> bool:
+    """Write ``cmd`` through the capability its kind names; False: the target lacks it."""
+    kind = cmd.kind
+    if not accepts(target, kind):
+        return False
+    # accepts() has checked the capability: the casts only tell the type checker
+    if kind is CommandKind.POWER_LIMIT_PCT:
+        limit = cast(AcceptsPowerLimitPct, target)
+        await limit.set_power_limit_pct(cmd.value, cmd.revert_s, cmd.command_id)
+    elif kind is CommandKind.BATTERY_POWER_W:
+        battery = cast(AcceptsBatteryPowerW, target)
+        await battery.set_battery_power_w(cmd.value, cmd.revert_s, cmd.command_id)
+    elif kind is CommandKind.LOAD_POWER_W:
+        load = cast(AcceptsLoadPowerW, target)
+        await load.set_load_power_w(cmd.value, cmd.revert_s, cmd.command_id)
+    else:
+        dimmer = cast(AcceptsDimLevelPct, target)
+        await dimmer.set_dim_level_pct(cmd.value, cmd.ramp_s, cmd.command_id, cmd.expires_at)
+    return True
+
+
+class CommandWriter:
+    """Writes commands to their targets (device drivers, luminaire nodes) by capability.
+
+    ``targets`` maps a target id to the object that takes its commands; it may change while
+    the writer runs (devices discovered late join it). ``timeout_s`` bounds one write in real
+    seconds, from the moment the target's turn comes (never while it waits for its lock)."""
+
+    def __init__(
+        self,
+        targets: Mapping[str, object],
+        clock: Clock,
+        *,
+        timeout_s: float = 5.0,
+        memory: int = 100_000,
+        journal: CommandJournal | None = None,
+        slice_size: int = 64,
+        pace: Pace = _no_pace,
+    ) -> None:
+        if slice_size < 1:
+            raise ValueError("slice_size must be at least 1")
+        self._targets = targets
+        self._clock = clock
+        self._timeout_s = timeout_s
+        self._journal = journal
+        self._slice = slice_size
+        self._pace = pace
+        self._applied: OrderedDict[str, None] = OrderedDict()
+        self._memory = memory
+        self._in_force: dict[Key, _InForce] = {}
+        #: the part of ``_in_force`` with a revert time (what the refresh rule looks at)
+        self._refreshable: dict[Key, _InForce] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- what others read -------------------------------------------------------------------
+
+    def in_force(self) -> list[Command]:
+        """The commands in force now (not expired), one per target and kind."""
+        return list(self.in_force_by_key().values())
+
+    def in_force_by_key(self) -> dict[Key, Command]:
+        """The commands in force now by (target, kind); expired ones are forgotten here."""
+        now = self._clock.now()
+        expired = [k for k, e in self._in_force.items() if e.command.expired(now)]
+        for key in expired:
+            del self._in_force[key]
+            self._refreshable.pop(key, None)
+        return {k: e.command for k, e in self._in_force.items()}
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def write(self, commands: Iterable[Command]) -> list[CommandResult]:
+        """Apply a batch; one result per command (and one per refresh, after them)."""
+        now = self._clock.now()
+        results: list[CommandResult] = []
+        todo: list[Command] = []
+        seen: set[str] = set()
+        for cmd in commands:
+            if cmd.expired(now):
+                detail = f"expired at {cmd.expires_at.isoformat()}"
+                results.append(CommandResult(cmd, CommandStatus.EXPIRED, detail))
+            elif cmd.command_id in self._applied or cmd.command_id in seen:
+                results.append(CommandResult(cmd, CommandStatus.DUPLICATE))
+            else:
+                todo.append(cmd)
+                seen.add(cmd.command_id)
+        refreshes = self._due_refreshes(now, {(c.target, c.kind) for c in todo})
+        written = await self._write_in_slices([*todo, *refreshes])
+        news = [*results, *written[: len(todo)]]
+        if self._journal is not None and news:
+            await self._journal.record(news)
+        return [*news, *written[len(todo) :]]
+
+    def _due_refreshes(self, now: datetime, superseded: set[Key]) -> list[Command]:
+        """Commands with a revert time that are due for a refresh (only those are looked at:
+        a site's thousands of luminaire levels have none)."""
+        due: list[Command] = []
+        mono = self._clock.monotonic()
+        for key, entry in list(self._refreshable.items()):
+            cmd = entry.command
+            if cmd.expired(now):
+                del self._refreshable[key]
+                self._in_force.pop(key, None)
+            elif key not in superseded and mono - entry.written_at >= cmd.revert_s / 2:
+                due.append(cmd)
+        return due
+
+    async def _write_in_slices(self, commands: Sequence[Command]) -> list[CommandResult]:
+        """Per target in order; targets concurrently, a slice at a time; results in the order
+        of ``commands``."""
+        by_target: dict[str, list[int]] = {}
+        for i, cmd in enumerate(commands):
+            by_target.setdefault(cmd.target, []).append(i)
+        out: list[CommandResult | None] = [None] * len(commands)
+        groups = list(by_target.values())
+        for start in range(0, len(groups), self._slice):
+            if start:
+                await self._pace()
+            chunk = groups[start : start + self._slice]
+            done = await asyncio.gather(*(self._write_target(commands, g) for g in chunk))
+            for group, res in zip(chunk, done, strict=True):
+                for i, r in zip(group, res, strict=True):
+                    out[i] = r
+        return [r for r in out if r is not None]
+
+    async def _write_target(
+        self, commands: Sequence[Command], indices: Sequence[int]
+    ) -> list[CommandResult]:
+        target = commands[indices[0]].target
+        lock = self._locks.get(target)
+        if lock is None:
+            lock = self._locks[target] = asyncio.Lock()
+        async with lock:
+            return [await self._apply(commands[i]) for i in indices]
+
+    async def _apply(self, cmd: Command) -> CommandResult:
+        newer = self._in_force.get((cmd.target, cmd.kind))
+        if newer is not None and _decided_later(newer.command, cmd):
+            return CommandResult(
+                cmd, CommandStatus.SUPERSEDED, f"{newer.command.command_id} was decided later"
+            )
+        target = self._targets.get(cmd.target)
+        if target is None:
+            detail = f"no driver for target {cmd.target!r} (unknown or away)"
+            return CommandResult(cmd, CommandStatus.FAILED, detail)
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                ok = await apply_to(target, cmd)
+        except TimeoutError:
+            return CommandResult(cmd, CommandStatus.FAILED, f"timeout after {self._timeout_s:g} s")
+        except (WaldstadtError, OSError, ValueError) as exc:
+            return CommandResult(cmd, CommandStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            log.exception("command %s to %s raised", cmd.command_id, cmd.target)
+            return CommandResult(cmd, CommandStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        if not ok:
+            detail = f"{cmd.target!r} does not accept {cmd.kind}"
+            return CommandResult(cmd, CommandStatus.UNSUPPORTED, detail)
+        self._remember(cmd)
+        return CommandResult(cmd, CommandStatus.APPLIED)
+
+    def _remember(self, cmd: Command) -> None:
+        self._applied[cmd.command_id] = None
+        self._applied.move_to_end(cmd.command_id)
+        while len(self._applied) > self._memory:
+            self._applied.popitem(last=False)
+        key = (cmd.target, cmd.kind)
+        entry = _InForce(cmd, self._clock.monotonic())
+        self._in_force[key] = entry
+        if cmd.revert_s > 0:
+            self._refreshable[key] = entry
+        else:
+            self._refreshable.pop(key, None)
+
+
+def _decided_later(held: Command, new: Command) -> bool:
+    """Whether ``held`` (in force) rests on a later decision than ``new``."""
+    if held.command_id == new.command_id:
+        return False  # a refresh of the command itself
+    if held.decided_at is None or new.decided_at is None:
+        return False
+    return held.decided_at > new.decided_at
+
+
+__all__ = ["CommandJournal", "CommandWriter", "Pace", "apply_to"]
