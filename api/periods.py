@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Query
 from pydantic import AwareDatetime
 
-from api.balances import Resolution, local_midnight
 from api.deps import ClockDep, State
 from api.errors import bad_field
+from vpp.settlement.balances import Resolution, local_midnight
 
 #: Longest ``since``..``until`` range of the operator lists, in days.
 MAX_RANGE_DAYS = 92

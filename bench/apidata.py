@@ -10,7 +10,7 @@ What is stored is what the service writes for such a community:
 * ``settlement_runs`` / ``settlement_statements``: per local day (92, 96 or 100
   quarter-hours) :attr:`Dataset.provisional` **provisional** versions (the day so far, as
   the service appends after quarter-hours) and then the **final** run, each with a statement
-  per member, details shaped as :mod:`scheduler.settlement_job` writes them (the final one
+  per member, details shaped as :mod:`vpp.settlement.runs` makes them (the final one
   with its quarter-hour ``lines``, most of a statement's bytes). The service appends a
   provisional version after every quarter-hour, ~96 a day; the default 8 keeps the data at
   ~3 million statements instead of ~35 million, which is enough to make "the newest version

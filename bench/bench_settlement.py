@@ -1,12 +1,13 @@
 """Settlement of 1,000 members × one year of quarter-hours (35 million member-intervals).
 
 Two keys: the AT dynamic key and the §42c contract key (static shares) with re-offer. Each is
-settled by the exact array path (:func:`vpp.settlement.allocate.allocate_bulk`: int64 Wh,
-largest remainder, producer side) and by a bare float numpy computation of the same allocation
-(no exactness, whole arrays) in the same run. Every measurement runs in a fresh child process
-so that its peak RSS (``resource.getrusage``) is its own; the table shows medians over the
-repetitions, the ratio exact/float, and checks of the exact result (conservation and caps hold
-for every quarter-hour; largest deviation from the float allocation in Wh).
+settled by the exact array path every settlement run takes
+(:func:`vpp.settlement.allocate.allocate_bulk`, under :func:`vpp.settlement.settle.settle_lines`:
+int64 Wh, largest remainder, producer side) and by a bare float numpy computation of the same
+allocation (no exactness, whole arrays) in the same run. Every measurement runs in a fresh
+child process so that its peak RSS (``resource.getrusage``) is its own; the table shows medians
+over the repetitions, the ratio exact/float, and checks of the exact result (conservation and
+caps hold for every quarter-hour; largest deviation from the float allocation in Wh).
 
     scripts/bench settlement [--reps=3] [--members=1000] [--quarter-hours=35040]
 """
@@ -19,23 +20,17 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
 
-from kernel.quarterhours import local_day_bounds, qh_index
 from vpp.settlement.allocate import allocate_bulk
-from vpp.settlement.bulk_balances import bulk_balances
 from vpp.settlement.keys import SharingKey, contract_key, dynamic_key
-from vpp.settlement.model import Tariff
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 PRODUCER_SHARE = 10  # every tenth member has PV
-TARIFF = Tariff(datetime(2025, 1, 1, tzinfo=UTC), Decimal("0.15"), Decimal("0.35"), Decimal("0.07"))
 
 
 def _inputs(
@@ -132,18 +127,6 @@ def _child(kind: str, impl: str, members: int, quarter_hours: int) -> None:
             and (result.delivered_wh.sum(axis=1) == a.sum(axis=1)).all()
         )
         report["capped"] = bool(((a >= 0) & (a <= c)).all())
-        t1 = time.perf_counter()
-        monthly = bulk_balances(
-            first_index=qh_index(local_day_bounds(date(2026, 1, 1))[0]),
-            member_ids=ids,
-            consumption_wh=c,
-            generation_wh=g,
-            allocation=result,
-            tariffs=[TARIFF],
-            emission_factor_g_per_kwh=Decimal("380"),
-        )
-        report["balances_s"] = time.perf_counter() - t1
-        report["balances"] = len(monthly)
         del result
         fa, _ = _float_dynamic(c, g) if kind.startswith("dynamic") else _float_reoffer(c, g)
         report["max_dev_wh"] = float(np.abs(a - fa).max())
@@ -196,7 +179,6 @@ def main(argv: list[str]) -> None:
         ("dynamic-short", "AT dynamic (0<G<ΣC always)"),
         ("reoffer", "§42c static + re-offer (PV profile)"),
     )
-    balance_note = ""
     for kind, label in cases:
         exact, flt = [], []
         for _ in range(reps):  # interleaved, so that background load hits both alike
@@ -213,14 +195,6 @@ def main(argv: list[str]) -> None:
             f"| {max(r['max_dev_wh'] for r in exact):.3f} | {exact[0]['hard']:.0%} |",
             flush=True,
         )
-        if kind == "dynamic":
-            b_s = statistics.median(r["balances_s"] for r in exact)
-            balance_note = (
-                f"Monthly balances of that year straight from the arrays (exact Decimal money, "
-                f"{int(exact[0]['balances'])} member-months incl. the community): "
-                f"median {b_s:.2f} s."
-            )
-    print(f"\n{balance_note}")
     print(
         "\nPeak RSS includes the inputs (two int64 arrays of 280 MB each at full size) and "
         "the outputs; `exact s` is allocation, remainders and producer side. Times are wall-clock "

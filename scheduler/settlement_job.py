@@ -1,20 +1,17 @@
 """The settlement job: a community's local day settled from the stored intervals, versioned.
 
-Two kinds of run, both stored as versions of the period ``[local midnight, next local
-midnight)`` of the day (92, 96 or 100 quarter-hours), so that the newest version of a day is
-what a member sees:
+The job gathers the inputs from the store, asks the settlement core which version they add
+(:func:`vpp.settlement.runs.next_version`: the versioning rules, the statements and what a
+restatement changed live there) and stores it. Two kinds of run, both stored as versions of the
+period ``[local midnight, next local midnight)`` of the day (92, 96 or 100 quarter-hours), so
+that the newest version of a day is what a member sees:
 
 * **provisional** (after each quarter-hour): the day so far, through the last quarter-hour that
   has ended *and* that metering has closed for at least one member of the community (readings
   come a little after the quarter-hour; settling a quarter-hour before any reading closes it
   would only estimate everybody);
 * **final** (once a day, for the previous day): the whole day. Running it again with unchanged
-  inputs adds nothing; when late meter data changed the inputs, a new version (a restatement)
-  is appended, its details naming the version it restates and what changed per member.
-
-A provisional run is never appended over a final one, and a run whose inputs (fingerprint of
-every interval, key, tariff and membership) equal those of the newest run of the same kind adds
-no version.
+  inputs adds nothing; when late meter data changed the inputs, a restatement is appended.
 
 **Missing values.** Every active member needs a value for every quarter-hour. Where metering has
 none (meter silent, readings not yet there), the quarter-hour gets an L3 estimate by
@@ -28,25 +25,16 @@ metering job's :class:`~scheduler.metering_job.IntervalCache` (``cache=metering.
 when that metering job runs in this process and is the only writer of intervals, as in the
 service), a run reads the store once per member and day and afterwards what metering recorded
 since, so a quarter-hour's run does not read the whole day back.
-
-**The figures.** A statement is the member's sum over the quarter-hours (whole Wh; money summed
-exactly and rounded once to the cent, :func:`vpp.settlement.statement.round_eur`; CO₂ to the
-milligram). A final run's statements also carry the quarter-hour lines (``lines``), so a member
-can see each quarter-hour and the sums can be checked against them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from kernel.errors import ConfigError
+from kernel.errors import ConfigError, InputError
 from kernel.quarterhours import QH, floor_qh, local_day_bounds, local_day_of
 from kernel.readings import utc
 from scheduler.metering_job import (
@@ -58,38 +46,17 @@ from scheduler.metering_job import (
 )
 from scheduler.site import Site
 from store import Store
-from store.settlement import SettlementRun, Statement
+from store.settlement import SettlementRun
 from vpp.metering.intervals import FILL_WEEKS_BACK, MeteredInterval, fill_missing
 from vpp.metering.member import member_intervals
-from vpp.metering.quality import IntervalQuality, worst
 from vpp.settlement.model import MemberInterval, Membership, SettlementInputs
-from vpp.settlement.runs import fingerprint
-from vpp.settlement.settle import settle_lines
-from vpp.settlement.statement import ENERGY_FIELDS, MONEY_FIELDS, StatementLine, round_eur
+from vpp.settlement.runs import DayInputs, RunKind, next_version
 
 log = logging.getLogger(__name__)
-
-Kind = Literal["provisional", "final"]
-PROVISIONAL: Kind = "provisional"
-FINAL: Kind = "final"
 
 _WEEK = timedelta(days=7)
 #: How many days back the job remembers the newest run of a day (older ones are read again).
 _REMEMBER = timedelta(days=3)
-_MG = Decimal("0.001")
-#: Quarter-hour series a final statement carries in ``details["lines"]``.
-LINE_FIELDS = ("consumption_wh", "generation_wh", "received_wh", "delivered_wh")
-
-
-@dataclass(frozen=True, slots=True)
-class DayInputs:
-    """What one run of one day is computed from, with what metering could not deliver."""
-
-    inputs: SettlementInputs
-    day: date
-    day_start: datetime
-    day_end: datetime
-    missing_members: tuple[str, ...]
 
 
 class SettlementJob:
@@ -122,10 +89,10 @@ class SettlementJob:
         Returns the newest run of the day: the new version, the unchanged previous one, or a
         final run already there. None when no quarter-hour of the day is metered yet.
         """
-        day_inputs = await self.day_inputs(community_id, day, now, kind=PROVISIONAL)
+        day_inputs = await self.day_inputs(community_id, day, now, kind=RunKind.PROVISIONAL)
         if day_inputs is None:
             return None
-        return await self._append(day_inputs, PROVISIONAL, now)
+        return await self._append(day_inputs, RunKind.PROVISIONAL, now)
 
     async def final(self, community_id: str, day: date, now: datetime) -> SettlementRun:
         """Settle the whole local ``day`` (it must have ended by ``now``) as a final version.
@@ -134,18 +101,20 @@ class SettlementJob:
         """
         _, end = local_day_bounds(day, self.tz)
         if utc(now) < end:
-            raise ValueError(
+            raise InputError(
+                "day",
+                f"the day ends at {end.isoformat()}, now is {utc(now).isoformat()}",
                 f"final settlement of {community_id!r} for {day.isoformat()}: the day ends at "
-                f"{end.isoformat()}, now is {utc(now).isoformat()}"
+                f"{end.isoformat()}, now is {utc(now).isoformat()}",
             )
-        day_inputs = await self.day_inputs(community_id, day, now, kind=FINAL)
+        day_inputs = await self.day_inputs(community_id, day, now, kind=RunKind.FINAL)
         assert day_inputs is not None  # a final run always covers the whole day
-        return await self._append(day_inputs, FINAL, now)
+        return await self._append(day_inputs, RunKind.FINAL, now)
 
     # -- inputs --------------------------------------------------------------------------
 
     async def day_inputs(
-        self, community_id: str, day: date, now: datetime, *, kind: Kind
+        self, community_id: str, day: date, now: datetime, *, kind: RunKind
     ) -> DayInputs | None:
         """The settlement inputs of ``day`` from the stored intervals, gaps estimated (L3)."""
         if community_id not in {c.id for c in self._site.communities}:
@@ -161,7 +130,7 @@ class SettlementJob:
         metered: dict[str, dict[str, dict[datetime, MeteredInterval]]] = {}
         for m in community.members:
             metered[m.member_id] = await self._metered(m.member_id, start, cap)
-        through = end if kind == FINAL else min(cap, _metered_end(metered.values(), start))
+        through = end if kind is RunKind.FINAL else min(cap, _metered_end(metered.values(), start))
         if through <= start:
             return None
         intervals: list[MemberInterval] = []
@@ -179,7 +148,7 @@ class SettlementJob:
                 m.member_id, filled[IMPORT_CHANNEL], filled[EXPORT_CHANNEL]
             )
         inputs = SettlementInputs(community, start, through, tuple(intervals))
-        return DayInputs(inputs, day, start, end, tuple(sorted(missing)))
+        return DayInputs(inputs, day, end, tuple(sorted(missing)))
 
     async def _metered(
         self, member_id: str, start: datetime, end: datetime
@@ -227,46 +196,33 @@ class SettlementJob:
 
     # -- runs ----------------------------------------------------------------------------
 
-    async def _append(self, day_inputs: DayInputs, kind: Kind, now: datetime) -> SettlementRun:
-        inputs = day_inputs.inputs
-        community_id = inputs.community.community_id
-        fp = fingerprint(inputs)
-        newest = await self._newest_run(community_id, day_inputs.day_start, day_inputs.day_end)
-        if newest is not None:
-            newest_kind = newest.details.get("kind")
-            if kind == PROVISIONAL and newest_kind == FINAL:
-                return newest
-            if newest_kind == kind and newest.details.get("inputs_fingerprint") == fp:
-                return newest
-        lines = settle_lines(inputs)
-        statements = _statements(inputs, lines, with_lines=kind == FINAL)
-        details = _run_details(day_inputs, lines, kind, fp)
-        reason: str = kind
-        if kind == FINAL and newest is not None and newest.details.get("kind") == FINAL:
-            reason = "restatement"
-            details["restates_version"] = newest.version
-            details["changes"] = _changes(newest.statements, statements)
-        elif kind == PROVISIONAL:
-            local = inputs.period_end.astimezone(self.tz)
-            reason = f"provisional through {local:%H:%M}"
+    async def _append(self, day: DayInputs, kind: RunKind, now: datetime) -> SettlementRun:
+        """Store the version the core's rules add over the newest one (or return that one)."""
+        community_id = day.inputs.community.community_id
+        day_start = day.inputs.period_start
+        newest = await self._newest_run(community_id, day_start, day.day_end)
+        version = next_version(day, kind, newest, self.tz)
+        if version is None:
+            assert newest is not None  # without a stored version there is always a new one
+            return newest
         run = await self._store.settlement.append(
             community_id,
-            day_inputs.day_start,
-            day_inputs.day_end,
-            statements,
-            reason=reason,
+            day_start,
+            day.day_end,
+            version.statements,
+            reason=version.reason,
             now=utc(now),
-            details=details,
+            details=version.details,
         )
         self._remember(run)
         log.info(
             "settlement %s %s v%d (%s, %d quarter-hours, missing: %s)",
             community_id,
-            day_inputs.day.isoformat(),
+            day.day.isoformat(),
             run.version,
-            reason,
-            details["quarter_hours"],
-            ", ".join(day_inputs.missing_members) or "none",
+            version.reason,
+            version.details["quarter_hours"],
+            ", ".join(day.missing_members) or "none",
         )
         return run
 
@@ -308,114 +264,4 @@ def _active(m: Membership, start: datetime, through: datetime) -> list[datetime]
         if m.active_at(t):
             out.append(t)
         t += QH
-    return out
-
-
-def _statements(
-    inputs: SettlementInputs, lines: tuple[StatementLine, ...], *, with_lines: bool
-) -> list[Statement]:
-    by_member: dict[str, list[StatementLine]] = defaultdict(list)
-    for line in lines:
-        by_member[line.member_id].append(line)
-    out = []
-    for m in inputs.community.members:
-        group = by_member.get(m.member_id, [])
-        energy = {f: sum(getattr(ln, f) for ln in group) for f in ENERGY_FIELDS}
-        money = {f: sum((getattr(ln, f) for ln in group), Decimal(0)) for f in MONEY_FIELDS}
-        net = sum((ln.net_eur for ln in group), Decimal(0))
-        co2 = sum((ln.co2_avoided_g for ln in group), Decimal(0))
-        details: dict[str, Any] = {
-            "quality": worst(*(ln.quality for ln in group)).value,
-            "quarter_hours": len(group),
-            "substitute_quarter_hours": _substitutes(group),
-            "own_generation_used_wh": energy["own_generation_used_wh"],
-            "participation_pct": m.participation_pct,
-            "money_eur": {f: str(round_eur(v)) for f, v in money.items()},
-            "net_exact_eur": str(net),
-        }
-        if with_lines:
-            details["lines"] = {
-                "qh_start": [ln.qh_start.isoformat() for ln in group],
-                "quality": [ln.quality.value for ln in group],
-                **{f: [getattr(ln, f) for ln in group] for f in LINE_FIELDS},
-            }
-        out.append(
-            Statement(
-                member_id=m.member_id,
-                consumption_wh=Decimal(energy["consumption_wh"]),
-                generation_wh=Decimal(energy["generation_wh"]),
-                shared_received_wh=Decimal(energy["received_wh"]),
-                shared_delivered_wh=Decimal(energy["delivered_wh"]),
-                grid_import_wh=Decimal(energy["residual_wh"]),
-                grid_export_wh=Decimal(energy["surplus_wh"]),
-                amount_eur=round_eur(net),
-                co2_g=co2.quantize(_MG, rounding=ROUND_HALF_EVEN),
-                details=details,
-            )
-        )
-    return out
-
-
-def _substitutes(lines: Iterable[StatementLine]) -> dict[str, int]:
-    counts = {IntervalQuality.L2.value: 0, IntervalQuality.L3.value: 0}
-    for ln in lines:
-        if ln.quality.is_substitute:
-            counts[ln.quality.value] += 1
-    return counts
-
-
-def _run_details(
-    day_inputs: DayInputs, lines: tuple[StatementLine, ...], kind: Kind, fp: str
-) -> dict[str, Any]:
-    inputs = day_inputs.inputs
-    quarter_hours = (inputs.period_end - inputs.period_start) // QH
-    by_member: dict[str, list[StatementLine]] = defaultdict(list)
-    for ln in lines:
-        by_member[ln.member_id].append(ln)
-    substitutes = {
-        member_id: counts
-        for member_id, group in sorted(by_member.items())
-        if any((counts := _substitutes(group)).values())
-    }
-    return {
-        "kind": kind,
-        "day": day_inputs.day.isoformat(),
-        "through": inputs.period_end.isoformat(),
-        "quarter_hours": quarter_hours,
-        "complete": inputs.period_end == day_inputs.day_end,
-        "inputs_fingerprint": fp,
-        "quality": worst(*(ln.quality for ln in lines)).value,
-        "missing_members": list(day_inputs.missing_members),
-        "substitute_quarter_hours": substitutes,
-        "totals_wh": {f: sum(getattr(ln, f) for ln in lines) for f in ENERGY_FIELDS},
-    }
-
-
-_CHANGE_FIELDS = (
-    "consumption_wh",
-    "generation_wh",
-    "shared_received_wh",
-    "shared_delivered_wh",
-    "grid_import_wh",
-    "grid_export_wh",
-    "amount_eur",
-)
-
-
-def _changes(
-    old: Iterable[Statement], new: Iterable[Statement]
-) -> dict[str, dict[str, dict[str, str]]]:
-    """Per member, the statement figures a restatement changed: old, new, delta (as text)."""
-    before = {s.member_id: s for s in old}
-    out: dict[str, dict[str, dict[str, str]]] = {}
-    for s in new:
-        prev = before.get(s.member_id)
-        changed: dict[str, dict[str, str]] = {}
-        for f in _CHANGE_FIELDS:
-            a = getattr(prev, f) if prev is not None else Decimal(0)
-            b = getattr(s, f)
-            if a != b:
-                changed[f] = {"old": str(a), "new": str(b), "delta": str(b - a)}
-        if changed:
-            out[s.member_id] = changed
     return out

@@ -9,7 +9,6 @@ that (covering indexes, no details decoded); the repositories in :mod:`store.int
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,41 +32,12 @@ from kernel.readings import Quality
 from store.day_totals import DayTotal, member_totals
 from store.engine import read_tx
 from store.schema import member_intervals, settlement_runs, settlement_statements
-from store.settlement import STATEMENT_FIELDS, Statement
+from store.settlement import STATEMENT_FIELDS
+from vpp.settlement.balances import IntervalSums, IntervalValue, SettledPeriod
+from vpp.settlement.runs import Statement
 
 #: A statement's columns without its details (which a balance never needs).
 FIGURE_FIELDS = tuple(f for f in STATEMENT_FIELDS if f != "details")
-
-
-@dataclass(frozen=True, slots=True)
-class IntervalValue:
-    """The newest version of one member's channel in one quarter-hour (Wh, exact)."""
-
-    channel: str
-    interval_start: datetime
-    energy_wh: Decimal
-    quality: Quality
-
-
-@dataclass(frozen=True, slots=True)
-class IntervalSums:
-    """The newest versions of a member's intervals in one bucket, summed in the database:
-    Wh per channel, how many quarter-hours have any interval, and how many of those have a
-    substitute value in some channel."""
-
-    bucket: int
-    energy_wh: dict[str, Decimal]
-    quarter_hours: int
-    substitute_quarter_hours: int
-
-
-@dataclass(frozen=True, slots=True)
-class SettledPeriod:
-    """A settled period (a run's ``[start, end)``) and one statement of it."""
-
-    start: datetime
-    end: datetime
-    statement: Statement
 
 
 def _bucket_of(ts: ColumnElement[datetime], edges: Sequence[datetime], lo: int, hi: int) -> Any:
@@ -192,13 +162,13 @@ class BalanceReads:
     ) -> list[IntervalSums]:
         """A member's intervals summed per bucket in the database (newest version of each).
 
-        ``bounds`` are contiguous buckets (:func:`api.balances.bucket_bounds` of a day or month
-        view). The same figures as :func:`latest_intervals` fed to ``bucketise``, but the rows stay
-        in the database: a month is ~6,000 intervals and ~60 result rows, read from the covering
-        index ``ix_member_intervals_member_start_cover`` alone. Restatements are rare: the keys
-        with a version above 1 are found first (usually none), and a row counts unless such a key
-        has a newer version. Energy sums are exact on both backends (scaled integers on SQLite,
-        ``numeric`` on PostgreSQL).
+        ``bounds`` are contiguous buckets (:func:`vpp.settlement.balances.bucket_bounds` of a day
+        or month view). The same figures as :meth:`intervals` fed to ``bucketise``, but the rows
+        stay in the database: a month is ~6,000 intervals and ~60 result rows, read from the
+        covering index ``ix_member_intervals_member_start_cover`` alone. Restatements are rare:
+        the keys with a version above 1 are found first (usually none), and a row counts unless
+        such a key has a newer version. Energy sums are exact on both backends (scaled integers
+        on SQLite, ``numeric`` on PostgreSQL).
         """
         if not bounds:
             return []
@@ -321,8 +291,5 @@ class BalanceReads:
 __all__ = [
     "FIGURE_FIELDS",
     "BalanceReads",
-    "IntervalSums",
-    "IntervalValue",
-    "SettledPeriod",
     "settled_periods_in",
 ]

@@ -9,9 +9,8 @@ Energy is in Wh and money in EUR, both exact decimals.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -21,28 +20,16 @@ from store.dialect import serialize_on
 from store.engine import read_tx, write_tx
 from store.errors import StoreError
 from store.schema import settlement_runs, settlement_statements
+from vpp.settlement.runs import Statement
 
 _ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class Statement:
-    """One member's figures for the period: Wh (exact), EUR (exact), g CO₂."""
-
-    member_id: str
-    consumption_wh: Decimal
-    generation_wh: Decimal
-    shared_received_wh: Decimal
-    shared_delivered_wh: Decimal
-    grid_import_wh: Decimal
-    grid_export_wh: Decimal
-    amount_eur: Decimal
-    co2_g: Decimal = Decimal(0)
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
 class SettlementRun:
+    """One stored version of a community's period and its members' statements
+    (:class:`vpp.settlement.runs.Statement`, the settlement core's type)."""
+
     id: int
     community_id: str
     period_start: datetime
@@ -250,3 +237,6 @@ class SettlementRepository:
             )
             out.append((run, statement))
         return out
+
+
+__all__ = ["STATEMENT_FIELDS", "SettlementRepository", "SettlementRun", "Statement"]

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.engine import read_tx
 from store.schema import settlement_runs, settlement_statements
-from store.settlement import STATEMENT_FIELDS, Statement
+from store.settlement import STATEMENT_FIELDS
+from vpp.settlement.runs import Statement
 
 
 @dataclass(frozen=True, slots=True)

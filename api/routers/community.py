@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.auth import Role
-from api.balances import SettledPeriod, bucketise
 from api.deps import MemberOrOperator, Operator, State, StoreDep
 from api.errors import bad_field, not_found
 from api.live import community_live
@@ -22,6 +21,7 @@ from api.periods import Period
 from api.routers.members import ID_PATTERN, figures
 from api.schemas.members import CommunityBalancesPublic, CommunityRow
 from api.schemas.operations import CommunityNowPublic
+from vpp.settlement.balances import SettledPeriod, bucketise
 
 router = APIRouter(prefix="/api/v1/community", tags=["community"])
 

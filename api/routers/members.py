@@ -18,15 +18,6 @@ from fastapi import APIRouter, Body, Path, Request
 from api.acting import once
 from api.audit import record_action
 from api.auth import Principal, Role
-from api.balances import (
-    Bucket,
-    Resolution,
-    bucket_bounds,
-    bucketise,
-    eur,
-    kwh,
-    plain,
-)
 from api.deps import Caller, ClockDep, IdempotencyKey, MemberOrOperator, State, StoreDep
 from api.errors import forbidden, not_found
 from api.periods import Period as PeriodDep
@@ -44,10 +35,19 @@ from api.schemas.members import (
     StatementVersionsPublic,
 )
 from store import Store
-from store.balances import IntervalSums
 from store.day_totals import bucket_totals
-from store.settlement import Statement
 from store.settlement_reads import RunRow
+from vpp.settlement.balances import (
+    Bucket,
+    IntervalSums,
+    Resolution,
+    bucket_bounds,
+    bucketise,
+    kwh,
+    plain,
+)
+from vpp.settlement.runs import Statement
+from vpp.settlement.statement import round_eur
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])
 
@@ -82,7 +82,7 @@ def figures(
         shared_delivered_kwh=k("shared_delivered_wh"),
         residual_kwh=k("grid_import_wh"),
         surplus_kwh=k("grid_export_wh"),
-        amount_eur=str(eur(amount_eur)),
+        amount_eur=str(round_eur(amount_eur)),
         co2_avoided_g=plain(co2_g),
         statements=n,
     )

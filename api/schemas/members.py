@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field
 
-from api.balances import Resolution
+from vpp.settlement.balances import Resolution
 
 
 class SettledFigures(BaseModel):

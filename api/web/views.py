@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from api.balances import Bucket, Resolution, eur, kwh, local_midnight, plain
 from api.periods import PeriodQuery
 from api.routers.members import member_buckets
 from kernel.quarterhours import QH
@@ -35,6 +34,8 @@ from store.commands import StoredCommand
 from store.lighting_config import effective_lighting
 from store.plans import StoredPlan
 from store.settlement import Statement
+from vpp.settlement.balances import Bucket, Resolution, kwh, local_midnight, plain
+from vpp.settlement.statement import round_eur as eur
 
 ENERGY_FIELDS = (
     ("consumption", "consumption_wh"),

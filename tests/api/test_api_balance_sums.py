@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.balances import Resolution, SettledPeriod, bucketise
 from api.periods import PeriodQuery
 from api.routers.members import member_buckets
 from kernel.readings import Quality
 from store import Store
 from store.intervals import Interval
 from store.settlement import Statement
+from vpp.settlement.balances import Resolution, SettledPeriod, bucketise
 
 BERLIN = ZoneInfo("Europe/Berlin")
 QH = timedelta(minutes=15)

@@ -163,7 +163,7 @@ async def seed(url: str, lighting: LightingConfig) -> None:
 
 
 def _local_midnight(day: date) -> Any:
-    from api.balances import local_midnight
+    from vpp.settlement.balances import local_midnight
 
     return local_midnight(day, TZ)
 

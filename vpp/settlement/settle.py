@@ -8,7 +8,8 @@ Steps:
    ``scaled = measured × pct // 100`` — rounded *down* to whole Wh, so that the parts a member
    brings into its (up to five) communities never add up to more than was measured;
 3. allocate each stretch of quarter-hours with the key in force (a key change splits the period
-   at its ``valid_from``): :func:`vpp.settlement.bulk.allocate_schedule`;
+   at its ``valid_from``): :func:`allocate_schedule`, on the exact array path
+   :func:`vpp.settlement.allocate.allocate_bulk`;
 4. build one :class:`StatementLine` per active member and quarter-hour with the tariff in force.
 
 Members outside their membership window have no lines and take part in no allocation.
@@ -17,6 +18,7 @@ Members outside their membership window have no lines and take part in no alloca
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,9 +26,10 @@ import numpy.typing as npt
 
 from kernel.quarterhours import qh_index, qh_start
 from vpp.metering.quality import IntervalQuality
+from vpp.settlement.allocate import BulkAllocation, allocate_bulk
 from vpp.settlement.apportion import Int64Array
-from vpp.settlement.bulk import allocate_schedule
-from vpp.settlement.model import SettlementInputs, Tariff
+from vpp.settlement.errors import KeyConfigError
+from vpp.settlement.model import KeyPeriod, SettlementInputs, Tariff
 from vpp.settlement.statement import StatementLine, build_line
 from vpp.settlement.validate import validate_inputs
 
@@ -69,6 +72,47 @@ def metered_arrays(inputs: SettlementInputs) -> MeteredArrays:
             quality[row, col] = _QUALITY_CODE[iv.quality]
             active[row, col] = True
     return MeteredArrays(first, ids, c, g, own, quality, active)
+
+
+def key_segments(
+    keys: Sequence[KeyPeriod], first_index: int, rows: int
+) -> list[tuple[int, int, KeyPeriod]]:
+    """Row ranges ``[lo, hi)`` of the period and the key period in force in each."""
+    starts = [qh_index(p.valid_from) - first_index for p in keys]
+    segments = []
+    for i, period in enumerate(keys):
+        lo = max(0, starts[i])
+        hi = rows if i + 1 == len(keys) else min(rows, starts[i + 1])
+        if lo < hi:
+            segments.append((lo, hi, period))
+    if not segments or segments[0][0] != 0:
+        raise KeyConfigError(
+            "no key in force at the start of the period",
+            interval=qh_start(first_index),
+            field="keys",
+        )
+    return segments
+
+
+def allocate_schedule(
+    keys: Sequence[KeyPeriod],
+    first_index: int,
+    member_ids: Sequence[str],
+    consumption_wh: Int64Array,
+    generation_wh: Int64Array,
+) -> BulkAllocation:
+    """:func:`allocate_bulk` with the key in force for each stretch of quarter-hours."""
+    parts = [
+        allocate_bulk(period.key, member_ids, consumption_wh[lo:hi], generation_wh[lo:hi])
+        for lo, hi, period in key_segments(keys, first_index, consumption_wh.shape[0])
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return BulkAllocation(
+        np.concatenate([p.allocated_wh for p in parts]),
+        np.concatenate([p.delivered_wh for p in parts]),
+        np.concatenate([p.surplus_wh for p in parts]),
+    )
 
 
 def settle_lines(inputs: SettlementInputs) -> tuple[StatementLine, ...]:

@@ -1,27 +1,21 @@
-"""Statements, money, balances, CSV, versioned runs and bad input, on small hand-checked cases."""
+"""Statement lines, money, the versioning rules of settlement runs and bad input, on small
+hand-checked cases."""
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from kernel.quarterhours import local_day_bounds
+from kernel.quarterhours import BERLIN, local_day_bounds
 from vpp.metering.intervals import register_intervals
 from vpp.metering.member import member_intervals
 from vpp.metering.quality import IntervalQuality
 from vpp.metering.registers import RegisterReading
-from vpp.settlement.balances import COMMUNITY, BalancePeriod, balance_changes, balances
-from vpp.settlement.csv_export import (
-    balances_csv,
-    lines_csv,
-    write_changes_csv,
-    write_lines_csv,
-)
+from vpp.settlement.balances import Resolution, SettledPeriod, bucketise
 from vpp.settlement.errors import KeyConfigError, SettlementInputError
 from vpp.settlement.keys import SharingKey, dynamic_key, static_key
 from vpp.settlement.mieterstrom import check_mieterstrom_price, split_sum_meter
@@ -33,7 +27,15 @@ from vpp.settlement.model import (
     SettlementInputs,
     Tariff,
 )
-from vpp.settlement.runs import SettlementLedger, restate, settle
+from vpp.settlement.runs import (
+    DayInputs,
+    NewVersion,
+    RunKind,
+    Statement,
+    next_version,
+    statement_changes,
+)
+from vpp.settlement.settle import settle_lines
 from vpp.settlement.statement import round_eur
 from vpp.settlement.validate import validate_participation
 
@@ -72,6 +74,28 @@ def intervals(values: dict[str, list[tuple[int, int]]]) -> tuple[MemberInterval,
     return tuple(sorted(out, key=lambda iv: (iv.qh_start, iv.member_id)))
 
 
+@dataclass(frozen=True)
+class Stored:
+    """A stored version as the rules see it (the store's SettlementRun has these too)."""
+
+    version: int
+    details: dict[str, Any]
+    statements: tuple[Statement, ...] = field(default=())
+
+
+def stored(new: NewVersion, version: int) -> Stored:
+    return Stored(version, new.details, new.statements)
+
+
+def day_of(inp: SettlementInputs, missing: tuple[str, ...] = ()) -> DayInputs:
+    """The inputs as the run of a "day" that ends where they end (a complete day)."""
+    return DayInputs(inp, inp.period_start.date(), inp.period_end, missing)
+
+
+def figures(new: NewVersion, member_id: str) -> Statement:
+    return next(s for s in new.statements if s.member_id == member_id)
+
+
 def inputs(
     values: dict[str, list[tuple[int, int]]], com: Community | None = None
 ) -> SettlementInputs:
@@ -83,8 +107,8 @@ BASIC = {"a": [(100, 0), (0, 0)], "b": [(50, 0), (40, 0)], "pv": [(0, 120), (0, 
 
 
 def test_statement_line_energy_money_and_co2() -> None:
-    run = settle(inputs(BASIC))
-    a = run.lines[0]
+    lines = settle_lines(inputs(BASIC))
+    a = lines[0]
     assert (a.member_id, a.qh_start) == ("a", T0)
     assert (a.consumption_wh, a.received_wh, a.residual_wh) == (100, 80, 20)
     assert a.shared_cost_eur == Decimal("0.012")  # 80 Wh × 0.15 €/kWh
@@ -92,7 +116,7 @@ def test_statement_line_energy_money_and_co2() -> None:
     assert a.network_fee_eur == Decimal("0.0034")  # 80 × 0.02 + 20 × 0.09, per kWh
     assert a.co2_avoided_g == Decimal("30.4")  # 80 Wh × 380 g/kWh
     assert a.net_eur == Decimal("0.0224")
-    pv = run.lines[2]
+    pv = lines[2]
     assert (pv.generation_wh, pv.delivered_wh, pv.surplus_wh) == (120, 120, 0)
     assert pv.shared_revenue_eur == Decimal("0.018")
     assert pv.at_codes() == {
@@ -100,7 +124,7 @@ def test_statement_line_energy_money_and_co2() -> None:
         "generation": {"G.01": 120, "P.01": 0},
     }
     # second quarter-hour: no generation, everything is residual
-    b2 = next(ln for ln in run.lines if ln.member_id == "b" and ln.qh_start == T0 + QH)
+    b2 = next(ln for ln in lines if ln.member_id == "b" and ln.qh_start == T0 + QH)
     assert (b2.received_wh, b2.residual_wh, b2.quality) == (0, 40, IntervalQuality.L1)
 
 
@@ -112,20 +136,23 @@ def test_the_one_rounding_rule_is_half_even_to_the_cent(exact: str, rounded: str
     assert round_eur(Decimal(exact)) == Decimal(rounded)
 
 
-def test_monthly_balance_rounds_the_exact_sum_once() -> None:
+def test_a_statement_rounds_the_exact_sum_once() -> None:
     # 2 × 125 Wh at 0.35 €/kWh = 0.0875 €: rounded once to 0.09, not 2 × 0.04
-    run = settle(inputs({"a": [(125, 0), (125, 0)], "b": [(0, 0)] * 2, "pv": [(0, 0)] * 2}))
-    rows = balances(run.lines, BalancePeriod.MONTH)
-    a = next(b for b in rows if b.member_id == "a")
-    assert a.first_day == date(2026, 7, 1)
-    assert a.energy_wh["residual_wh"] == 250
-    assert a.money_eur["residual_cost_eur"] == Decimal("0.09")
-    assert a.quarter_hours == 2
-    com = next(b for b in rows if b.member_id == COMMUNITY)
-    assert com.energy_wh["consumption_wh"] == 250
+    inp = inputs({"a": [(125, 0), (125, 0)], "b": [(0, 0)] * 2, "pv": [(0, 0)] * 2})
+    new = next_version(day_of(inp), RunKind.FINAL, None, BERLIN)
+    assert new is not None
+    a = figures(new, "a")
+    assert a.grid_import_wh == 250
+    assert a.details["money_eur"]["residual_cost_eur"] == "0.09"
+    assert a.details["money_eur"]["network_fee_eur"] == "0.02"  # 250 Wh × 0.09: 0.0225
+    # the amount is the exact net (0.0875 + 0.0225), rounded once
+    assert Decimal(a.details["net_exact_eur"]) == Decimal("0.11")
+    assert a.amount_eur == Decimal("0.11")
+    assert a.details["quarter_hours"] == 2
+    assert new.details["totals_wh"]["consumption_wh"] == 250
 
 
-def test_daily_balance_of_the_100_quarter_hour_day() -> None:
+def test_the_100_quarter_hour_day_settles_and_shows_as_one_day() -> None:
     start, end = local_day_bounds(date(2026, 10, 25))
     com = Community(
         "eeg-1",
@@ -136,33 +163,26 @@ def test_daily_balance_of_the_100_quarter_hour_day() -> None:
     )
     n = int((end - start) / QH)
     ivs = tuple(MemberInterval("a", start + q * QH, 10) for q in range(n))
-    rows = balances(settle(SettlementInputs(com, start, end, ivs)).lines, BalancePeriod.DAY)
-    assert [(b.member_id, b.first_day, b.quarter_hours) for b in rows] == [
-        ("a", date(2026, 10, 25), 100),
-        (COMMUNITY, date(2026, 10, 25), 100),
-    ]
-    assert rows[0].energy_wh["consumption_wh"] == 1000
-
-
-def test_csv_has_one_row_per_member_and_quarter_hour_and_units_in_the_header() -> None:
-    run = settle(inputs(BASIC))
-    text = lines_csv(run.lines)
-    rows = list(csv.reader(io.StringIO(text)))
-    header = rows[0]
-    assert "consumption_wh" in header
-    assert "shared_cost_eur" in header
-    assert "co2_avoided_g" in header
-    assert "at_consumer_G02_community_share_wh" in header
-    assert len(rows) == 1 + 6
-    first = dict(zip(header, rows[1], strict=True))
-    assert first["qh_start_local"] == "2026-07-01T02:00:00+02:00"
-    assert first["received_wh"] == "80"
-    buf = io.StringIO()
-    write_lines_csv(run.lines, buf)
-    assert buf.getvalue() == text
-    summary = list(csv.reader(io.StringIO(balances_csv(balances(run.lines)))))
-    assert summary[0][:3] == ["member_id", "period", "first_day_local"]
-    assert [r[0] for r in summary[1:]] == ["a", "b", "pv", COMMUNITY]
+    day = DayInputs(SettlementInputs(com, start, end, ivs), date(2026, 10, 25), end)
+    new = next_version(day, RunKind.FINAL, None, BERLIN)
+    assert new is not None
+    assert (new.reason, new.details["quarter_hours"], new.details["complete"]) == (
+        "final",
+        100,
+        True,
+    )
+    a = figures(new, "a")
+    assert len(a.details["lines"]["qh_start"]) == 100
+    assert a.consumption_wh == 1000
+    [row] = bucketise(
+        Resolution.DAY,
+        date(2026, 10, 25),
+        date(2026, 10, 26),
+        BERLIN,
+        periods=[SettledPeriod(start, end, a)],
+    )
+    assert row.end - row.start == timedelta(hours=25)
+    assert row.settled_wh["consumption_wh"] == 1000
 
 
 def test_members_join_and_leave_at_quarter_hour_boundaries() -> None:
@@ -175,13 +195,15 @@ def test_members_join_and_leave_at_quarter_hour_boundaries() -> None:
         MemberInterval("pv", T0, 0, 50),
         MemberInterval("pv", T0 + QH, 0, 50),
     )
-    run = settle(
+    lines = settle_lines(
         SettlementInputs(com, T0, T0 + 2 * QH, tuple(sorted(ivs, key=lambda i: i.qh_start)))
     )
-    got = [(ln.member_id, ln.qh_start - T0, ln.received_wh) for ln in run.lines]
+    got = [(ln.member_id, ln.qh_start - T0, ln.received_wh) for ln in lines]
     assert got == [("a", timedelta(0), 50), ("pv", timedelta(0), 0), ("b", QH, 50), ("pv", QH, 0)]
     with pytest.raises(SettlementInputError, match="not in the community") as err:
-        settle(SettlementInputs(com, T0, T0 + 2 * QH, (*ivs, MemberInterval("a", T0 + QH, 1))))
+        settle_lines(
+            SettlementInputs(com, T0, T0 + 2 * QH, (*ivs, MemberInterval("a", T0 + QH, 1)))
+        )
     assert err.value.member_id == "a"
 
 
@@ -193,8 +215,10 @@ def test_a_key_changes_from_a_given_quarter_hour() -> None:
             KeyPeriod(T0 + QH, static_key({"a": "0.25", "b": "0.75"})),
         ),
     )
-    run = settle(inputs({"a": [(100, 0)] * 2, "b": [(100, 0)] * 2, "pv": [(0, 100)] * 2}, com))
-    received = {(ln.member_id, ln.qh_start): ln.received_wh for ln in run.lines}
+    lines = settle_lines(
+        inputs({"a": [(100, 0)] * 2, "b": [(100, 0)] * 2, "pv": [(0, 100)] * 2}, com)
+    )
+    received = {(ln.member_id, ln.qh_start): ln.received_wh for ln in lines}
     assert (received["a", T0], received["b", T0]) == (50, 50)
     assert (received["a", T0 + QH], received["b", T0 + QH]) == (25, 75)
 
@@ -202,15 +226,15 @@ def test_a_key_changes_from_a_given_quarter_hour() -> None:
 def test_tariff_in_force_is_used() -> None:
     cheaper = replace(TARIFF, valid_from=T0 + QH, supplier_price_eur_per_kwh=Decimal("0.30"))
     com = community(tariffs=(TARIFF, cheaper))
-    run = settle(inputs({"a": [(100, 0)] * 2, "b": [(0, 0)] * 2, "pv": [(0, 0)] * 2}, com))
-    costs = [ln.residual_cost_eur for ln in run.lines if ln.member_id == "a"]
+    lines = settle_lines(inputs({"a": [(100, 0)] * 2, "b": [(0, 0)] * 2, "pv": [(0, 0)] * 2}, com))
+    costs = [ln.residual_cost_eur for ln in lines if ln.member_id == "a"]
     assert costs == [Decimal("0.035"), Decimal("0.030")]
 
 
 def test_participation_factor_scales_measured_values_down_to_whole_wh() -> None:
     com = community(Membership("a", participation_pct=50), Membership("pv"))
-    run = settle(inputs({"a": [(101, 0)], "pv": [(0, 1000)]}, com))
-    a = run.lines[0]
+    lines = settle_lines(inputs({"a": [(101, 0)], "pv": [(0, 1000)]}, com))
+    a = lines[0]
     assert (a.consumption_wh, a.received_wh) == (50, 50)
 
 
@@ -267,20 +291,20 @@ BAD = [
 @pytest.mark.parametrize(
     ("extra", "member", "field", "match"), [b[1:] for b in BAD], ids=[b[0] for b in BAD]
 )
-def test_bad_input_names_member_interval_and_field_and_changes_nothing(
+def test_bad_input_names_member_interval_and_field_and_adds_no_version(
     extra: list[MemberInterval], member: str, field: str, match: str
 ) -> None:
     good = inputs({"a": [(10, 0)] * 2, "b": [(10, 0)] * 2, "pv": [(0, 10)] * 2})
-    ledger, _ = SettlementLedger("eeg-1").record(good)
-    before = ledger.runs
+    first = next_version(day_of(good), RunKind.FINAL, None, BERLIN)
+    assert first is not None
+    v1 = stored(first, 1)
     kept = tuple(iv for iv in good.intervals if iv.member_id != "a")
     bad = replace(good, intervals=(*kept, *extra))
-    with pytest.raises(SettlementInputError, match=match) as err:
-        ledger.record(bad)
-    assert err.value.member_id == member
-    assert err.value.field == field
-    assert ledger.runs is before
-    assert ledger.runs[0].lines == settle(good).lines
+    for newest in (None, v1):
+        with pytest.raises(SettlementInputError, match=match) as err:
+            next_version(day_of(bad), RunKind.FINAL, newest, BERLIN)
+        assert err.value.member_id == member
+        assert err.value.field == field
 
 
 def test_key_shares_above_100_pct_and_unknown_key_member_are_refused() -> None:
@@ -288,7 +312,7 @@ def test_key_shares_above_100_pct_and_unknown_key_member_are_refused() -> None:
         static_key({"a": "0.55", "b": "0.5"})
     com = community(key=static_key({"a": "0.5", "ghost": "0.5"}))
     with pytest.raises(KeyConfigError, match="member 'ghost'"):
-        settle(inputs(BASIC, com))
+        settle_lines(inputs(BASIC, com))
 
 
 def _readings(values: dict[int, int]) -> list[RegisterReading]:
@@ -296,82 +320,126 @@ def _readings(values: dict[int, int]) -> list[RegisterReading]:
     return [RegisterReading(T0 + timedelta(minutes=m), v) for m, v in sorted(values.items())]
 
 
-def test_restatement_after_late_meter_data() -> None:
-    """b's meter misses readings between 00:05 and 00:40; they arrive later."""
-    early = {0: 0, 5: 50, 40: 400, 45: 450}
-    late = {0: 0, 5: 50, 10: 60, 15: 70, 20: 200, 25: 300, 30: 380, 35: 390, 40: 400, 45: 450}
+def day_with_b(b_values: dict[int, int]) -> SettlementInputs:
+    """a draws 2 Wh/min, pv feeds in 10 Wh/min, b as its register readings say (3 qh)."""
     flat = {m: 0 for m in range(0, 46, 5)}
-
-    def day(b_values: dict[int, int]) -> SettlementInputs:
-        b = member_intervals("b", register_intervals("b-imp", _readings(b_values)))
-        a = member_intervals("a", register_intervals("a-imp", _readings({m: 2 * m for m in flat})))
-        pv = member_intervals(
-            "pv",
-            register_intervals("pv-imp", _readings(flat)),
-            register_intervals("pv-exp", _readings({m: 10 * m for m in flat})),
-        )
-        ivs = tuple(sorted((*a, *b, *pv), key=lambda iv: (iv.qh_start, iv.member_id)))
-        return SettlementInputs(community(), T0, T0 + 3 * QH, ivs)
-
-    ledger, first = SettlementLedger("eeg-1").record(day(early))
-    assert first is None
-    v1 = ledger.runs[0]
-    b_v1 = [ln for ln in v1.lines if ln.member_id == "b"]
-    assert [ln.quality for ln in b_v1] == [IntervalQuality.L2] * 3
-    assert [ln.consumption_wh for ln in b_v1] == [150, 150, 150]  # interpolated 10 Wh/min
-
-    ledger2, restatement = ledger.record(day(late))
-    assert restatement is not None
-    assert [r.version for r in ledger2.runs] == [1, 2]
-    assert ledger2.runs[0] is v1  # append-only: v1 untouched
-    b_v2 = [ln for ln in ledger2.runs[1].lines if ln.member_id == "b"]
-    assert [ln.consumption_wh for ln in b_v2] == [70, 310, 70]
-    assert [ln.quality for ln in b_v2] == [IntervalQuality.L1] * 3
-    changed = {(c.member_id, c.qh_start, c.field): c for c in restatement.changes}
-    c = changed["b", T0 + QH, "consumption_wh"]
-    assert (c.old, c.new, c.delta) == (150, 310, 160)
-    q = changed["b", T0, "quality"]
-    assert (q.old, q.new, q.delta) == (IntervalQuality.L2, IntervalQuality.L1, None)
-    assert all(ch.member_id != "a" or ch.field != "consumption_wh" for ch in restatement.changes)
-    # the month as a member sees it: b drew 98 Wh more from the grid, pv fed 100 Wh more out
-    month = {
-        (c.member_id, c.field): c
-        for c in balance_changes(balances(v1.lines), balances(ledger2.runs[1].lines))
-    }
-    assert (month["b", "residual_wh"].old, month["b", "residual_wh"].new) == (75, 173)
-    assert month["a", "residual_wh"].delta == 2
-    assert month["pv", "surplus_wh"].delta == 100
-    assert month["b", "residual_cost_eur"].delta == Decimal("0.03")  # 0.02625 → 0.06055
-    assert ("b", "consumption_wh") not in month  # the total did not change
-    text = io.StringIO()
-    write_changes_csv(restatement.changes, text)
-    rows = list(csv.reader(io.StringIO(text.getvalue())))
-    assert rows[0] == [
-        "member_id",
-        "qh_start_utc",
-        "qh_start_local",
-        "field",
-        "old",
-        "new",
-        "delta",
-    ]
-    assert len(rows) == 1 + len(restatement.changes)
-    assert (
-        next(r for r in rows if r[0] == "b" and r[3] == "consumption_wh" and r[6] == "160")[:4]
-    ) == ["b", "2026-07-01T00:15:00+00:00", "2026-07-01T02:15:00+02:00", "consumption_wh"]
-    # same inputs again: nothing new
-    ledger3, none = ledger2.record(day(late))
-    assert none is None
-    assert ledger3 is ledger2
-
-
-def test_restate_refuses_another_period() -> None:
-    run = settle(inputs(BASIC))
-    other = replace(
-        inputs(BASIC), period_end=T0 + QH, intervals=intervals({k: v[:1] for k, v in BASIC.items()})
+    b = member_intervals("b", register_intervals("b-imp", _readings(b_values)))
+    a = member_intervals("a", register_intervals("a-imp", _readings({m: 2 * m for m in flat})))
+    pv = member_intervals(
+        "pv",
+        register_intervals("pv-imp", _readings(flat)),
+        register_intervals("pv-exp", _readings({m: 10 * m for m in flat})),
     )
-    with pytest.raises(SettlementInputError, match="restatement of run v1"):
-        restate(run, other)
+    ivs = tuple(sorted((*a, *b, *pv), key=lambda iv: (iv.qh_start, iv.member_id)))
+    return SettlementInputs(community(), T0, T0 + 3 * QH, ivs)
+
+
+EARLY = {0: 0, 5: 50, 40: 400, 45: 450}
+LATE = {0: 0, 5: 50, 10: 60, 15: 70, 20: 200, 25: 300, 30: 380, 35: 390, 40: 400, 45: 450}
+
+
+def test_restatement_after_late_meter_data() -> None:
+    """b's meter misses readings between 00:05 and 00:40; they arrive after the final run."""
+    first = next_version(day_of(day_with_b(EARLY)), RunKind.FINAL, None, BERLIN)
+    assert first is not None
+    assert first.reason == "final"
+    assert "restates_version" not in first.details
+    b_v1 = figures(first, "b").details["lines"]
+    assert b_v1["quality"] == ["L2"] * 3
+    assert b_v1["consumption_wh"] == [150, 150, 150]  # interpolated 10 Wh/min
+    assert first.details["substitute_quarter_hours"] == {"b": {"L2": 3, "L3": 0}}
+    v1 = stored(first, 1)
+
+    restated = next_version(day_of(day_with_b(LATE)), RunKind.FINAL, v1, BERLIN)
+    assert restated is not None
+    assert restated.reason == "restatement"
+    assert restated.details["restates_version"] == 1
+    b_v2 = figures(restated, "b").details["lines"]
+    assert b_v2["consumption_wh"] == [70, 310, 70]
+    assert b_v2["quality"] == ["L1"] * 3
+    assert restated.details["substitute_quarter_hours"] == {}
+    # per member what a statement shows, by hand: dynamic key, G = 150 Wh per quarter-hour.
+    # v1: a 30 + b 150 > 150 in every qh → a 25, b 125; v2: qh 0 and 2 are covered (a 30,
+    # b 70, 50 Wh surplus), qh 1: a 30 + b 310 → a 13, b 137 (largest remainder).
+    # b's total consumption (the counter's growth) did not change, only its split.
+    assert restated.details["changes"] == {
+        "a": {
+            "shared_received_wh": {"old": "75", "new": "73", "delta": "-2"},
+            "grid_import_wh": {"old": "15", "new": "17", "delta": "2"},
+        },
+        "b": {
+            "shared_received_wh": {"old": "375", "new": "277", "delta": "-98"},
+            "grid_import_wh": {"old": "75", "new": "173", "delta": "98"},
+            # (375·0.15 + 75·0.35 + 375·0.02 + 75·0.09) Wh·€/kWh = 0.09675 → 0.10;
+            # (277·0.15 + 173·0.35 + 277·0.02 + 173·0.09) = 0.12321 → 0.12
+            "amount_eur": {"old": "0.10", "new": "0.12", "delta": "0.02"},
+        },
+        "pv": {
+            "shared_delivered_wh": {"old": "450", "new": "350", "delta": "-100"},
+            "grid_export_wh": {"old": "0", "new": "100", "delta": "100"},
+            # −450·0.15 = −0.0675 → −0.07; −350·0.15 − 100·0.07 = −0.0595 → −0.06
+            "amount_eur": {"old": "-0.07", "new": "-0.06", "delta": "0.01"},
+        },
+    }
+    # the same inputs again: nothing new, whether v2 or a fresh process reads it
+    v2 = stored(restated, 2)
+    assert next_version(day_of(day_with_b(LATE)), RunKind.FINAL, v2, BERLIN) is None
+    # the inputs of v1 again after v2: a restatement back (v3), naming v2
+    back = next_version(day_of(day_with_b(EARLY)), RunKind.FINAL, v2, BERLIN)
+    assert back is not None
+    assert back.details["restates_version"] == 2
+    assert back.details["changes"]["b"]["grid_import_wh"] == {
+        "old": "173",
+        "new": "75",
+        "delta": "-98",
+    }
+
+
+def test_provisional_versions_never_over_a_final_one() -> None:
+    morning = replace(
+        day_with_b(EARLY),
+        period_end=T0 + 2 * QH,
+        intervals=tuple(iv for iv in day_with_b(EARLY).intervals if iv.qh_start < T0 + 2 * QH),
+    )
+    day_end = T0 + 3 * QH
+    so_far = DayInputs(morning, date(2026, 7, 1), day_end)
+    first = next_version(so_far, RunKind.PROVISIONAL, None, BERLIN)
+    assert first is not None
+    assert first.reason == "provisional through 02:30"  # 00:30 UTC in Berlin (CEST)
+    assert (first.details["kind"], first.details["complete"]) == ("provisional", False)
+    assert first.details["through"] == (T0 + 2 * QH).isoformat()
+    assert "lines" not in figures(first, "a").details  # provisional runs carry totals only
+    v1 = stored(first, 1)
+    # the same inputs: nothing; the same inputs as a final run: a new version of its own kind
+    assert next_version(so_far, RunKind.PROVISIONAL, v1, BERLIN) is None
+    whole = DayInputs(day_with_b(EARLY), date(2026, 7, 1), day_end)
+    later = next_version(whole, RunKind.PROVISIONAL, v1, BERLIN)
+    assert later is not None
+    assert later.reason == "provisional through 02:45"
+    final = next_version(whole, RunKind.FINAL, stored(later, 2), BERLIN)
+    assert final is not None
+    assert (final.reason, final.details["kind"]) == ("final", "final")
+    assert "restates_version" not in final.details  # a final run over a provisional one
+    v3 = stored(final, 3)
+    # once final, a provisional run (whatever its inputs) adds nothing
+    assert next_version(so_far, RunKind.PROVISIONAL, v3, BERLIN) is None
+    assert next_version(whole, RunKind.PROVISIONAL, v3, BERLIN) is None
+
+
+def test_statement_changes_count_a_new_member_from_zero() -> None:
+    z = Decimal(0)
+    old = (Statement("a", Decimal(10), z, z, z, Decimal(10), z, Decimal("0.04")),)
+    new = (
+        Statement("a", Decimal(10), z, z, z, Decimal(10), z, Decimal("0.04")),
+        Statement("b", Decimal(5), z, z, z, Decimal(5), z, Decimal("0.02")),
+    )
+    assert statement_changes(old, new) == {
+        "b": {
+            "consumption_wh": {"old": "0", "new": "5", "delta": "5"},
+            "grid_import_wh": {"old": "0", "new": "5", "delta": "5"},
+            "amount_eur": {"old": "0", "new": "0.02", "delta": "0.02"},
+        }
+    }
 
 
 def test_mieterstrom_sum_meter() -> None:
@@ -387,17 +455,3 @@ def test_mieterstrom_sum_meter() -> None:
     check_mieterstrom_price(Decimal("0.27"), Decimal("0.30"))
     with pytest.raises(SettlementInputError, match="90 %"):
         check_mieterstrom_price(Decimal("0.28"), Decimal("0.30"))
-
-
-def test_a_ledger_takes_only_its_own_community_and_keeps_periods_apart() -> None:
-    ledger = SettlementLedger("eeg-2")
-    with pytest.raises(SettlementInputError, match="ledger of 'eeg-2'") as err:
-        ledger.record(inputs(BASIC))
-    assert err.value.field == "community_id"
-    assert ledger.runs == ()
-    one = SettlementLedger("eeg-1")
-    first_qh = inputs({k: v[:1] for k, v in BASIC.items()})
-    one, _ = one.record(first_qh)
-    one, restated = one.record(inputs(BASIC))
-    assert restated is None  # another period: its own v1, not a restatement
-    assert [(r.version, r.period_end - r.period_start) for r in one.runs] == [(1, QH), (1, 2 * QH)]

@@ -1,23 +1,29 @@
-"""Bucketing of intervals and statements (pure): local days across DST, months, no double
-counting when settlement runs of different lengths overlap."""
+"""Balances (pure): bucketing of intervals and statements into local quarter-hours, days and
+months across DST, no double counting when settlement runs of different lengths overlap, and the
+member's CSV of it."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from api.balances import (
+from kernel.readings import Quality
+from vpp.settlement.balances import (
+    IntervalSums,
     IntervalValue,
     Resolution,
     SettledPeriod,
     bucket_bounds,
     bucketise,
     kwh,
+    local_midnight,
     plain,
 )
-from kernel.readings import Quality
-from store.settlement import Statement
+from vpp.settlement.csv_export import balances_csv
+from vpp.settlement.runs import Statement
 
 BERLIN = ZoneInfo("Europe/Berlin")
 QH = timedelta(minutes=15)
@@ -94,3 +100,78 @@ def test_decimals_print_plainly() -> None:
         "0.001",
         "1240",
     ]
+
+
+def test_sums_from_the_database_count_like_intervals() -> None:
+    t = local_midnight(date(2026, 10, 25), BERLIN)
+    sums = [
+        IntervalSums(0, {"import_energy_wh": Decimal("1000.5")}, 100, 3),
+        IntervalSums(1, {"import_energy_wh": Decimal("1"), "export_energy_wh": Decimal(2)}, 96, 0),
+    ]
+    days = bucketise(Resolution.DAY, date(2026, 10, 25), date(2026, 10, 27), BERLIN, sums=sums)
+    assert [(b.start, b.quarter_hours, b.substitute_quarter_hours) for b in days] == [
+        (t, 100, 3),
+        (t + timedelta(hours=25), 96, 0),
+    ]
+    assert days[0].metered_wh == {"import_energy_kwh": Decimal("1000.5")}
+
+
+def test_csv_has_a_row_per_bucket_units_in_the_header_and_blanks_where_not_settled() -> None:
+    d1 = local_midnight(date(2026, 10, 25), BERLIN)  # 100 quarter-hours
+    d2 = local_midnight(date(2026, 10, 26), BERLIN)
+    intervals = [
+        IntervalValue("import_energy_wh", d1 + k * QH, Decimal("12.5"), Quality.GOOD)
+        for k in range(100)
+    ]
+    settled = Statement(
+        "a",
+        Decimal(1250),
+        Decimal(0),
+        Decimal(400),
+        Decimal(0),
+        Decimal(850),
+        Decimal(0),
+        Decimal("0.3349"),  # an exact amount: shown to the cent
+        Decimal("152.0"),
+    )
+    buckets = bucketise(
+        Resolution.DAY,
+        date(2026, 10, 25),
+        date(2026, 10, 27),
+        BERLIN,
+        intervals,
+        [SettledPeriod(d1, d2, settled)],
+    )
+    rows = list(csv.reader(io.StringIO(balances_csv(buckets))))
+    assert rows[0] == [
+        "start",
+        "end",
+        "quarter_hours",
+        "substitute_quarter_hours",
+        "import_energy_kwh",
+        "consumption_kwh",
+        "generation_kwh",
+        "shared_received_kwh",
+        "shared_delivered_kwh",
+        "residual_kwh",
+        "surplus_kwh",
+        "amount_eur",
+        "co2_avoided_g",
+    ]
+    assert rows[1] == [
+        "2026-10-24T22:00:00+00:00",
+        "2026-10-25T23:00:00+00:00",
+        "100",
+        "0",
+        "1.25",
+        "1.25",
+        "0",
+        "0.4",
+        "0",
+        "0.85",
+        "0",
+        "0.33",
+        "152",
+    ]
+    assert rows[2][:5] == ["2026-10-25T23:00:00+00:00", "2026-10-26T23:00:00+00:00", "0", "0", ""]
+    assert rows[2][5:] == [""] * 8
