@@ -378,11 +378,11 @@ async def profile_month(url: str, ds: Dataset, now: datetime, n: int = 20) -> st
     (the balances read, the response model and its JSON), its two queries alone (the
     intervals summed per day, the newest statement of each day), and cProfile's top functions
     over the route's steps."""
-    from api.balances import Resolution, bucket_bounds
     from api.periods import PeriodQuery
     from api.routers.members import balance_row, member_buckets
     from api.schemas.members import MemberBalancesPublic
     from store import Store
+    from vpp.settlement.balances import Resolution, bucket_bounds
 
     months = month_bounds(ds, now)
     stages: dict[str, list[float]] = {
