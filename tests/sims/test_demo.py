@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -92,6 +92,60 @@ def test_render_before_the_first_cycle_says_so_and_shows_no_zeros() -> None:
     street = next(line for line in text.splitlines() if line.startswith("street ring"))
     assert "—" in street
     assert " 0 " not in street
+
+
+def test_render_marks_a_slowed_clock_a_stale_plan_a_late_settlement_and_dark_lamps() -> None:
+    """Nothing stale is shown as current: the clock says it slowed and why, a plan made for
+    10:45 at 12:00 is stale, a settlement through 11:15 is behind, and a street whose lamps
+    are dark while 100 % was commanded says so."""
+    status = DemoStatus(
+        town="Testdorf",
+        timezone="Europe/Berlin",
+        now=NOON,
+        speed=40,
+        target_speed=144,
+        slowed="the machine is busy (cycles took 180 % of their time)",
+        communities=(CommunityNow("q", "Quartier", 3, 0, 5_000, 0, 5_000),),
+        plans={"q": PlanNow("optimal", 1.0, 0, 4, NOON - timedelta(hours=1, minutes=15))},
+        settlement={
+            "q": SettlementNow(
+                3,
+                "provisional",
+                Decimal(1),
+                Decimal(0),
+                Decimal(1),
+                Decimal("-21.57"),
+                through=NOON - timedelta(minutes=45),
+            )
+        },
+        streets=(StreetNow("ring", 25, 25, 0.0, 12.5, "dusk 100 %", following=0, differing=25),),
+    )
+    text = render(status)
+    assert "(simulated, slowed to 40× of 144× — the machine is busy (cycles took 180 %" in text
+    assert "STALE: made for 10:45, 1 h 15 min old" in text
+    assert "BEHIND by 45 min" in text
+    assert "members receive 21.57 €" in text
+    assert "NOT FOLLOWING: 25 of 25 lamps off their command" in text
+
+
+def test_a_current_plan_and_settlement_carry_no_marker() -> None:
+    status = DemoStatus(
+        town="Testdorf",
+        timezone="Europe/Berlin",
+        now=NOON + timedelta(minutes=7),
+        speed=144,
+        communities=(CommunityNow("q", "Quartier", 3, 0, 5_000, 0, 5_000),),
+        plans={"q": PlanNow("optimal", 1.0, 0, 4, NOON)},
+        settlement={
+            "q": SettlementNow(
+                3, "provisional", Decimal(1), Decimal(0), Decimal(1), Decimal(1), through=NOON
+            )
+        },
+    )
+    text = render(status)
+    assert "STALE" not in text
+    assert "BEHIND" not in text
+    assert "slowed" not in text
 
 
 def _site() -> object:
