@@ -32,7 +32,6 @@ from api.routers import (
     community,
     exports,
     lighting,
-    lighting_analysis,
     members,
     plans,
     privacy,
@@ -131,7 +130,12 @@ def create_app(
     install_error_handlers(app)
     document_field_errors(app)
     app.add_middleware(HttpMetricsMiddleware, metrics=state.http_metrics)
+    include_routes(app)
+    return app
 
+
+def include_routes(app: FastAPI) -> None:
+    """The API's routers, then the pages and their static files."""
     for module in (
         system,
         auth,
@@ -145,13 +149,12 @@ def create_app(
         settlement,
         audit,
         privacy,
-        lighting,
-        lighting_analysis,
     ):
         app.include_router(module.router)
+    for router in lighting.ROUTERS:
+        app.include_router(router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    return app
 
 
 __all__ = ["API_PREFIX", "create_app"]

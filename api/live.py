@@ -1,16 +1,16 @@
 """The live state of a running service as the operator's API and page show it: the communities
-now and every asset, from the service's newest cycle (``Service.last_report``), its site, the
-devices away since start (``Service.devices.away``) and the setpoints its writer keeps in force
-(``Service.command_writer.in_force()``). Without a runtime, or before the service has started,
-there is no live state: the functions say so with None instead of showing zeros.
+now and every asset, from the runtime's newest cycle (:meth:`api.runtime.Runtime.live`: its
+snapshot, the devices away since start and the setpoints its writer keeps in force) and its
+site. Without a runtime, without a site, or before the first cycle there is no live state:
+the functions say so with None instead of showing zeros.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from api.runtime import Runtime, site_of
 from scheduler.assets import AssetState, asset_states
 from scheduler.community import community_now
 
@@ -32,17 +32,19 @@ class CommunityLive:
     at: datetime
 
 
-def community_live(runtime: Any) -> list[CommunityLive] | None:
-    """The communities now from the runtime's newest cycle; None without a runtime or cycle.
+def community_live(runtime: Runtime | None) -> list[CommunityLive] | None:
+    """The communities now from the runtime's newest cycle; None without a runtime, a site or
+    a cycle.
 
     Per member: generation is its PV, consumption its grid meter plus PV minus battery
     charging; a member whose grid meter did not answer is left out and counted as unread,
     never as zero. Shared is what members export that others import at the same instant."""
-    site = getattr(runtime, "site", None)
-    report = getattr(runtime, "last_report", None)
-    if site is None or report is None:
+    site = site_of(runtime)
+    if runtime is None or site is None:
         return None
-    snapshot = report.snapshot
+    snapshot = runtime.live().snapshot
+    if snapshot is None:
+        return None
     out: list[CommunityLive] = []
     for c in site.communities:
         now = community_now(site, c.id, snapshot)
@@ -80,24 +82,16 @@ class AssetsNow:
         return sum(1 for a in self.assets if a.available)
 
 
-def assets_now(runtime: Any) -> AssetsNow | None:
+def assets_now(runtime: Runtime | None) -> AssetsNow | None:
     """The site's devices with their live state; None without a runtime that has a site."""
-    site = getattr(runtime, "site", None)
-    if site is None:
+    site = site_of(runtime)
+    if runtime is None or site is None:
         return None
-    report = getattr(runtime, "last_report", None)
-    snapshot = report.snapshot if report is not None else None
-    try:  # a service that has not started (or has stopped) has no devices or writer
-        away: dict[str, str] = dict(runtime.devices.away)
-    except (AttributeError, RuntimeError):
-        away = {}
-    try:
-        in_force = list(runtime.command_writer.in_force())
-    except (AttributeError, RuntimeError):
-        in_force = []
+    live = runtime.live()
+    snapshot = live.snapshot
     return AssetsNow(
         at=snapshot.at if snapshot is not None else None,
-        assets=asset_states(site, snapshot, away, in_force),
+        assets=asset_states(site, snapshot, live.away, live.in_force),
     )
 
 

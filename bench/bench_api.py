@@ -61,11 +61,13 @@ from typing import Any
 
 import httpx
 
+from api.runtime import LightingControl
 from bench.apidata import OPERATOR, PASSWORD, TZ, Dataset, ensure_postgres, ensure_sqlite
 from kernel.clock import ManualClock
 from scheduler.health import Readiness
 from scheduler.live import LiveView
 from scheduler.observability import Metrics
+from scheduler.site import Site
 
 SECRET = "bench-secret-key-0123456789abcdef"
 DEFAULT_NOW = "2025-11-20T12:00:00+00:00"
@@ -79,13 +81,14 @@ SESSION_COOKIE = "waldstadt_session"
 
 @dataclass
 class BenchRuntime:
-    """A runtime with a clock standing inside the stored year (see :mod:`api.runtime`)."""
+    """A runtime with a clock standing inside the stored year (see :mod:`api.runtime`); no
+    site, no lighting, no cycle."""
 
     clock: ManualClock
     metrics: Metrics = field(default_factory=Metrics)
 
-    site: Any = None
-    lighting: Any = None
+    site: Site | None = None
+    lighting: LightingControl | None = None
 
     async def readiness(self) -> Readiness:
         return Readiness(())

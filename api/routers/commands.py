@@ -10,21 +10,22 @@ cannot dispatch.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 
-from api.acting import once
+from api.acting import ActingDep
 from api.audit import record_action
-from api.deps import ClockDep, IdempotencyKey, Operator, State, StoreDep
+from api.deps import Operator, StoreDep
 from api.errors import bad_field, not_found
 from api.periods import Range
+from api.runtime import site_of
 from api.schemas.operations import CommandPublic, OverrideCreate
 from kernel.commands import Command as SetpointCommand
 from kernel.commands import CommandKind
+from scheduler.journal import to_row
 from scheduler.overrides import DEFAULT_REVERT_S, OVERRIDE_PREFIX
-from scheduler.recovery import to_row
 from store.commands import Command as StoredRow
 from store.commands import StoredCommand
 from store.schema import COMMAND_STATUSES
@@ -87,18 +88,11 @@ async def get_command(
     summary="Override one setpoint until it expires (audited; send an Idempotency-Key)",
     responses={409: {"description": "Idempotency-Key reused for another request"}},
 )
-async def create_override(
-    body: OverrideCreate,
-    caller: Operator,
-    store: StoreDep,
-    clock: ClockDep,
-    state: State,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> object:
-    async def act() -> tuple[int, CommandPublic]:
-        now = clock.now()
-        site = getattr(state.runtime, "site", None)
+async def create_override(body: OverrideCreate, caller: Operator, acting: ActingDep) -> object:
+    store = acting.store
+    site = site_of(acting.state.runtime)
+
+    async def act(now: datetime) -> tuple[int, CommandPublic]:
         if site is not None and body.target not in {d.name for d in site.devices}:
             raise bad_field("body.target", f"no device {body.target!r} in the site")
         live = await store.commands.live(now, [body.target])
@@ -135,4 +129,4 @@ async def create_override(
         )
         return 201, public(stored)
 
-    return await once(state, caller, request, key, act)
+    return await acting.once(caller, act)

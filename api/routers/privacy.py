@@ -14,16 +14,17 @@ the site file first).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from api.acting import once
+from api.acting import ActingDep
 from api.audit import record_action
-from api.deps import ClockDep, IdempotencyKey, Operator, State, StoreDep
+from api.deps import Operator, StoreDep
 from api.errors import conflict
+from api.runtime import site_of
 from api.schemas.privacy import DeletionRequestStatus, ErasureCreate, ErasurePublic, RetainedData
 from scheduler.assets import device_roles
+from scheduler.site import Site
 from store import Store
 from store.audit import AuditRecord
 
@@ -99,17 +100,18 @@ async def request_statuses(store: Store) -> list[DeletionRequestStatus]:
     return out
 
 
-def _site_devices(site: Any, member_id: str, now: datetime) -> list[str]:
-    """The member's devices in the site file; 409 while the member is in a community."""
-    for community in getattr(site, "communities", ()):
+def _site_devices(site: Site | None, member_id: str, now: datetime) -> list[str]:
+    """The member's devices in the site file (none without one); 409 while the member is in
+    a community."""
+    if site is None:
+        return []
+    for community in site.communities:
         for m in community.members:
             if m.member == member_id and (m.left is None or m.left > now):
                 raise conflict(
                     f"member {member_id!r} is still in community {community.id!r}: end the "
                     "membership in the site file (members[].left) before erasing"
                 )
-    if site is None:
-        return []
     return [d for d, (owner, _) in device_roles(site).items() if owner == member_id]
 
 
@@ -120,18 +122,11 @@ def _site_devices(site: Any, member_id: str, now: datetime) -> list[str]:
     summary="Erase a member's accounts and raw readings (audited; send an Idempotency-Key)",
     responses={409: {"description": "still a member of a community, or the key was reused"}},
 )
-async def erase(
-    body: ErasureCreate,
-    caller: Operator,
-    store: StoreDep,
-    clock: ClockDep,
-    state: State,
-    request: Request,
-    key: IdempotencyKey = None,
-) -> object:
-    async def act() -> tuple[int, ErasurePublic]:
-        now = clock.now()
-        site = getattr(state.runtime, "site", None)
+async def erase(body: ErasureCreate, caller: Operator, acting: ActingDep) -> object:
+    store = acting.store
+    site = site_of(acting.state.runtime)
+
+    async def act(now: datetime) -> tuple[int, ErasurePublic]:
         devices = sorted({*_site_devices(site, body.member_id, now), *body.devices})
         accounts = await store.users.delete_member_accounts(body.member_id)
         readings = await store.readings.delete_devices(devices)
@@ -160,7 +155,7 @@ async def erase(
             audit_id=rec.id,
         )
 
-    return await once(state, caller, request, key, act)
+    return await acting.once(caller, act)
 
 
 __all__ = ["ERASED", "REQUESTED", "request_statuses", "router"]

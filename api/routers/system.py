@@ -14,12 +14,10 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
-from sqlalchemy import text
 
 from api.deps import State
 from kernel.errors import WaldstadtError
 from scheduler.health import Check, Readiness
-from store.engine import read_tx
 
 router = APIRouter(tags=["system"])
 
@@ -43,13 +41,14 @@ async def health() -> Health:
 
 
 async def database_check(state: State) -> Check:
+    """The database answers a real query (:meth:`store.Store.ping`) within
+    :data:`DB_CHECK_TIMEOUT_S`."""
     store = state.store
     if store is None:
         return Check("database", False, "not open")
     try:
         async with asyncio.timeout(DB_CHECK_TIMEOUT_S):
-            async with read_tx(store.engine, "readiness check") as conn:
-                await conn.execute(text("SELECT 1"))
+            await store.ping()
     except TimeoutError:
         return Check("database", False, f"no answer within {DB_CHECK_TIMEOUT_S} s")
     except (WaldstadtError, RuntimeError) as exc:

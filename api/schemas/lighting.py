@@ -1,5 +1,6 @@
-"""What lighting engineers send and see: programs, calendars, segments, luminaires, previews,
-backtests, savings and failures.
+"""What lighting engineers send and see of the configuration: programs, calendars, segments,
+luminaires, the reason chain of a level, the configuration and its versions. Previews,
+backtests, savings and failures: :mod:`api.schemas.lighting_figures`.
 
 Programs and calendars are validated by the site file's own models
 (:mod:`lighting.config`), so the web API refuses exactly what a site file would refuse.
@@ -7,18 +8,15 @@ Programs and calendars are validated by the site file's own models
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from lighting.config import CalendarConfig, ProgramConfig, RuleConfig, StepConfig
 
-#: Dates the previews, backtests and savings accept (the sun's positions are computed for them).
-FIRST_DATE = date(1970, 1, 1)
-LAST_DATE = date(2199, 12, 31)
-
-_STEPS_EXAMPLE: list[JsonValue] = [
+#: Example steps of a program (the OpenAPI examples).
+STEPS_EXAMPLE: list[JsonValue] = [
     {"name": "on", "anchor": "sunset", "offset_min": -10, "level_pct": 100, "ramp_s": 60},
     {"name": "evening", "anchor": "clock", "clock": "22:00", "level_pct": 70, "ramp_s": 300},
     {"name": "after midnight", "anchor": "solar_midnight", "level_pct": 30, "ramp_s": 300},
@@ -30,7 +28,7 @@ class ProgramCreate(ProgramConfig):
     """A new dimming program: steps anchored to the sun or the clock, in time order."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"name": "Wohnstraße", "steps": _STEPS_EXAMPLE}]}
+        json_schema_extra={"examples": [{"name": "Wohnstraße", "steps": STEPS_EXAMPLE}]}
     )
 
 
@@ -38,7 +36,7 @@ class ProgramUpdate(BaseModel):
     """The new steps of an existing program (its name stays)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"steps": _STEPS_EXAMPLE}]}
+        extra="forbid", json_schema_extra={"examples": [{"steps": STEPS_EXAMPLE}]}
     )
 
     steps: list[StepConfig]
@@ -203,159 +201,8 @@ class ChangePublic(BaseModel):
     item: dict[str, Any] = Field(description="the program, calendar or segment as changed")
 
 
-class PreviewNightRequest(BaseModel):
-    """Preview one night of a segment: its calendar's program, a stored program by name, or an
-    unsaved program posted here (at most one of ``program_name`` and ``program``)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"segment_id": "waldweg", "night": "2026-12-24"},
-                {
-                    "segment_id": "waldweg",
-                    "night": "2026-12-24",
-                    "program": {"name": "trial", "steps": _STEPS_EXAMPLE},
-                },
-            ]
-        },
-    )
-
-    segment_id: str = Field(min_length=1)
-    night: date = Field(
-        ge=FIRST_DATE, le=LAST_DATE, description="the local date of the night's evening"
-    )
-    program_name: str | None = Field(default=None, min_length=1)
-    program: ProgramConfig | None = None
-
-    @model_validator(mode="after")
-    def _at_most_one(self) -> Self:
-        if self.program_name is not None and self.program is not None:
-            raise ValueError("give at most one of program_name and program")
-        return self
-
-
-class PreviewYearRequest(BaseModel):
-    """Energy and savings per month of a year (every night whose evening lies in it)."""
-
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"segment_id": "waldweg", "year": 2026}]}
-    )
-
-    segment_id: str = Field(min_length=1)
-    year: int = Field(ge=FIRST_DATE.year, le=LAST_DATE.year)
-    program_name: str | None = Field(default=None, min_length=1)
-    program: ProgramConfig | None = None
-
-    @model_validator(mode="after")
-    def _at_most_one(self) -> Self:
-        if self.program_name is not None and self.program is not None:
-            raise ValueError("give at most one of program_name and program")
-        return self
-
-
-class StepAtPublic(BaseModel):
-    at: datetime
-    local_time: str = Field(examples=["2026-12-24 16:18"])
-    step: str
-    level_pct: float = Field(description="at the design class, floor applied")
-    ramp_s: float
-    note: str
-
-
-class CurvePointPublic(BaseModel):
-    at: datetime
-    level_pct: float
-
-
-class EnergyPublic(BaseModel):
-    energy_wh: int
-    baseline_wh: int = Field(description="full light from sunset to sunrise, standby included")
-    savings_wh: int
-    savings_pct: float
-    co2_kg: float
-    co2_saved_kg: float
-
-
-class NightPreviewPublic(EnergyPublic):
-    segment_id: str
-    night: date
-    program: str
-    rule: str = Field(description="the calendar rule that chose the program, or 'preview'")
-    steps: list[StepAtPublic]
-    curve: list[CurvePointPublic] = Field(description="level over the night (ramps included)")
-    svg: str = Field(description="the level over the night as an SVG document")
-
-
-class MonthEnergyPublic(EnergyPublic):
-    month: str = Field(examples=["2026-12"])
-    nights: int
-
-
-class YearPreviewPublic(EnergyPublic):
-    segment_id: str
-    year: int
-    program: str = Field(description="the program previewed, or 'calendar'")
-    months: list[MonthEnergyPublic]
-    svg: str = Field(description="energy per night against full light, as an SVG document")
-
-
-class BacktestNightPublic(BaseModel):
-    night: date
-    program: str
-    energy_wh: int = Field(description="with traffic adaptation")
-    program_only_wh: int = Field(description="the program alone (design class)")
-    baseline_wh: int
-    lowered_h: float = Field(description="hours at a lowered class")
-
-
-class BacktestPublic(BaseModel):
-    segment_id: str
-    first_night: date
-    last_night: date
-    records: int = Field(description="CSV rows of this segment")
-    energy_wh: int = Field(description="with traffic adaptation")
-    program_only_wh: int = Field(description="without traffic adaptation")
-    baseline_wh: int
-    adaptation_saved_wh: int
-    adaptation_saved_pct: float = Field(description="of the program-only energy")
-    savings_pct: float = Field(description="against full light")
-    lowered_h: float
-    nights: list[BacktestNightPublic]
-
-
-class SegmentSavingsPublic(EnergyPublic):
-    segment_id: str
-    nights: int
-
-
-class SavingsPublic(EnergyPublic):
-    first_night: date
-    last_night: date
-    basis: str
-    segments: list[SegmentSavingsPublic]
-
-
-class FailurePublic(BaseModel):
-    luminaire_id: str
-    segment_id: str | None = Field(description="None: not in the current configuration")
-    kind: str = Field(examples=["lamp_failure", "communication_lost"])
-    severity: str
-    since: datetime
-    message: str
-    alarm_key: str
-
-
-class FailuresPublic(BaseModel):
-    active: list[FailurePublic]
-    by_kind: dict[str, int]
-
-
 __all__ = [
-    "FIRST_DATE",
-    "LAST_DATE",
-    "BacktestNightPublic",
-    "BacktestPublic",
+    "STEPS_EXAMPLE",
     "CalendarCreate",
     "CalendarPublic",
     "CalendarUpdate",
@@ -363,23 +210,12 @@ __all__ = [
     "ConfigPublic",
     "ConfigReplace",
     "ConfigVersionPublic",
-    "CurvePointPublic",
-    "EnergyPublic",
-    "FailurePublic",
-    "FailuresPublic",
     "LuminairePublic",
-    "MonthEnergyPublic",
-    "NightPreviewPublic",
-    "PreviewNightRequest",
-    "PreviewYearRequest",
     "ProgramCreate",
     "ProgramPublic",
     "ProgramUpdate",
     "ReasonPublic",
-    "SavingsPublic",
     "SegmentAssignment",
     "SegmentLivePublic",
     "SegmentPublic",
-    "StepAtPublic",
-    "YearPreviewPublic",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import pytest
@@ -21,11 +20,13 @@ from fastapi import FastAPI
 from api.accounts import add_user
 from api.app import create_app
 from api.auth import Principal, Role, TokenSigner
+from api.runtime import LightingControl
 from kernel.clock import ManualClock
 from scheduler.health import Check, Readiness
 from scheduler.live import LiveView
 from scheduler.observability import Metrics
 from scheduler.settings import Settings
+from scheduler.site import Site
 from store import Store
 
 SECRET = "test-secret-key-0123456789abcdef"
@@ -52,14 +53,14 @@ ROLE_USER: dict[Role, str] = {
 @dataclass
 class TinyRuntime:
     """The smallest thing that satisfies :class:`api.runtime.Runtime` (a real clock, real
-    metrics, readiness from the checks given)."""
+    metrics, readiness from the checks given; no site, no lighting, no cycle)."""
 
     checks: tuple[Check, ...] = ()
     clock: ManualClock = field(default_factory=lambda: ManualClock(NOW))
     metrics: Metrics = field(default_factory=Metrics)
 
-    site: Any = None
-    lighting: Any = None
+    site: Site | None = None
+    lighting: LightingControl | None = None
 
     async def readiness(self) -> Readiness:
         return Readiness(self.checks)

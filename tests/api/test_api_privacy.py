@@ -8,19 +8,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.runtime import LightingControl
 from kernel.clock import ManualClock
 from kernel.readings import Reading
 from scheduler.health import Readiness
 from scheduler.live import LiveView
 from scheduler.observability import Metrics
-from scheduler.site import load_site_text
+from scheduler.site import Site, load_site_text
 from store import Store
 from store.intervals import Interval
 from tests.api.conftest import FAST_HASHER, NOW, bearer, login, settings_for
@@ -40,11 +40,12 @@ PRIVACY_SITE = (
 
 @dataclass
 class SiteRuntime:
-    site: Any
+    """A runtime with the privacy test's site (no lighting, no cycle yet)."""
+
+    site: Site | None
     clock: ManualClock = field(default_factory=lambda: ManualClock(NOW))
     metrics: Metrics = field(default_factory=Metrics)
-
-    lighting: Any = None
+    lighting: LightingControl | None = None
 
     async def readiness(self) -> Readiness:
         return Readiness(())

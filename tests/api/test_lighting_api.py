@@ -10,7 +10,6 @@ import copy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.runtime import LightingControl
 from kernel.clock import ManualClock
 from lighting.config import LightingConfig
 from scheduler.health import Readiness
@@ -25,6 +25,7 @@ from scheduler.lighting import LightingRuntime as RunningLighting
 from scheduler.lighting import LightingServiceConfig
 from scheduler.live import LiveView
 from scheduler.observability import Metrics
+from scheduler.site import Site, site_from_data
 from store import Store
 from store.lighting_config import effective_lighting, lighting_hash
 from tests.api.conftest import FAST_HASHER, bearer, settings_for
@@ -529,12 +530,12 @@ async def test_reason_without_a_running_service_says_so(client: httpx.AsyncClien
 
 @dataclass
 class LightingRuntime:
-    """A runtime like ``scheduler.service.Service`` for the lighting routes: its clock, its
-    site (``site.lighting``) and the real lighting running in its cycle on the broker."""
+    """A runtime like ``app.service.Service`` for the lighting routes: its clock, its site
+    (``site.lighting``) and the real lighting running in its cycle on the broker."""
 
     clock: ManualClock
-    site: Any
-    lighting: RunningLighting | None = None
+    site: Site | None
+    lighting: LightingControl | None = None
     metrics: Metrics = field(default_factory=Metrics)
 
     async def readiness(self) -> Readiness:
@@ -560,8 +561,11 @@ async def test_a_running_service_explains_levels_and_takes_edits(
     store: Store, store_url: str, mqtt_broker: Any, unique: str
 ) -> None:
     clock = ManualClock(datetime(2026, 11, 25, 22, 30, tzinfo=UTC))  # 23:30 in Iserlohn
-    site_file = LightingConfig.model_validate(document())
-    runtime = LightingRuntime(clock, SimpleNamespace(lighting=site_file))
+    info = {"name": "Iserlohn", "latitude": 51.37, "longitude": 7.70}
+    site = site_from_data({"site": info, "lighting": document()})
+    site_file = site.lighting
+    assert site_file is not None
+    runtime = LightingRuntime(clock, site)
     app: FastAPI = create_app(settings_for(store_url), runtime=runtime, store=store)
     app.state.waldstadt.hasher = FAST_HASHER
     transport = httpx.ASGITransport(app=app)

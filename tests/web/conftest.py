@@ -1,8 +1,9 @@
 """Fixtures of the page tests: the app on a SQLite store seeded with a member's day, a plan,
 an alarm and the demo's lighting, an HTTP client per role logged in through the login form.
 
-The runtime is the smallest one the pages read (a clock, and a site with the lighting
-section); the Chromium tests (``test_browser.py``) run the real demo service instead.
+The runtime is the smallest one the pages read (a clock, and a real site with a member, a
+community and the lighting section); the Chromium tests (``test_browser.py``) run the real
+demo service instead.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -23,13 +23,13 @@ from fastapi import FastAPI
 from api.accounts import add_user
 from api.app import create_app
 from api.auth import Role
+from api.runtime import LightingControl
 from kernel.clock import ManualClock
-from kernel.config import validate_data
-from lighting.config import LightingConfig
 from scheduler.health import Readiness
 from scheduler.live import LiveView
 from scheduler.observability import Metrics
 from scheduler.settings import Settings
+from scheduler.site import Site, site_from_data
 from sims.demo_site import DEFAULT_LIGHTING, demo_lighting_data
 from sims.town import StreetSpec, TownConfig
 from store import Store
@@ -60,7 +60,7 @@ ROLE_USER = {
 CSRF_RE = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
 
-def lighting_config() -> LightingConfig:
+def lighting_data() -> dict[str, Any]:
     town = TownConfig(
         name="Testdorf",
         streets=[
@@ -68,27 +68,50 @@ def lighting_config() -> LightingConfig:
                        sensor_dev_eui="70b3d57ed0009901"),
         ],
     )  # fmt: skip
-    return validate_data(LightingConfig, demo_lighting_data(town, DEFAULT_LIGHTING), "test")
+    return demo_lighting_data(town, DEFAULT_LIGHTING)
+
+
+def page_site() -> Site:
+    """The site the pages read: member m01 (a grid meter and a battery) in community c1, and
+    the lighting of one street of four luminaires."""
+    return site_from_data(
+        {
+            "site": {"name": "Testdorf", "latitude": 51.37, "longitude": 7.70},
+            "devices": [
+                {"name": "m01-meter", "driver": "eastron_sdm630", "host": "127.0.0.1",
+                 "unit_id": 1},
+                {"name": "m01-battery", "driver": "battery_inverter", "host": "127.0.0.1",
+                 "unit_id": 2},
+            ],
+            "tariffs": [
+                {"name": "t2026", "valid_from": "2026-01-01T00:00:00+01:00",
+                 "supplier_price_eur_per_kwh": "0.32", "community_price_eur_per_kwh": "0.22",
+                 "feed_in_price_eur_per_kwh": "0.08"},
+            ],
+            "members": [
+                {"id": "m01", "name": "Anna", "meter": "m01-meter",
+                 "battery": {"device": "m01-battery", "capacity_wh": 10000,
+                             "max_charge_w": 5000, "max_discharge_w": 5000}},
+            ],
+            "communities": [
+                {"id": COMMUNITY, "name": "Testdorf", "members": [{"member": "m01"}],
+                 "keys": [{"kind": "dynamic"}], "tariffs": ["t2026"]},
+            ],
+            "lighting": lighting_data(),
+        },
+        "pages-site.yaml",
+    )  # fmt: skip
 
 
 @dataclass
 class PageRuntime:
-    """A clock and a site with a lighting section, one community and one battery (no cycle
-    has run: the live views say so)."""
+    """A clock and the site of :func:`page_site`, no lighting running and no cycle run yet
+    (the live views say so)."""
 
     clock: ManualClock = field(default_factory=lambda: ManualClock(NOW))
     metrics: Metrics = field(default_factory=Metrics)
-    site: Any = field(
-        default_factory=lambda: SimpleNamespace(
-            lighting=lighting_config(),
-            communities=[SimpleNamespace(id=COMMUNITY)],
-            members=[],
-            devices=[SimpleNamespace(name="m01-battery", driver="battery_inverter")],
-            dispatch=SimpleNamespace(revert_s=900),
-        )
-    )
-
-    lighting: Any = None
+    site: Site | None = field(default_factory=page_site)
+    lighting: LightingControl | None = None
 
     async def readiness(self) -> Readiness:
         return Readiness(())

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from api.web.i18n import check_catalogue, parse_accept_language
-from api.web.pages import safe_next
+from api.web.render import safe_next
 from store import Store
 from tests.web.conftest import ACCOUNTS, CSRF_RE, MEMBERS, client_for, form_login
 
@@ -224,9 +224,12 @@ async def test_the_operator_sees_plan_alarms_and_overrides_through_the_audited_r
     assert "m03-meter does not answer" in text
     assert '"m01-battery": [5.0, 5.25' in text  # the battery's state of charge in kWh
     assert '"m02-ev": [11.0' in text
-    # the site's one battery: no cycle has run, so it is not known to answer
-    assert '<span data-key="available">0</span>/1' in text
+    # the site's meter and battery: no cycle has run, so neither is known to answer
+    assert '<span data-key="available">0</span>/2' in text
     assert "no cycle has run yet" in text
+    # the battery of the site's member may be overridden, its grid meter may not
+    assert '<option value="m01-battery">' in text
+    assert '<option value="m01-meter">' not in text
     token = CSRF_RE.search(text)
     assert token is not None
     bad = await olga.post(
