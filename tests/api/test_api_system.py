@@ -9,6 +9,7 @@ from api.app import create_app
 from scheduler.health import Check
 from store import Store
 from tests.api.conftest import TinyRuntime, settings_for
+from tests.db_fixtures import create_pg_database, drop_pg_database, pg_url
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:
@@ -36,6 +37,23 @@ async def test_ready_without_an_open_store_is_degraded(store_url: str) -> None:
     assert r.status_code == 503
     assert r.json()["status"] == "degraded"
     assert r.json()["reasons"] == ["database: not open"]
+
+
+async def test_ready_without_runtime_is_degraded_when_the_database_went_away() -> None:
+    """The probe is a real query (Store.ping): a database dropped under an open store is 503."""
+    name = await create_pg_database()
+    url = pg_url(name)
+    async with Store(url) as store:
+        app = create_app(settings_for(url), store=store)
+        async with client_for(app) as c:
+            before = await c.get("/ready")
+            await drop_pg_database(name)
+            after = await c.get("/ready")
+    assert before.status_code == 200
+    assert after.status_code == 503
+    [reason] = after.json()["reasons"]
+    assert reason.startswith("database: unreachable: ")
+    assert after.json()["checks"]["database"]["ok"] is False
 
 
 async def test_ready_with_a_runtime_reports_its_reasons(store: Store, store_url: str) -> None:
