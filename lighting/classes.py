@@ -4,7 +4,7 @@ A segment has a design class, the classes it may be lowered to (in order, one st
 and the installation's level in % for each class. Those levels come from the segment's
 lighting design; where the design does not give them, a class's level is proportional to its
 maintained luminance (M classes, cd/m²) or illuminance (P and C classes, lx) relative to the
-design class, which is at 100 % (``DOMAIN.md`` §4).
+design class, which is at 100 % (``docs/domain.md`` §4).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Failure detection from node reports: each finding is an :class:`Alarm` with time and
 luminaire.
 
-Kinds (``DOMAIN.md`` §4): lamp failure (no power at a level above 0 %), lamp on by day, power
+Kinds (``docs/domain.md`` §4): lamp failure (no power at a level above 0 %), lamp on by day, power
 too high or too low for the reported level, communication lost (no report within a
 configurable time), and failures the node reports itself (D4i driver flags). Expected power
 comes from the luminaire's rated power and driver curve (:mod:`lighting.energy`). Raising an

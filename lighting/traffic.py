@@ -1,7 +1,7 @@
 """Traffic adaptation: lower a segment's lighting class when traffic is light, with hysteresis.
 
 Every threshold is data per segment (:class:`TrafficRule`). The rule follows the published
-UNI 11248 example (``DOMAIN.md`` §4):
+UNI 11248 example (``docs/domain.md`` §4):
 
 * hourly flow = count in the sample window × (3600 s / window), i.e. a 10-minute count × 6;
 * flow below ``fraction`` × capacity allows ``steps`` classes lower (deepest matching band);

@@ -1,4 +1,4 @@
-"""Faults of DOMAIN.md §5 on the running service (town simulators, a broker of the test's own,
+"""Faults of docs/domain.md §5 on the running service (town simulators, a broker of the test's own,
 SQLite and PostgreSQL, an accelerated clock): a silent device (F1), the broker restarted under
 a telemetry stream (F4), the service killed while curtailing and restarted mid-interval (F2,
 F3), the InfluxDB mirror away for a while (F6), and a day the solver cannot plan (F9)."""

@@ -6,7 +6,7 @@ Values in, statements out; no clock, no I/O. The pieces, in the order data flows
   tariffs, metered member intervals, the inputs of a run;
 * :mod:`.validate` — bad input refused before anything is computed (names member, interval,
   field); :func:`.validate.validate_participation` across communities (≤ 5, Σ ≤ 100 %);
-* :mod:`.keys` — the keys of DOMAIN.md §2 (AT static/dynamic, DE §42b constant/proportional,
+* :mod:`.keys` — the keys of docs/domain.md §2 (AT static/dynamic, DE §42b constant/proportional,
   DE §42c contract key with optional re-offer);
 * :mod:`.apportion` — the one remainder rule (largest remainder, ties by member id);
 * :mod:`.allocate` — exact allocation: one quarter-hour on ints (the reference), or many on

@@ -3,7 +3,7 @@
 Two paths compute the same numbers:
 
 * :func:`allocate_quarter_hour` — one quarter-hour on Python ints; it is written to be read
-  next to DOMAIN.md §2 and is what a statement's explanation is built from;
+  next to docs/domain.md §2 and is what a statement's explanation is built from;
 * :func:`allocate_bulk` — many quarter-hours at once on ``int64`` arrays of shape
   ``(quarter-hours, members)``; this is how a community-year is settled.
 

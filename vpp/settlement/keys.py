@@ -1,4 +1,4 @@
-"""Sharing keys (DOMAIN.md §2) as values, and their validation.
+"""Sharing keys (docs/domain.md §2) as values, and their validation.
 
 Per quarter-hour: consumption ``C_i``, generation ``G``, allocation ``A_i``, surplus
 ``S = G − Σ A_i``. The keys:

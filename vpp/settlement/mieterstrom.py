@@ -6,7 +6,7 @@ the others keep their own supplier, who is deemed to have delivered all they con
 quarter-hour (Wh):
 
 * participants' grid draw ``R = max(0, main-meter import − Σ non-participant consumption)``
-  (DOMAIN.md §2), at most ``Σ`` participant consumption — where sub-meters and main meter
+  (docs/domain.md §2), at most ``Σ`` participant consumption — where sub-meters and main meter
   disagree by more, the difference is not attributed to participants;
 * local supply ``L = Σ participant consumption − R``;
 * both are split among participants in proportion to their consumption by the largest-remainder

@@ -1,4 +1,4 @@
-"""Worked examples for every key, checked by hand against DOMAIN.md §2.
+"""Worked examples for every key, checked by hand against docs/domain.md §2.
 
 Each row: key, consumption per member (sorted ids a, b, c), generation per member, expected
 allocation per member, expected surplus. Both the scalar and the array path must agree.
