@@ -153,3 +153,74 @@ def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
     assert isinstance(func, ast.Attribute)
     assert isinstance(func.value, ast.Name)
     assert (func.value.id, func.attr) in FORBIDDEN_CALLS
+
+
+# -- the layers: each package imports only those below it --------------------------------------
+
+#: What each package may import of the project (itself included).
+LAYERS: dict[str, set[str]] = {
+    "kernel": {"kernel"},
+    "vpp": {"kernel", "vpp"},
+    "lighting": {"kernel", "lighting"},
+    "protocols": {"kernel", "vpp", "lighting", "protocols"},
+    "sims": {"kernel", "vpp", "lighting", "protocols", "sims"},
+    "store": {"kernel", "vpp", "lighting", "protocols", "store"},
+    "scheduler": {"kernel", "vpp", "lighting", "protocols", "store", "scheduler"},
+    "api": {"kernel", "vpp", "lighting", "protocols", "store", "scheduler", "api"},
+    "app": {"kernel", "vpp", "lighting", "protocols", "store", "scheduler", "api", "sims", "app"},
+}
+#: Third-party modules a package must not import (the API speaks HTTP, the store holds SQL).
+FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
+    "api": {"sqlalchemy", "asyncpg", "aiosqlite", "paho", "aiomqtt", "pymodbus"},
+    "scheduler": {"sqlalchemy", "fastapi", "uvicorn"},
+    "kernel": {"sqlalchemy", "fastapi", "paho", "aiomqtt", "pymodbus"},
+}
+
+
+def package_files() -> list[Path]:
+    return sorted(
+        p
+        for pkg in LAYERS
+        for p in (ROOT / pkg).rglob("*.py")
+        if "migrations" not in p.relative_to(ROOT).parts
+    )
+
+
+def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """(line, module, imported names) of every absolute import, also inside functions."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out: list[tuple[int, str, list[str]]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append((node.lineno, node.module, [a.name for a in node.names]))
+    return out
+
+
+@pytest.mark.parametrize("path", package_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_package_imports_only_the_layers_below_it(path: Path) -> None:
+    pkg = path.relative_to(ROOT).parts[0]
+    allowed = LAYERS[pkg]
+    banned = FORBIDDEN_LIBRARIES.get(pkg, set())
+    problems = []
+    for line, module, names in _imports(path):
+        top = module.split(".")[0]
+        if top in LAYERS and top not in allowed:
+            problems.append(f"line {line}: {pkg} imports {module} (a layer above it)")
+        if top in banned:
+            problems.append(f"line {line}: {pkg} imports {module}")
+        if top in LAYERS and top != pkg:
+            private = [n for n in names if n.startswith("_")]
+            if private:
+                problems.append(f"line {line}: private name(s) {private} of {module}")
+    assert not problems, f"{path.relative_to(ROOT)}: {problems}"
+
+
+def test_the_layer_rule_catches_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from app.service import Service\nfrom store.commands import _stored\n")
+    found = _imports(bad)
+    assert (found[0][1], found[0][2]) == ("app.service", ["Service"])
+    assert "app" not in LAYERS["sims"]
+    assert found[1][2] == ["_stored"]
