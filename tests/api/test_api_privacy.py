@@ -69,9 +69,9 @@ def reading(device: str, minutes: int) -> Reading:
     )
 
 
-async def test_a_request_is_listed_then_erased_as_far_as_no_duty_keeps_the_data(
-    client: httpx.AsyncClient, store: Store
-) -> None:
+async def seed_readings_and_an_interval(store: Store) -> None:
+    """Three raw readings of m01's devices (a-*), of a meter the site no longer names
+    (old-meter) and of another member's meter (b-meter); one interval of m01."""
     await store.readings.write(
         [reading(d, m) for d in ("a-meter", "a-pv", "a-bat", "old-meter", "b-meter")
          for m in (1, 2, 3)],
@@ -80,6 +80,33 @@ async def test_a_request_is_listed_then_erased_as_far_as_no_duty_keeps_the_data(
     await store.intervals.record(
         [Interval("m01", "import_energy_wh", NOW.replace(minute=0), Decimal(5))], now=NOW
     )
+
+
+async def check_gone_and_kept(client: httpx.AsyncClient, store: Store, anna: str) -> None:
+    """Gone: the account (its token no longer works) and the devices' raw readings. Kept:
+    another member's readings, the member's intervals, the audit trail (verified)."""
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {anna}"})
+    assert me.status_code == 401
+    assert await store.users.get("anna") is None
+    for device in ("a-meter", "a-pv", "a-bat", "old-meter"):
+        assert await store.readings.count(device) == 0
+    assert await store.readings.count("b-meter") == 3
+    assert await store.intervals.for_member(
+        "m01", NOW - timedelta(hours=1), NOW + timedelta(hours=1)
+    )
+    records = [r.entry for r in await store.audit.records()]
+    assert [(e.actor, e.action, e.target) for e in records] == [
+        ("anna", "gdpr.deletion_requested", "member:m01"),
+        ("olga", "gdpr.erased", "member:m01"),
+    ]
+    assert records[1].new_value["readings_deleted"] == 12
+    assert (await store.audit.verify()).ok
+
+
+async def test_a_request_is_listed_then_erased_as_far_as_no_duty_keeps_the_data(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    await seed_readings_and_an_interval(store)
     anna = await login(client, "anna")  # m01's account
     asked = await client.post(
         "/api/v1/members/m01/deletion-request",
@@ -111,24 +138,7 @@ async def test_a_request_is_listed_then_erased_as_far_as_no_duty_keeps_the_data(
     assert again.json() == erased
     assert again.headers.get("Idempotent-Replayed") == "true"
 
-    # gone: the account (its token no longer works) and the devices' raw readings
-    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {anna}"})
-    assert me.status_code == 401
-    assert await store.users.get("anna") is None
-    for device in ("a-meter", "a-pv", "a-bat", "old-meter"):
-        assert await store.readings.count(device) == 0
-    # kept: another member's readings, the member's intervals, the audit trail (verified)
-    assert await store.readings.count("b-meter") == 3
-    assert await store.intervals.for_member(
-        "m01", NOW - timedelta(hours=1), NOW + timedelta(hours=1)
-    )
-    records = [r.entry for r in await store.audit.records()]
-    assert [(e.actor, e.action, e.target) for e in records] == [
-        ("anna", "gdpr.deletion_requested", "member:m01"),
-        ("olga", "gdpr.erased", "member:m01"),
-    ]
-    assert records[1].new_value["readings_deleted"] == 12
-    assert (await store.audit.verify()).ok
+    await check_gone_and_kept(client, store, anna)
     [after] = (await client.get("/api/v1/privacy/deletion-requests", headers=olga)).json()
     assert after["status"] == "erased"
     assert after["erased_by"] == "olga"
