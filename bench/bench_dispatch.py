@@ -3,8 +3,8 @@
 ``scripts/bench dispatch [--sizes=10,100,1000,10000] [--reps=3] [--no-compare] [--no-rolling]``
 
 Each measurement runs in a fresh child process (so peak memory is per size) on a synthetic
-community (:func:`vpp.dispatch.testing.synthetic_community`: 80 % PV, half with batteries, a
-third with EVs or storage heaters, some heat pumps, feeder limit 3 kW per member). The exact
+community (:func:`vpp.dispatch.testing.synthetic_community`: 80 % PV, half with batteries,
+two in five with EVs or storage heaters, feeder limit 3 kW per member). The exact
 reference is the monolithic LP (every member modelled, no aggregation) solved to optimality in
 the same run; where it is too large, the gap is taken to the solver's certified dual bound.
 Timings are medians over ``--reps`` repetitions (machine shared by other engineers: noisy).

@@ -43,7 +43,7 @@ from kernel.clock import Clock
 from kernel.readings import Reading
 from scheduler.controller import Controller
 from scheduler.cycle import CycleReport, Decider
-from scheduler.dispatch_job import DispatchJob
+from scheduler.dispatch import DispatchJob
 from scheduler.jobs import (
     ClockedScheduler,
     JobFunc,

@@ -9,43 +9,31 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pytest
-from holidays import country_holidays
 
 from kernel.clock import ManualClock
 from kernel.commands import CommandKind
 from kernel.errors import ConfigError
 from kernel.readings import Reading
-from scheduler.dispatch_job import (
-    DispatchJob,
-    _session,
-    _within_horizon,
-    plan_from_payload,
-    plan_payload,
-    profile_window,
-)
+from scheduler.dispatch import DispatchJob
 from scheduler.observability import Metrics
 from scheduler.site import Site, load_site, site_from_data
 from scheduler.snapshot import Snapshot
 from store import Store
 from vpp.dispatch import (
     Battery,
-    DispatchProblem,
     EvCharger,
-    Member,
     PlanStatus,
-    Prices,
     Pv,
     SolveOptions,
     StorageHeater,
-    solve,
 )
+from vpp.dispatch.payload import plan_from_payload
 from vpp.forecast import LoadProfile, PvSite, bdew_load_w, clear_sky_power_w
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -314,40 +302,6 @@ async def test_no_car_yet_is_planned_from_the_next_quarter_hour(store: Store) ->
     assert ev.arrival_qh == 0
 
 
-@pytest.mark.parametrize(
-    ("local_start", "begin", "end", "expected"),
-    [
-        # evening arrival, morning departure; horizon from 20:00: in progress until 07:00
-        ("2026-06-15 20:00", time(18), time(7), (0, 44)),
-        # horizon from 12:00: the next session, arrival rounded up, departure down
-        ("2026-06-15 12:00", time(18, 5), time(19, 55), (25, 31)),
-        # 02:00 → 07:00: the session that began yesterday evening
-        ("2026-06-16 02:00", time(18), time(7), (0, 20)),
-        # the next session begins after the horizon (16 qh = 4 h from 08:00)
-        ("2026-06-15 08:00", time(18), time(7), None),
-        # spring forward: 22:00 → 06:00 across the lost hour is 7 h = 28 qh
-        ("2026-03-28 22:00", time(22), time(6), (0, 28)),
-    ],
-)
-def test_sessions_in_quarter_hours(
-    local_start: str, begin: time, end: time, expected: tuple[int, int] | None
-) -> None:
-    start = datetime.fromisoformat(local_start).replace(tzinfo=BERLIN).astimezone(UTC)
-    n = 16 if expected is None else 96
-    s = _session(start, n, begin, end, BERLIN)
-    assert (None if s is None else (s.from_qh, s.to_qh)) == expected
-
-
-def test_departure_after_the_horizon_leaves_only_what_cannot_wait() -> None:
-    s = _session(datetime(2026, 6, 15, 18, tzinfo=UTC), 16, time(18), time(7), ZoneInfo("UTC"))
-    assert s is not None
-    assert (s.from_qh, s.to_qh) == (0, 52)
-    # 36 qh after the horizon at 4 kW = 36 kWh can still come later
-    assert _within_horizon(40_000.0, 4000.0, s, 16) == pytest.approx(4000.0)
-    assert _within_horizon(30_000.0, 4000.0, s, 16) == 0.0
-    assert _within_horizon(30_000.0, 4000.0, s, 96) == pytest.approx(30_000.0)
-
-
 def test_unknown_community_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="nowhere"):
         DispatchJob(make_site(), "nowhere", None, ManualClock(T0), Metrics())  # type: ignore[arg-type]
@@ -402,6 +356,9 @@ async def test_round_stores_the_plan_records_metrics_and_gives_commands(store: S
         assert c.expires_at == QH0 + QH
         assert c.revert_s == 600
         assert c.source == "dispatch:quartier"
+        # the quarter-hour in the site's zone: 10:00 UTC is 12:00 in Berlin
+        assert c.reason.startswith(f"plan {plan.plan_id} qh 12:00: ")
+    assert QH0.astimezone(BERLIN).hour == 12
     # the same quarter-hour gives the same ids; the next one new ids and its own setpoints
     later = job.commands(T0 + timedelta(minutes=7))
     assert [c.command_id for c in later] == [c.command_id for c in cmds]
@@ -614,41 +571,3 @@ async def test_solver_time_limit_falls_back_to_the_last_stored_plan(store: Store
     assert alarm.severity == "warning"
     assert gauge(metrics, PlanStatus.FALLBACK_LAST_PLAN) == 1.0
     assert hurried.commands(clock.now())  # a fallback plan still gives setpoints
-
-
-def test_payload_round_trip_keeps_controllable_and_notes() -> None:
-    problem = DispatchProblem(
-        "c", QH0, 4, (Member("m", (100.0,) * 4, (Pv("p", (500.123456,) * 4, 1000.0),)),),
-        Prices((0.3,) * 4, (0.1,) * 4, (0.2,) * 4, (0.0,) * 4),
-    )  # fmt: skip
-    plan = solve(problem)
-    assert plan.asset("m", "p").power_w[0] != round(plan.asset("m", "p").power_w[0], 1)
-    payload = plan_payload(plan, frozenset({("m", "p")}), ["x"])
-    decoded, controllable, notes = plan_from_payload(payload)
-    assert (controllable, notes) == (frozenset({("m", "p")}), ("x",))
-    assert plan_payload(decoded, controllable, notes) == payload
-    assert decoded.asset("m", "p").power_w == pytest.approx(plan.asset("m", "p").power_w, abs=0.05)
-    assert decoded.shared_wh == pytest.approx(plan.shared_wh, abs=0.05)
-    assert decoded.status is plan.status
-    assert decoded.start == plan.start
-
-
-@pytest.mark.parametrize(
-    ("start", "n"),
-    [
-        (datetime(2026, 6, 21, 22, 0, tzinfo=UTC), 192),  # summer, two days
-        (datetime(2026, 12, 31, 20, 0, tzinfo=UTC), 96),  # across the local new year
-        (datetime(2026, 3, 28, 23, 0, tzinfo=UTC), 96),  # the spring-forward night
-    ],
-)
-def test_profile_cut_from_the_cached_year_equals_the_profile_of_the_window(
-    start: datetime, n: int
-) -> None:
-    holidays = tuple(sorted(country_holidays("DE", subdiv="NW", years=range(2025, 2029))))
-    for profile in (LoadProfile.H25, LoadProfile.G25):
-        direct = np.asarray(
-            bdew_load_w(profile, 1000.0, start, n, zone="Europe/Berlin", holidays=holidays)
-        )
-        cut = profile_window(profile, start, n, "Europe/Berlin", holidays)
-        assert cut.shape == (n,)
-        np.testing.assert_allclose(cut * 1000.0, direct, rtol=1e-12, atol=1e-9)

@@ -1,13 +1,14 @@
 """The power-sharing dispatch: the community linear program, renewed every quarter-hour.
 
 Values in, plan out: build a :class:`DispatchProblem` (members, assets, forecasts, prices,
-feeder limits, measured states of charge), call :func:`solve`, and send
-:func:`commands_for_first_interval`. The runtime calls ``solve`` in a worker thread
+feeder limits, measured states of charge), call :func:`solve` (or :func:`rolling_round`, which
+keeps the model between rounds), and command :func:`setpoints` of the quarter-hour, as the
+kernel's one :class:`~kernel.commands.Command` type. The runtime calls ``solve`` in a worker thread
 (``asyncio.to_thread``); the time limit is the solver's own. Street lighting joins as a
 :class:`Member` with only a ``load_w`` series.
 """
 
-from vpp.dispatch.commands import Command, command_id, commands_for_first_interval
+from vpp.dispatch.commands import command_id, setpoints
 from vpp.dispatch.community import (
     P14A_MIN_POWER_W,
     QH_H,
@@ -15,7 +16,6 @@ from vpp.dispatch.community import (
     Battery,
     DispatchProblem,
     EvCharger,
-    HeatPump,
     Member,
     Prices,
     Pv,
@@ -49,12 +49,10 @@ __all__ = [
     "AssetKind",
     "AssetSchedule",
     "Battery",
-    "Command",
     "DecompositionOptions",
     "DispatchProblem",
     "Engine",
     "EvCharger",
-    "HeatPump",
     "HighsOptions",
     "InvalidAssetConfig",
     "InvalidDispatchInput",
@@ -72,9 +70,9 @@ __all__ = [
     "Violation",
     "Weights",
     "command_id",
-    "commands_for_first_interval",
     "p14a_min_power_w",
     "rolling_round",
+    "setpoints",
     "solve",
     "validate_problem",
 ]

@@ -22,9 +22,7 @@ from vpp.dispatch.community import (
     Battery,
     DispatchProblem,
     EvCharger,
-    HeatPump,
     Pv,
-    StorageHeater,
 )
 from vpp.dispatch.plan import (
     Alarm,
@@ -126,19 +124,12 @@ def assemble_plan(
                 d = np.clip(raw.deferrable_kw.get(key, np.zeros(n)), 0.0, None)
                 net += d
                 bounds = deferrable_bounds(a, n)
-                short = bounds.need_kwh - bounds.efficiency * QH_H * float(np.sum(d))
+                short = bounds.need_kwh - QH_H * float(np.sum(d))
                 cost += max(short, 0.0) * w.unmet_energy_eur_per_kwh
                 if short > VIOLATION_TOL_KWH:
                     violations.append(Violation("energy_need", short * 1e3, m, a.asset_id))
-                kind = {
-                    EvCharger: AssetKind.EV,
-                    StorageHeater: AssetKind.STORAGE_HEATER,
-                    HeatPump: AssetKind.HEAT_PUMP,
-                }[type(a)]
-                nominal = a.nominal_power_w if isinstance(a, HeatPump) else None
-                schedules.append(
-                    AssetSchedule(m, a.asset_id, kind, _t(d, 1e3), None, None, nominal)
-                )
+                kind = AssetKind.EV if isinstance(a, EvCharger) else AssetKind.STORAGE_HEATER
+                schedules.append(AssetSchedule(m, a.asset_id, kind, _t(d, 1e3)))
         net -= pv_out
         cost += float(np.sum(pv_total - pv_out)) * QH_H * w.curtailment_eur_per_kwh
         imp = np.maximum(net, 0.0)

@@ -17,7 +17,6 @@ from vpp.dispatch.community import (
     Battery,
     DeferrableLoad,
     EvCharger,
-    HeatPump,
     Member,
     Prices,
     Pv,
@@ -55,36 +54,26 @@ def ev_floor_kw(ev: EvCharger, n_qh: int) -> FloatArray:
 
 @dataclass(frozen=True)
 class DeferrableBounds:
-    """An energy need over a window: ``need_kwh ≤ Σ efficiency · 0.25 · p ≤ max_kwh`` (soft low)."""
+    """An energy need over a window: ``need_kwh ≤ Σ 0.25 · p ≤ max_kwh`` (soft low)."""
 
     lower_kw: FloatArray
     upper_kw: FloatArray
-    efficiency: float
     need_kwh: float
     max_kwh: float
 
 
 def deferrable_bounds(load: DeferrableLoad, n_qh: int) -> DeferrableBounds:
-    """Power bounds per quarter-hour and the energy band of an EV, storage heater or heat pump."""
+    """Power bounds per quarter-hour and the energy band of an EV or a storage heater."""
     if isinstance(load, EvCharger):
         upper = np.where(_window(n_qh, load.arrival_qh, load.departure_qh), load.max_power_w, 0.0)
         need = load.energy_needed_wh
         most = load.energy_max_wh if load.energy_max_wh is not None else need
-        return DeferrableBounds(
-            ev_floor_kw(load, n_qh), upper / 1000.0, 1.0, need / 1e3, most / 1e3
-        )
-    if isinstance(load, StorageHeater):
-        window = _window(n_qh, load.window_start_qh, load.window_end_qh)
-        upper = np.where(window, load.max_power_w, 0.0)
-        need = load.energy_needed_wh
-        most = load.capacity_wh if load.capacity_wh is not None else need
-        return DeferrableBounds(np.zeros(n_qh), upper / 1000.0, 1.0, need / 1e3, most / 1e3)
-    allowed = np.ones(n_qh, dtype=bool)
-    if load.blocked:
-        allowed = ~np.asarray(load.blocked, dtype=bool)
-    upper = np.where(allowed, load.max_power_w, 0.0)
-    need = load.thermal_need_wh / 1e3
-    return DeferrableBounds(np.zeros(n_qh), upper / 1000.0, load.cop, need, need)
+        return DeferrableBounds(ev_floor_kw(load, n_qh), upper / 1000.0, need / 1e3, most / 1e3)
+    window = _window(n_qh, load.window_start_qh, load.window_end_qh)
+    upper = np.where(window, load.max_power_w, 0.0)
+    need = load.energy_needed_wh
+    most = load.capacity_wh if load.capacity_wh is not None else need
+    return DeferrableBounds(np.zeros(n_qh), upper / 1000.0, need / 1e3, most / 1e3)
 
 
 def soc_bounds_kwh(b: Battery, n_qh: int) -> tuple[FloatArray, FloatArray]:
@@ -115,7 +104,7 @@ def pv_forecast_kw(member: Member, n_qh: int) -> tuple[FloatArray, FloatArray]:
 
 
 def is_deferrable(asset: object) -> bool:
-    return isinstance(asset, EvCharger | StorageHeater | HeatPump)
+    return isinstance(asset, EvCharger | StorageHeater)
 
 
 def feed_in_effective(prices: Prices) -> FloatArray:

@@ -102,26 +102,8 @@ class StorageHeater:
     capacity_wh: float | None = None
 
 
-@dataclass(frozen=True)
-class HeatPump:
-    """A heat pump that must deliver ``thermal_need_wh`` of heat over the horizon.
-
-    Electric power ``p`` W for a quarter-hour gives ``p · 0.25 · cop`` Wh of heat. ``blocked``
-    marks quarter-hours in which the grid operator blocks it (SG-Ready state 1); the plan is
-    commanded as SG-Ready states: 0 W → 1 (blocked), up to ``nominal_power_w`` → 2 (normal),
-    above → 3 (recommended on).
-    """
-
-    asset_id: str
-    max_power_w: float
-    nominal_power_w: float
-    thermal_need_wh: float
-    cop: float = 3.0
-    blocked: tuple[bool, ...] = ()
-
-
-Asset = Pv | Battery | EvCharger | StorageHeater | HeatPump
-DeferrableLoad = EvCharger | StorageHeater | HeatPump
+Asset = Pv | Battery | EvCharger | StorageHeater
+DeferrableLoad = EvCharger | StorageHeater
 
 
 @dataclass(frozen=True)
@@ -161,7 +143,7 @@ class Weights:
       the money the community really saves.
     * ``battery_wear_eur_per_kwh``: cost per kWh charged plus per kWh discharged.
     * ``curtailment_eur_per_kwh``: a small cost so that curtailment only happens when it pays.
-    * ``unmet_energy_eur_per_kwh``: penalty per kWh an EV, heater or heat pump misses; high, so
+    * ``unmet_energy_eur_per_kwh``: penalty per kWh an EV or a storage heater misses; high, so
       it only happens when physics forces it (slack of a soft constraint).
     * ``feeder_violation_eur_per_kwh``: penalty per kWh above the feeder limit (soft).
     * ``terminal_soc_shortfall_eur_per_kwh``: penalty per kWh a battery ends below its target.

@@ -4,8 +4,7 @@
    (measured states of charge, new forecasts, windows); quarter-hours beyond it get the safe
    default.
 2. Else the safe default: batteries idle, no curtailment, EVs at their §14a minimum, storage
-   heaters charging from the start of their window (what they do uncontrolled), heat pumps
-   spreading their need evenly.
+   heaters charging from the start of their window (what they do uncontrolled).
 
 Unusable series are first made usable (:func:`sanitize`): non-finite or negative values become
 0, wrong lengths are cut or padded with 0, so that even a NaN forecast yields a plan.
@@ -28,7 +27,6 @@ from vpp.dispatch.community import (
     Battery,
     DispatchProblem,
     EvCharger,
-    HeatPump,
     Member,
     Prices,
     Pv,
@@ -70,34 +68,27 @@ def sanitize(problem: DispatchProblem) -> DispatchProblem:
     return replace(problem, members=tuple(members), prices=prices)
 
 
-def _asap_kw(upper_kw: FloatArray, need_kwh: float, efficiency: float) -> FloatArray:
+def _asap_kw(upper_kw: FloatArray, need_kwh: float) -> FloatArray:
     """Full power from the start of the window until the need is met."""
     out = np.zeros_like(upper_kw)
     remaining = need_kwh
     for t, cap in enumerate(upper_kw):
         if remaining <= 0:
             break
-        out[t] = min(cap, remaining / (efficiency * QH_H))
-        remaining -= out[t] * efficiency * QH_H
+        out[t] = min(cap, remaining / QH_H)
+        remaining -= out[t] * QH_H
     return out
 
 
-def _default_deferrable_kw(a: EvCharger | StorageHeater | HeatPump, n: int) -> FloatArray:
+def _default_deferrable_kw(a: EvCharger | StorageHeater, n: int) -> FloatArray:
     if isinstance(a, EvCharger):
         return ev_floor_kw(replace(a, smart_charging=False), n)
     db = deferrable_bounds(a, n)
-    if isinstance(a, StorageHeater):
-        return _asap_kw(db.upper_kw, db.need_kwh, db.efficiency)
-    allowed = db.upper_kw > 0
-    if not allowed.any():
-        return np.zeros(n)
-    even = db.need_kwh / (db.efficiency * QH_H * allowed.sum())
-    out: FloatArray = np.minimum(db.upper_kw, even)
-    return out
+    return _asap_kw(db.upper_kw, db.need_kwh)
 
 
 def safe_default(problem: DispatchProblem) -> RawSolution:
-    """Batteries idle, no curtailment, EVs at the minimum, heaters and heat pumps uncontrolled."""
+    """Batteries idle, no curtailment, EVs at the minimum, storage heaters uncontrolled."""
     n = problem.n_qh
     raw = RawSolution()
     for m in problem.members:

@@ -273,7 +273,7 @@ def build_matrix_lp(
                 d = b.cols(n, 0.0, db.lower_kw, db.upper_kw)
                 unmet = b.cols(1, w.unmet_energy_eur_per_kwh, 0.0, db.need_kwh)
                 nrow = b.rows(1, db.need_kwh, max(db.max_kwh, db.need_kwh))
-                b.coef(np.repeat(nrow, n), d, db.efficiency * dt)
+                b.coef(np.repeat(nrow, n), d, dt)
                 b.coef(nrow, unmet, 1.0)
                 layout.deferrable_cols[key] = d
                 entries.append((d, -1.0))

@@ -2,7 +2,7 @@
 
 Powers are mean W over a quarter-hour; energies per quarter-hour are Wh. Battery power is
 positive when charging, negative when discharging; PV ``power_w`` is the planned output limit
-(forecast minus curtailment); EV, heater and heat-pump ``power_w`` is consumption.
+(forecast minus curtailment); EV and storage heater ``power_w`` is consumption.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ class AssetKind(enum.Enum):
     BATTERY = "battery"
     EV = "ev"
     STORAGE_HEATER = "storage_heater"
-    HEAT_PUMP = "heat_pump"
 
 
 @dataclass(frozen=True)
@@ -81,8 +80,7 @@ class AssetSchedule:
     """Setpoints of one asset for every quarter-hour of the horizon.
 
     For PV, ``limit_w`` is what to command: the planned output where the plan curtails, the
-    rated power (no limit) elsewhere. For heat pumps ``nominal_power_w`` maps the power to an
-    SG-Ready state.
+    rated power (no limit) elsewhere.
     """
 
     member_id: str
@@ -91,7 +89,6 @@ class AssetSchedule:
     power_w: tuple[float, ...]
     soc_wh: tuple[float, ...] | None = None
     rated_power_w: float | None = None
-    nominal_power_w: float | None = None
     limit_w: tuple[float, ...] | None = None
 
 

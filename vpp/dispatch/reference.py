@@ -147,7 +147,7 @@ def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False
                 ]
                 unmet = model.add_variable(f"unmet_{atag}", 0)
                 objective.append((unmet, w.unmet_energy_eur_per_kwh))
-                delivered = [(d[t], db.efficiency * dt) for t in range(n)]
+                delivered = [(d[t], dt) for t in range(n)]
                 _row(
                     model,
                     [*delivered, (unmet, 1.0)],

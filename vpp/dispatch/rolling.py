@@ -91,7 +91,8 @@ def rolling_round(
     """One rolling round: solve with the cached model and the cache's last valid plan.
 
     The runtime calls this every quarter-hour in a worker thread, with measured states of
-    charge and new forecasts in ``problem``; it sends ``commands_for_first_interval(plan)``.
+    charge and new forecasts in ``problem``; every cycle it commands the
+    :func:`~vpp.dispatch.commands.setpoints` of the quarter-hour it is in.
     """
     from vpp.dispatch.solve import solve  # solve imports this module
 

@@ -1,7 +1,7 @@
 """Synthetic communities for tests and benchmarks (test helpers shipped with the model).
 
 ``synthetic_community(n_members, seed)`` draws a reproducible town: most members with PV, half
-with batteries, a third with an EV or a storage heater, some heat pumps, a day of dynamic
+with batteries, two in five with an EV or a storage heater, a day of dynamic
 prices with a midday dip (negative feed-in at the lowest hours) and an evening peak.
 """
 
@@ -16,7 +16,6 @@ from vpp.dispatch.community import (
     Battery,
     DispatchProblem,
     EvCharger,
-    HeatPump,
     Member,
     Prices,
     Pv,
@@ -72,11 +71,9 @@ def synthetic_member(i: int, n_qh: int, rng: np.random.Generator) -> Member:
                 smart_charging=bool(rng.random() < 0.5),
             )
         )
-    elif r < 0.33:
+    elif r < 0.4:
         end = min(n_qh, 24)
         assets.append(StorageHeater(f"nsh{i}", 6000.0, float(rng.uniform(10, 25)) * 1000, 0, end))
-    elif r < 0.4:
-        assets.append(HeatPump(f"hp{i}", 4000.0, 2500.0, float(rng.uniform(20, 60)) * 1000))
     return Member(f"m{i:05d}", tuple(map(float, load_w)), tuple(assets))
 
 

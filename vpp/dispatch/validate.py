@@ -14,7 +14,6 @@ from vpp.dispatch.community import (
     Battery,
     DispatchProblem,
     EvCharger,
-    HeatPump,
     Member,
     Pv,
     StorageHeater,
@@ -121,19 +120,6 @@ def _heater(h: StorageHeater, m: str) -> None:
         )
 
 
-def _heat_pump(hp: HeatPump, m: str, n_qh: int) -> None:
-    for name in ("max_power_w", "nominal_power_w", "thermal_need_wh"):
-        _non_negative(getattr(hp, name), m, hp.asset_id, name)
-    _config(hp.cop > 0 and math.isfinite(hp.cop), m, hp.asset_id, "cop", f"must be > 0: {hp.cop}")
-    _config(
-        len(hp.blocked) in (0, n_qh),
-        m,
-        hp.asset_id,
-        "blocked",
-        f"has {len(hp.blocked)} values, the horizon has {n_qh} quarter-hours",
-    )
-
-
 def _member(member: Member, n_qh: int) -> None:
     m = member.member_id
     _series(member.load_w, n_qh, m, None, "load_w", non_negative=True)
@@ -149,10 +135,8 @@ def _member(member: Member, n_qh: int) -> None:
             _battery(a, m)
         elif isinstance(a, EvCharger):
             _ev(a, m)
-        elif isinstance(a, StorageHeater):
-            _heater(a, m)
         else:
-            _heat_pump(a, m, n_qh)
+            _heater(a, m)
 
 
 def validate_problem(problem: DispatchProblem) -> None:

@@ -1,5 +1,6 @@
-"""PV forecast: clear-sky output of each site and orientation, scaled by the recent ratio of
-measured to clear-sky output (a cloudy week lowers tomorrow's expectation).
+"""PV forecast: clear-sky output of each site and orientation, scaled by the ratio of measured
+to clear-sky output (:func:`measured_ratio`: the dispatch keeps one ratio per PV system and
+renews it from every daylight reading of an inverter the plan does not curtail).
 
 Irradiance from pvlib (Ineichen clear sky with a given Linke turbidity, so no lookup table is
 read), transposed to the plane of the array; power ``= peak · POA / 1000 W/m² · performance``.
@@ -15,6 +16,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pvlib
+
+from kernel.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class PvSite:
 def clear_sky_power_w(site: PvSite, start: datetime, n_qh: int) -> tuple[float, ...]:
     """Mean clear-sky AC power per quarter-hour from ``start`` (aware UTC), in W."""
     if start.tzinfo is None:
-        raise ValueError(f"start must be timezone-aware (UTC), got {start!r}")
+        raise InputError("start", f"must be timezone-aware (UTC), got {start!r}")
     first = pd.Timestamp(start).tz_convert("UTC") + pd.Timedelta(minutes=2.5)
     times = pd.date_range(first, periods=3 * n_qh, freq="5min")
     loc = pvlib.location.Location(site.latitude_deg, site.longitude_deg, "UTC", site.altitude_m)
@@ -58,43 +61,31 @@ def clear_sky_power_w(site: PvSite, start: datetime, n_qh: int) -> tuple[float, 
     return tuple(float(v) for v in power.reshape(n_qh, 3).mean(axis=1))
 
 
-def recent_ratio(
+#: Below this clear-sky power (W) a measured/clear-sky ratio is noise (dawn, dusk, night).
+MIN_CLEAR_SKY_W = 50.0
+#: The measured/clear-sky ratio is kept inside these bounds.
+RATIO_BOUNDS = (0.0, 1.2)
+
+
+def measured_ratio(
     measured_w: Sequence[float],
     clear_sky_w: Sequence[float],
     *,
-    min_clear_sky_w: float = 50.0,
-    bounds: tuple[float, float] = (0.0, 1.2),
+    previous: float = 1.0,
+    curtailed: bool = False,
 ) -> float:
-    """Energy-weighted ratio of measured to clear-sky output over the recent past.
+    """Energy-weighted ratio of measured to clear-sky output, inside :data:`RATIO_BOUNDS`.
 
-    Only quarter-hours with at least ``min_clear_sky_w`` of clear-sky power count (dawn and
-    dusk are noise); NaN measurements (unavailable) are skipped. With nothing to compare, 1.
+    Only samples with at least :data:`MIN_CLEAR_SKY_W` of clear-sky power count, and NaN
+    measurements (unavailable) are skipped. With nothing to compare (night, no reading), or
+    while the plan ``curtailed`` the inverter (a limited inverter says nothing about the sky),
+    the ``previous`` ratio holds.
     """
     m = np.asarray(measured_w, dtype=float)
     c = np.asarray(clear_sky_w, dtype=float)
     if m.shape != c.shape:
-        raise ValueError(f"measured has {m.size} values, clear sky has {c.size}")
-    use = (c >= min_clear_sky_w) & np.isfinite(m)
-    if not use.any() or c[use].sum() <= 0:
-        return 1.0
-    return float(np.clip(m[use].sum() / c[use].sum(), *bounds))
-
-
-def pv_forecast_w(
-    site: PvSite,
-    start: datetime,
-    n_qh: int,
-    recent_measured_w: Sequence[float] = (),
-    recent_start: datetime | None = None,
-) -> tuple[float, ...]:
-    """Clear-sky power for the horizon, scaled by the ratio seen in the recent measurements.
-
-    ``recent_measured_w`` are quarter-hour means from ``recent_start`` on (e.g. the last three
-    days); without them the forecast is the clear-sky output.
-    """
-    clear = np.asarray(clear_sky_power_w(site, start, n_qh))
-    if not recent_measured_w or recent_start is None:
-        return tuple(float(v) for v in clear)
-    past = clear_sky_power_w(site, recent_start, len(recent_measured_w))
-    ratio = recent_ratio(recent_measured_w, past)
-    return tuple(float(v) for v in clear * ratio)
+        raise InputError("measured_w", f"has {m.size} values, clear sky has {c.size}")
+    use = (c >= MIN_CLEAR_SKY_W) & np.isfinite(m)
+    if curtailed or not use.any():
+        return previous
+    return float(np.clip(m[use].sum() / c[use].sum(), *RATIO_BOUNDS))

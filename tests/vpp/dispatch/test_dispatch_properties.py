@@ -15,7 +15,6 @@ from vpp.dispatch import (
     DispatchProblem,
     Engine,
     EvCharger,
-    HeatPump,
     Member,
     Plan,
     PlanStatus,
@@ -51,7 +50,7 @@ def members(draw: st.DrawFn, i: int, n: int) -> Member:
                 terminal_soc_wh=draw(st.one_of(st.none(), st.floats(0, cap))),
             )
         )
-    kind = draw(st.sampled_from(["none", "ev", "heater", "hp"]))
+    kind = draw(st.sampled_from(["none", "ev", "heater"]))
     if kind == "ev":
         arrival = draw(st.integers(0, n - 1))
         assets.append(
@@ -71,9 +70,6 @@ def members(draw: st.DrawFn, i: int, n: int) -> Member:
                 f"h{i}", 6000, draw(st.floats(0, 15_000)), start, draw(st.integers(start, n))
             )
         )
-    elif kind == "hp":
-        blocked = tuple(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
-        assets.append(HeatPump(f"hp{i}", 4000, 2500, draw(st.floats(0, 20_000)), 3.0, blocked))
     load = tuple(draw(st.lists(st.floats(0, 6000), min_size=n, max_size=n)))
     return Member(f"m{i}", load, tuple(assets))
 
@@ -127,6 +123,11 @@ def _check_invariants(problem: DispatchProblem, plan: Plan) -> None:
                 assert np.all(-p <= a.max_discharge_w + 1e-6)
             if isinstance(a, EvCharger):
                 assert np.all(p >= ev_floor_kw(a, n) * 1e3 - 1e-6)  # §14a floor
+                assert np.all(p <= a.max_power_w + 1e-6)
+            if isinstance(a, StorageHeater):
+                window = np.zeros(n, dtype=bool)
+                window[a.window_start_qh : a.window_end_qh] = True
+                assert np.all(np.abs(p[~window]) <= 1e-6)  # draws only inside its window
                 assert np.all(p <= a.max_power_w + 1e-6)
         net = np.asarray(flows.import_wh) - np.asarray(flows.export_wh)
         np.testing.assert_allclose(net, demand_wh, atol=TOL_WH)  # energy balance per qh

@@ -1,4 +1,5 @@
-"""PV and load forecasts: physical shape, scaling, corrections; accuracy figures."""
+"""PV and load forecasts: physical shape, scaling, the measured ratio and the history correction,
+the profile cut from cached years."""
 
 from __future__ import annotations
 
@@ -7,19 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
+from holidays import country_holidays
 
 from vpp.forecast import (
-    ForecastRecord,
     LoadProfile,
     PvSite,
     bdew_load_w,
     clear_sky_power_w,
-    forecast_accuracy,
-    load_forecast_w,
-    pv_forecast_w,
-    recent_ratio,
+    history_factor,
+    measured_ratio,
+    profile_window,
 )
-from vpp.forecast.load import history_factor
 
 KASSEL = PvSite(51.3, 9.5, peak_power_w=10_000, tilt_deg=30, azimuth_deg=180)
 JUNE = datetime(2026, 6, 21, 0, 0, tzinfo=UTC)
@@ -45,13 +44,13 @@ def test_summer_gives_more_than_winter_and_east_peaks_earlier() -> None:
     )
 
 
-def test_recent_cloudiness_scales_the_forecast() -> None:
+def test_a_cloudy_day_gives_its_ratio_and_night_keeps_it() -> None:
     yesterday = JUNE - timedelta(days=1)
     clear_yesterday = clear_sky_power_w(KASSEL, yesterday, 96)
     cloudy = [0.4 * v for v in clear_yesterday]
-    fc = pv_forecast_w(KASSEL, JUNE, 96, cloudy, yesterday)
-    clear = clear_sky_power_w(KASSEL, JUNE, 96)
-    assert sum(fc) == pytest.approx(0.4 * sum(clear), rel=1e-6)
+    assert measured_ratio(cloudy, clear_yesterday) == pytest.approx(0.4, rel=1e-9)
+    night = clear_sky_power_w(KASSEL, JUNE, 4)  # 00:00–01:00 UTC: below 50 W
+    assert measured_ratio([0.0] * 4, night, previous=0.4) == 0.4
 
 
 @pytest.mark.parametrize(
@@ -61,10 +60,21 @@ def test_recent_cloudiness_scales_the_forecast() -> None:
         ([math.nan, 1000.0], [1000.0, 1000.0], 1.0),  # unavailable values skipped
         ([0.0, 0.0], [10.0, 20.0], 1.0),  # only dawn: nothing to compare
         ([5000.0], [1000.0], 1.2),  # bounded
+        ([49.0], [49.9], 1.0),  # below 50 W of clear sky: noise
+        ([50.0], [50.0], 1.0),
+        ([-5.0], [100.0], 0.0),  # bounded below
     ],
 )
-def test_recent_ratio(measured: list[float], clear: list[float], ratio: float) -> None:
-    assert recent_ratio(measured, clear) == pytest.approx(ratio)
+def test_measured_ratio(measured: list[float], clear: list[float], ratio: float) -> None:
+    assert measured_ratio(measured, clear) == pytest.approx(ratio)
+
+
+def test_a_curtailed_inverter_or_no_reading_keeps_the_previous_ratio() -> None:
+    assert measured_ratio([300.0], [1000.0], previous=0.8, curtailed=True) == 0.8
+    assert measured_ratio([math.nan], [1000.0], previous=0.8) == 0.8
+    assert measured_ratio([300.0], [1000.0], previous=0.8) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="has 2 values"):
+        measured_ratio([1.0, 2.0], [1.0])
 
 
 def test_naive_start_is_refused() -> None:
@@ -101,30 +111,29 @@ def test_history_corrects_the_profile() -> None:
     recent = datetime(2026, 11, 3, 23, 0, tzinfo=UTC)
     past = bdew_load_w(LoadProfile.H25, 3500, recent, 96)
     heavier = [1.5 * v for v in past]
-    fc = load_forecast_w(LoadProfile.H25, 3500, recent + timedelta(days=7), 96, heavier, recent)
-    base = bdew_load_w(LoadProfile.H25, 3500, recent + timedelta(days=7), 96)
-    assert sum(fc) == pytest.approx(1.5 * sum(base), rel=1e-9)
+    assert history_factor(heavier, past) == pytest.approx(1.5, rel=1e-9)
+    assert history_factor([math.nan, *heavier[1:]], past) == pytest.approx(1.5, rel=1e-9)
     assert history_factor([math.nan] * 3, [1.0] * 3) == 1.0
-    assert history_factor([100.0], [1.0]) == 3.0
+    assert history_factor([100.0], [1.0]) == 3.0  # bounded
+    assert history_factor([0.0], [1.0]) == 0.3
 
 
-def test_accuracy_per_member_and_lead_time() -> None:
-    t0 = datetime(2026, 6, 1, tzinfo=UTC)
-    qh = timedelta(minutes=15)
-    records = [
-        ForecastRecord("a", t0, t0 + qh, 1000, 800),  # lead 1, +200
-        ForecastRecord("a", t0, t0 + qh, 1000, 1100),  # lead 1, -100
-        ForecastRecord("a", t0, t0 + 8 * qh, 500, 500),  # lead 8, 0
-        ForecastRecord("b", t0, t0 + qh, 100, math.nan),  # unavailable: skipped
-        ForecastRecord("b", t0, t0 + 2 * qh, 100, 300),  # lead 2, -200
-    ]
-    rows = {(r.member_id, r.horizon_qh): r for r in forecast_accuracy(records)}
-    assert set(rows) == {("a", 1), ("a", 8), ("b", 2)}
-    assert (rows[("a", 1)].n, rows[("a", 1)].mae_w, rows[("a", 1)].bias_w) == (2, 150, 50)
-    assert rows[("b", 2)].bias_w == -200
-    bucketed = forecast_accuracy(records, horizon_buckets_qh=(4, 96))
-    assert [(r.member_id, r.horizon_qh, r.n) for r in bucketed] == [
-        ("a", 4, 2),
-        ("a", 96, 1),
-        ("b", 4, 1),
-    ]
+@pytest.mark.parametrize(
+    ("start", "n"),
+    [
+        (datetime(2026, 6, 21, 22, 0, tzinfo=UTC), 192),  # summer, two days
+        (datetime(2026, 12, 31, 20, 0, tzinfo=UTC), 96),  # across the local new year
+        (datetime(2026, 3, 28, 23, 0, tzinfo=UTC), 96),  # the spring-forward night
+    ],
+)
+def test_profile_cut_from_the_cached_year_equals_the_profile_of_the_window(
+    start: datetime, n: int
+) -> None:
+    holidays = tuple(sorted(country_holidays("DE", subdiv="NW", years=range(2025, 2029))))
+    for profile in (LoadProfile.H25, LoadProfile.G25):
+        direct = np.asarray(
+            bdew_load_w(profile, 1000.0, start, n, zone="Europe/Berlin", holidays=holidays)
+        )
+        cut = profile_window(profile, start, n, "Europe/Berlin", holidays)
+        assert cut.shape == (n,)
+        np.testing.assert_allclose(cut * 1000.0, direct, rtol=1e-12, atol=1e-9)
