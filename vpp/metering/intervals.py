@@ -25,7 +25,7 @@
    Quarter-hours outside that span get L3 estimates only when asked, by :func:`fill_missing`.
 
 When late readings fill a gap, computing the intervals again turns L2 into L1 and may move Wh
-between intervals; :func:`diff_intervals` shows that restatement.
+between intervals; the store keeps such a restatement as a new version of each interval.
 """
 
 from __future__ import annotations
@@ -62,17 +62,6 @@ class MeteredInterval:
     qh_start: datetime
     energy_wh: int
     quality: IntervalQuality
-
-
-@dataclass(frozen=True, slots=True)
-class IntervalChange:
-    """An interval whose energy or quality changed between two computations."""
-
-    qh_start: datetime
-    old_energy_wh: int | None
-    new_energy_wh: int | None
-    old_quality: IntervalQuality | None
-    new_quality: IntervalQuality | None
 
 
 def _clean(meter_id: str, readings: Iterable[RegisterReading]) -> list[RegisterReading]:
@@ -202,28 +191,6 @@ def register_intervals(
             )
         )
     return tuple(out)
-
-
-def diff_intervals(
-    old: Iterable[MeteredInterval], new: Iterable[MeteredInterval]
-) -> tuple[IntervalChange, ...]:
-    """Intervals that appear, disappear or change energy or quality, by quarter-hour."""
-    a = {iv.qh_start: iv for iv in old}
-    b = {iv.qh_start: iv for iv in new}
-    changes = []
-    for qh in sorted(a.keys() | b.keys()):
-        x, y = a.get(qh), b.get(qh)
-        if x is None or y is None or (x.energy_wh, x.quality) != (y.energy_wh, y.quality):
-            changes.append(
-                IntervalChange(
-                    qh,
-                    x.energy_wh if x else None,
-                    y.energy_wh if y else None,
-                    x.quality if x else None,
-                    y.quality if y else None,
-                )
-            )
-    return tuple(changes)
 
 
 #: How many weeks back :func:`fill_missing` looks for a comparable quarter-hour.

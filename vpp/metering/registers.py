@@ -12,6 +12,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from kernel.errors import InputError
+
 
 class ReadingQuality(enum.StrEnum):
     """As ``kernel.readings.Quality``: ``good``, ``substitute``, ``unavailable``."""
@@ -42,19 +44,19 @@ class MeterExchange:
     new_initial_wh: int
 
 
-class MeteringInputError(ValueError):
-    """A reading or event that cannot be turned into intervals; names meter, instant, field."""
+class MeteringInputError(InputError):
+    """A reading or event that cannot be turned into intervals; names meter, instant, field.
+
+    A permanent error of the one tree (:mod:`kernel.errors`): the readings must change."""
 
     def __init__(
         self, reason: str, *, meter_id: str, ts: datetime | None = None, field: str | None = None
     ) -> None:
-        self.reason = reason
         self.meter_id = meter_id
         self.ts = ts
-        self.field = field
         where = [f"meter {meter_id!r}"]
         if ts is not None:
             where.append(f"at {ts.isoformat()}")
         if field is not None:
             where.append(f"field {field!r}")
-        super().__init__(f"{', '.join(where)}: {reason}")
+        super().__init__(field or "readings", reason, f"{', '.join(where)}: {reason}")
