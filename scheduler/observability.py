@@ -111,6 +111,3 @@ def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # APScheduler logs every run at INFO ("Running job …" twice per poll); our own job
-    # wrapper logs what matters (failures, missed and skipped runs).
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
