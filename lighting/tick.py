@@ -79,6 +79,8 @@ class Tick:
     segments: dict[str, SegmentDecision]
     traffic: dict[str, TrafficState]
     holds: dict[str, PresenceHold]
+    #: segments whose luminaires all took the shared decision (no hold, no override)
+    plain: frozenset[str] = frozenset()
 
 
 def pct(value: float) -> str:
@@ -169,6 +171,7 @@ def decide_tick(
     holds: Mapping[str, PresenceHold],
     overrides: Iterable[Override] | ActiveOverrides,
     now: datetime,
+    previous: Tick | None = None,
 ) -> Tick:
     """Decide every luminaire's level at ``now`` (UTC).
 
@@ -176,11 +179,12 @@ def decide_tick(
     :func:`lighting.schedule.nights_covering`); ``traffic`` is the previous tick's
     states, ``samples`` the latest sensor sample per segment (old ones are harmless),
     ``holds`` the presence holds (from :func:`lighting.presence.apply_detection`).
+    ``previous`` (the last tick over the same index) lets a segment whose shared decision
+    did not change keep its luminaires' decisions instead of building them again.
     """
     active = (
         overrides if isinstance(overrides, ActiveOverrides) else active_overrides(overrides, now)
     )
-    any_override = bool(active.everything or active.by_segment or active.by_luminaire)
     live_holds = prune_holds(holds, now) if holds else {}
     # Segments where some luminaire needs its own chain; all others take the shared decision.
     special = {
@@ -192,6 +196,7 @@ def decide_tick(
     decisions: dict[str, LuminaireDecision] = {}
     seg_decisions: dict[str, SegmentDecision] = {}
     new_traffic: dict[str, TrafficState] = {}
+    plain: set[str] = set()
     for sid, segment in index.segments.items():
         seg, state = decide_segment(
             segment, nights.get(sid), traffic.get(sid), samples.get(sid), now
@@ -199,56 +204,106 @@ def decide_tick(
         seg_decisions[sid] = seg
         if state is not None:
             new_traffic[sid] = state
-        level, ramp_s, reasons = seg.level_pct, seg.ramp_s, seg.reasons
         if sid not in special and active.everything is None:
-            decisions.update(
-                {
-                    lum.luminaire_id: LuminaireDecision(
-                        lum.luminaire_id, sid, level, ramp_s, reasons, level
-                    )
-                    for lum in index.by_segment[sid]
-                }
+            plain.add(sid)
+            _plain_decisions(index, seg, previous, decisions)
+        else:
+            _own_decisions(index, segment, seg, live_holds, active, now, decisions)
+    return Tick(now, decisions, seg_decisions, new_traffic, live_holds, frozenset(plain))
+
+
+def _plain_decisions(
+    index: LightingIndex,
+    seg: SegmentDecision,
+    previous: Tick | None,
+    out: dict[str, LuminaireDecision],
+) -> None:
+    """Every luminaire of the segment takes the shared decision (the previous tick's objects
+    when the shared decision is the same)."""
+    sid = seg.segment_id
+    lums = index.by_segment[sid]
+    if previous is not None and sid in previous.plain and previous.segments.get(sid) == seg:
+        prev = previous.decisions
+        out.update({lum.luminaire_id: prev[lum.luminaire_id] for lum in lums})
+        return
+    level, ramp_s, reasons = seg.level_pct, seg.ramp_s, seg.reasons
+    out.update(
+        {
+            lum.luminaire_id: LuminaireDecision(
+                lum.luminaire_id, sid, level, ramp_s, reasons, level
             )
+            for lum in lums
+        }
+    )
+
+
+def _own_decisions(
+    index: LightingIndex,
+    segment: Segment,
+    seg: SegmentDecision,
+    holds: Mapping[str, PresenceHold],
+    active: ActiveOverrides,
+    now: datetime,
+    out: dict[str, LuminaireDecision],
+) -> None:
+    """Steps 4 and 5 of the precedence for the luminaires of a segment with a hold or an
+    override: each gets its own reason chain."""
+    sid = seg.segment_id
+    level, ramp_s, reasons = seg.level_pct, seg.ramp_s, seg.reasons
+    any_override = bool(active.everything or active.by_segment or active.by_luminaire)
+    tz = zone(segment.timezone)
+    for lum in index.by_segment[sid]:
+        lid = lum.luminaire_id
+        hold = holds.get(lid) if holds else None
+        ov = active.for_luminaire(lid, sid) if any_override else None
+        if hold is None and ov is None:
+            out[lid] = LuminaireDecision(lid, sid, level, ramp_s, reasons, level)
             continue
-        tz = zone(segment.timezone)
-        driver_min = segment.classing.driver_min_pct
-        for lum in index.by_segment[sid]:
-            lid = lum.luminaire_id
-            hold = live_holds.get(lid) if live_holds else None
-            ov = active.for_luminaire(lid, sid) if any_override else None
-            if hold is None and ov is None:
-                decisions[lid] = LuminaireDecision(lid, sid, level, ramp_s, reasons, level)
-                continue
-            lum_level, lum_ramp, lum_reasons = level, ramp_s, reasons
-            if hold is not None and level > 0.0:
-                if now < hold.until:
-                    if hold.boost_pct > level:
-                        lum_level, lum_ramp = hold.boost_pct, hold.ramp_up_s
-                        lum_reasons = (
-                            *reasons,
-                            f"presence boost {pct(hold.boost_pct)} until {_clock(hold.until, tz)}",
-                        )
-                elif now < hold.until + timedelta(seconds=hold.ramp_down_s):
-                    lum_ramp = hold.ramp_down_s
-                    lum_reasons = (
-                        *reasons,
-                        f"presence hold ended {_clock(hold.until, tz)}, ramping down "
-                        f"over {hold.ramp_down_s:g} s",
-                    )
-            if ov is not None:
-                ov_level = ov.level_pct
-                if 0.0 < ov_level < driver_min:
-                    ov_level = driver_min
-                lum_level, lum_ramp = ov_level, ov.ramp_s
-                lum_reasons = (
-                    *lum_reasons,
-                    f"override {ov.override_id!r} ({ov.scope.value}) {pct(ov_level)} until "
-                    f"{ov.expires_at.astimezone(tz).strftime('%Y-%m-%d %H:%M')}",
-                )
-            decisions[lid] = LuminaireDecision(
-                lid, sid, lum_level, lum_ramp, lum_reasons, level, ov is not None
+        lum_level, lum_ramp, lum_reasons = level, ramp_s, reasons
+        if hold is not None and level > 0.0:
+            lum_level, lum_ramp, lum_reasons = _with_hold(hold, level, ramp_s, reasons, now, tz)
+        if ov is not None:
+            ov_level = ov.level_pct
+            if 0.0 < ov_level < segment.classing.driver_min_pct:
+                ov_level = segment.classing.driver_min_pct
+            lum_level, lum_ramp = ov_level, ov.ramp_s
+            lum_reasons = (
+                *lum_reasons,
+                f"override {ov.override_id!r} ({ov.scope.value}) {pct(ov_level)} until "
+                f"{ov.expires_at.astimezone(tz).strftime('%Y-%m-%d %H:%M')}",
             )
-    return Tick(now, decisions, seg_decisions, new_traffic, live_holds)
+        out[lid] = LuminaireDecision(
+            lid, sid, lum_level, lum_ramp, lum_reasons, level, ov is not None
+        )
+
+
+def _with_hold(
+    hold: PresenceHold,
+    level: float,
+    ramp_s: float,
+    reasons: tuple[str, ...],
+    now: datetime,
+    tz: ZoneInfo,
+) -> tuple[float, float, tuple[str, ...]]:
+    """A lit luminaire under a presence hold: boosted while it lasts, then ramping down."""
+    if now < hold.until:
+        if hold.boost_pct > level:
+            return (
+                hold.boost_pct,
+                hold.ramp_up_s,
+                (*reasons, f"presence boost {pct(hold.boost_pct)} until {_clock(hold.until, tz)}"),
+            )
+    elif now < hold.until + timedelta(seconds=hold.ramp_down_s):
+        return (
+            level,
+            hold.ramp_down_s,
+            (
+                *reasons,
+                f"presence hold ended {_clock(hold.until, tz)}, ramping down "
+                f"over {hold.ramp_down_s:g} s",
+            ),
+        )
+    return level, ramp_s, reasons
 
 
 TICK_SOURCE = "lighting"

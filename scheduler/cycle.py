@@ -109,7 +109,7 @@ class Cycle:
             read.unavailable,
             read.errors,
             lighting=lighting,
-            in_force=self._writer.in_force_by_key(),
+            in_force=self._writer.in_force_by_kind(),
         )
         t1 = time.perf_counter()
         commands, errors = await self._decide(snapshot)

@@ -43,15 +43,15 @@ class Snapshot:
 
     ``unavailable`` lists devices that did not answer in this cycle: their channels are absent
     (or present with quality *unavailable*), never zero and never last cycle's values;
-    ``errors`` says why. ``in_force`` are the writer's commands in force at ``at`` by
-    (target, kind)."""
+    ``errors`` says why. ``in_force`` are the writer's commands in force at ``at`` by kind
+    and target."""
 
     at: datetime
     readings: Mapping[str, Mapping[str, Reading]]
     unavailable: frozenset[str] = frozenset()
     errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     lighting: LightingInputs = NO_LIGHTING_INPUTS
-    in_force: Mapping[tuple[str, CommandKind], Command] = field(
+    in_force: Mapping[CommandKind, Mapping[str, Command]] = field(
         default_factory=lambda: MappingProxyType({})
     )
 
@@ -64,7 +64,7 @@ class Snapshot:
         errors: Mapping[str, str] | None = None,
         *,
         lighting: LightingInputs = NO_LIGHTING_INPUTS,
-        in_force: Mapping[tuple[str, CommandKind], Command] | None = None,
+        in_force: Mapping[CommandKind, Mapping[str, Command]] | None = None,
     ) -> Snapshot:
         by_device: dict[str, dict[str, Reading]] = {}
         for r in readings:
@@ -76,7 +76,12 @@ class Snapshot:
             unavailable=frozenset(unavailable),
             errors=MappingProxyType(dict(errors or {})),
             lighting=lighting,
-            in_force=MappingProxyType(dict(in_force or {})),
+            in_force=MappingProxyType(
+                {
+                    kind: MappingProxyType(dict(targets))
+                    for kind, targets in (in_force or {}).items()
+                }
+            ),
         )
 
     def value(self, device_id: str, channel: str) -> float | None:
@@ -88,6 +93,9 @@ class Snapshot:
 
     def available(self, device_id: str) -> bool:
         return device_id not in self.unavailable and device_id in self.readings
+
+    def command_in_force(self, target: str, kind: CommandKind) -> Command | None:
+        return self.in_force.get(kind, {}).get(target)
 
     def all_readings(self) -> list[Reading]:
         """Every reading of the snapshot (devices, then none of the lighting inputs)."""

@@ -35,6 +35,7 @@ with a simulated clock.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -145,25 +146,35 @@ class CommandWriter:
         self._pace = pace
         self._applied: OrderedDict[str, None] = OrderedDict()
         self._memory = memory
-        self._in_force: dict[Key, _InForce] = {}
-        #: the part of ``_in_force`` with a revert time (what the refresh rule looks at)
+        #: kind → target → the command in force (only its newest per target and kind)
+        self._in_force: dict[CommandKind, dict[str, Command]] = {k: {} for k in CommandKind}
+        #: the commands in force with a revert time and their last write (the refresh rule)
         self._refreshable: dict[Key, _InForce] = {}
+        #: (expiry, n, kind, target, id) of every command that went into force: a heap, so
+        #: that forgetting expired commands costs only those, not a walk over 10,000 lamps
+        self._expiry: list[tuple[datetime, int, CommandKind, str, str]] = []
+        self._pushed = 0
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- what others read -------------------------------------------------------------------
 
     def in_force(self) -> list[Command]:
         """The commands in force now (not expired), one per target and kind."""
-        return list(self.in_force_by_key().values())
+        return [cmd for targets in self.in_force_by_kind().values() for cmd in targets.values()]
 
-    def in_force_by_key(self) -> dict[Key, Command]:
-        """The commands in force now by (target, kind); expired ones are forgotten here."""
-        now = self._clock.now()
-        expired = [k for k, e in self._in_force.items() if e.command.expired(now)]
-        for key in expired:
-            del self._in_force[key]
-            self._refreshable.pop(key, None)
-        return {k: e.command for k, e in self._in_force.items()}
+    def in_force_by_kind(self) -> dict[CommandKind, dict[str, Command]]:
+        """The commands in force now, by kind and target (copies: a snapshot's)."""
+        self._forget_expired(self._clock.now())
+        return {kind: dict(targets) for kind, targets in self._in_force.items()}
+
+    def _forget_expired(self, now: datetime) -> None:
+        heap = self._expiry
+        while heap and heap[0][0] <= now:
+            _, _, kind, target, command_id = heapq.heappop(heap)
+            held = self._in_force[kind].get(target)
+            if held is not None and held.command_id == command_id:
+                del self._in_force[kind][target]
+                self._refreshable.pop((target, kind), None)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -194,12 +205,10 @@ class CommandWriter:
         a site's thousands of luminaire levels have none)."""
         due: list[Command] = []
         mono = self._clock.monotonic()
+        self._forget_expired(now)
         for key, entry in list(self._refreshable.items()):
             cmd = entry.command
-            if cmd.expired(now):
-                del self._refreshable[key]
-                self._in_force.pop(key, None)
-            elif key not in superseded and mono - entry.written_at >= cmd.revert_s / 2:
+            if key not in superseded and mono - entry.written_at >= cmd.revert_s / 2:
                 due.append(cmd)
         return due
 
@@ -232,10 +241,10 @@ class CommandWriter:
             return [await self._apply(commands[i]) for i in indices]
 
     async def _apply(self, cmd: Command) -> CommandResult:
-        newer = self._in_force.get((cmd.target, cmd.kind))
-        if newer is not None and _decided_later(newer.command, cmd):
+        newer = self._in_force[cmd.kind].get(cmd.target)
+        if newer is not None and _decided_later(newer, cmd):
             return CommandResult(
-                cmd, CommandStatus.SUPERSEDED, f"{newer.command.command_id} was decided later"
+                cmd, CommandStatus.SUPERSEDED, f"{newer.command_id} was decided later"
             )
         target = self._targets.get(cmd.target)
         if target is None:
@@ -263,12 +272,15 @@ class CommandWriter:
         while len(self._applied) > self._memory:
             self._applied.popitem(last=False)
         key = (cmd.target, cmd.kind)
-        entry = _InForce(cmd, self._clock.monotonic())
-        self._in_force[key] = entry
+        self._in_force[cmd.kind][cmd.target] = cmd
         if cmd.revert_s > 0:
-            self._refreshable[key] = entry
+            self._refreshable[key] = _InForce(cmd, self._clock.monotonic())
         else:
             self._refreshable.pop(key, None)
+        self._pushed += 1
+        heapq.heappush(
+            self._expiry, (cmd.expires_at, self._pushed, cmd.kind, cmd.target, cmd.command_id)
+        )
 
 
 def _decided_later(held: Command, new: Command) -> bool:

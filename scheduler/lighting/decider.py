@@ -105,6 +105,7 @@ class LightingDecider:
     def reset(self) -> None:
         """Forget resolved nights and the traffic of segments that no longer exist."""
         segments = self.state.site.index.segments
+        self.tick = None  # its decisions are of the old index: not to be reused
         self._nights = {}
         self._traffic = {k: v for k, v in self._traffic.items() if k in segments}
 
@@ -115,15 +116,13 @@ class LightingDecider:
         nights = nights_covering(index, programs, now, self._nights)
         overrides = tuple(ov for ov in state.overrides if ov.expires_at > now)
         samples = {k: v for k, v in snapshot.lighting.traffic.items() if k in index.segments}
-        tick = decide_tick(index, nights, self._traffic, samples, state.holds, overrides, now)
+        tick = decide_tick(
+            index, nights, self._traffic, samples, state.holds, overrides, now, self.tick
+        )
         self._nights = nights
         self._traffic = tick.traffic
         self.tick = tick
-        in_force = {
-            target: cmd
-            for (target, kind), cmd in snapshot.in_force.items()
-            if kind is CommandKind.DIM_LEVEL_PCT
-        }
+        in_force = snapshot.in_force.get(CommandKind.DIM_LEVEL_PCT, {})
         return level_commands(
             tick.decisions,
             in_force,

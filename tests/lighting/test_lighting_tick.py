@@ -226,3 +226,17 @@ def test_nights_covering_switches_at_local_noon_and_reuses_the_rest() -> None:
     next_nights = nights_covering(INDEX, PROGRAMS, after_noon, nights)
     assert {n.night for n in next_nights.values()} == {date(2026, 1, 15)}
     assert decide_tick(INDEX, next_nights, {}, {}, {}, [], after_noon).decisions
+
+
+def test_a_tick_with_the_previous_one_decides_the_same_and_reuses_unchanged_segments() -> None:
+    first = tick(EVENING)
+    holds, _ = apply_detection(INDEX, {}, Detection("street-0", 3, EVENING, direction=1))
+    for now in (EVENING + timedelta(seconds=10), datetime(2026, 1, 14, 21, 1, tzinfo=UTC)):
+        fresh = decide_tick(INDEX, NIGHTS, {}, {}, holds, [], now)
+        again = decide_tick(INDEX, NIGHTS, {}, {}, holds, [], now, previous=first)
+        assert again.decisions == fresh.decisions
+        assert again.plain == fresh.plain
+    held = decide_tick(INDEX, NIGHTS, {}, {}, holds, [], EVENING + timedelta(seconds=10), first)
+    assert INDEX.luminaires["lum-0-3"].segment_id not in held.plain  # has its own chains
+    same = decide_tick(INDEX, NIGHTS, {}, {}, {}, [], EVENING + timedelta(seconds=5), first)
+    assert same.decisions["lum-1-1"] is first.decisions["lum-1-1"]  # reused, not rebuilt
