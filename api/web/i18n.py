@@ -156,6 +156,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "saved_program": {"de": "gespeichert", "en": "as stored"},
     "config_source": {"de": "Konfiguration", "en": "Configuration"},
     "lights_on": {"de": "Leuchten mit Meldung", "en": "Lights reporting"},
+    "lighting_not_running": {
+        "de": "Keine Lichtsteuerung läuft in diesem Prozess: Stufen und Meldungen unbekannt.",
+        "en": "No lighting control runs in this process: levels and reports are not known.",
+    },
     # audit
     "audit_chain": {"de": "Hash-Kette", "en": "Hash chain"},
     "chain_ok": {"de": "intakt", "en": "intact"},

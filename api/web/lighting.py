@@ -20,6 +20,7 @@ from api.acting import acting_for
 from api.auth import Principal, Role
 from api.errors import field_errors
 from api.routers.lighting.programs import update_program
+from api.runtime import lighting_control
 from api.schemas.lighting import ProgramUpdate
 from api.web import lighting_views as views
 from api.web.render import guard, render, state_of, tz_of
@@ -88,7 +89,7 @@ async def lighting_page(
     index = config.site.index
     streets = sorted(index.streets)
     chosen = street if street in index.streets else (streets[0] if streets else None)
-    control = state.runtime.lighting if state.runtime is not None else None
+    control = lighting_control(state.runtime)
     view = views.street_view(index, chosen, control) if chosen else None
     now, tz = state.clock.now(), tz_of(state)
     tonight = night_of(now, tz)

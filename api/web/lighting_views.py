@@ -44,10 +44,14 @@ class LuminaireRow:
 
 @dataclass(frozen=True)
 class StreetView:
+    """A street's luminaires; ``running``: a lighting control runs in this process (else no
+    level, report or reason is known, and ``reporting`` is 0 for that reason alone)."""
+
     street_id: str
     segment_ids: list[str]
     rows: list[LuminaireRow]
     reporting: int
+    running: bool
 
 
 def street_view(
@@ -76,7 +80,8 @@ def street_view(
                 reason="" if d is None else d.reason_text,
             )
         )
-    return StreetView(street_id, segs, rows, sum(1 for r in rows if r.reported_pct is not None))
+    reporting = sum(1 for r in rows if r.reported_pct is not None)
+    return StreetView(street_id, segs, rows, reporting, running=control is not None)
 
 
 def night_preview(

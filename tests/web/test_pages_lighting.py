@@ -17,6 +17,9 @@ async def test_the_lighting_page_and_its_preview_follow_an_edited_program(
     assert page.status_code == 200
     assert "waldweg-01" in page.text
     assert "Wohnstraße" in page.text
+    # no lighting runs beside these pages: it says so instead of "0/4 reporting"
+    assert 'id="lighting-not-running"' in page.text
+    assert 'id="reporting"' not in page.text
     csrf = CSRF_RE.search(page.text)
     assert csrf is not None
     headers = {"X-CSRF-Token": csrf.group(1)}
