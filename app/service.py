@@ -31,12 +31,10 @@ A :class:`Service` is what the web app reads through ``api.runtime.Runtime``: ``
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import gc
 import logging
-from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Self, TypeVar
@@ -44,15 +42,15 @@ from typing import Self, TypeVar
 from kernel.clock import Clock
 from kernel.errors import ConfigError, WaldstadtError
 from protocols.mqtt.bus import Bus
-from protocols.mqtt.config import BusConfig, HealthState
+from protocols.mqtt.config import BusConfig
 from scheduler.controller import Controller, site_controller
 from scheduler.cycle import CycleReport
 from scheduler.devices import SiteDevices
-from scheduler.health import Check, Readiness
+from scheduler.health import Check, Readiness, broker_check, database_check
 from scheduler.ingest import TelemetryIngest
 from scheduler.jobs import ClockedScheduler
 from scheduler.journal import BackgroundJournal, StoreJournal
-from scheduler.lighting.alarms import AlarmChange, Change, alarm_key
+from scheduler.lighting.alarms import stored_alarms
 from scheduler.lighting.config import LightingServiceConfig
 from scheduler.lighting.runtime import LightingRuntime
 from scheduler.live import LiveView
@@ -61,7 +59,7 @@ from scheduler.recovery import reapply_live
 from scheduler.service_jobs import SiteJobs, reading_recorder
 from scheduler.settings import Settings
 from scheduler.site import Site
-from scheduler.writer import CommandWriter
+from scheduler.writer import CommandWriter, Targets
 from store import MirrorConfig, ReadingWriter, Store, StoreSettings
 from store.lighting_config import effective_lighting_site
 
@@ -152,7 +150,9 @@ class Service:
             if self._controller is not None
             else Check("cycle", False, "not started")
         )
-        return Readiness((self._broker_check(), await self._database_check(), cycle))
+        return Readiness(
+            (broker_check(self._bus), await database_check(self._store, DB_PROBE_TIMEOUT_S), cycle)
+        )
 
     # -- the parts ------------------------------------------------------------------------------
 
@@ -320,7 +320,7 @@ class Service:
             return None
         config = LightingServiceConfig(timezone=self._site.site.timezone)
         self._lighting = LightingRuntime(
-            self._clock, self.bus, lighting_site, config, on_alarm=self._lighting_alarm
+            self._clock, self.bus, lighting_site, config, on_alarm=stored_alarms(self.store)
         )
         return self._lighting
 
@@ -371,44 +371,6 @@ class Service:
 
     # -- readiness ------------------------------------------------------------------------------
 
-    def _broker_check(self) -> Check:
-        if self._bus is None:
-            return Check("broker", False, "not started")
-        health = self._bus.health
-        if health.state is HealthState.CONNECTED:
-            return Check("broker", True, f"connected to {self._bus.config.broker}")
-        reason = health.reason or "not connected yet"
-        return Check("broker", False, f"{health.state.value} ({self._bus.config.broker}): {reason}")
-
-    async def _database_check(self) -> Check:
-        if self._store is None:
-            return Check("database", False, "not opened")
-        try:
-            async with asyncio.timeout(DB_PROBE_TIMEOUT_S):
-                await self._store.ping()
-        except TimeoutError:
-            return Check("database", False, f"no answer within {DB_PROBE_TIMEOUT_S:g} s")
-        except WaldstadtError as exc:
-            return Check("database", False, str(exc).splitlines()[0])
-        return Check("database", True, "reachable")
-
-    # -- lighting alarms go to the store -------------------------------------------------------
-
-    async def _lighting_alarm(self, change: AlarmChange) -> None:
-        a = change.alarm
-        key = "lighting:" + ":".join(part for part in alarm_key(a) if part)
-        if change.change is Change.RAISED:
-            await self.store.alarms.raise_alarm(
-                key,
-                source=a.luminaire_id,
-                kind=a.kind.value,
-                severity="warning",
-                message=a.detail or a.kind.value,
-                now=change.at,
-            )
-        else:
-            await self.store.alarms.clear_alarm(key, message="cleared", now=change.at)
-
 
 T = TypeVar("T")
 
@@ -421,27 +383,6 @@ def freeze_startup_heap() -> None:
     service has started, in the process that runs it."""
     gc.collect()
     gc.freeze()
-
-
-class Targets(Mapping[str, object]):
-    """The writer's targets: the site's devices (discovered late ones join), then its
-    luminaires."""
-
-    def __init__(self, devices: Mapping[str, object], luminaires: Mapping[str, object] | None):
-        self._parts = [devices] if luminaires is None else [devices, luminaires]
-
-    def __getitem__(self, key: str) -> object:
-        for part in self._parts:
-            if key in part:
-                return part[key]
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        for part in self._parts:
-            yield from part
-
-    def __len__(self) -> int:
-        return sum(len(p) for p in self._parts)
 
 
 def _started(part: T | None, name: str) -> T:

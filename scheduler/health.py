@@ -7,8 +7,14 @@ otherwise, with the failing checks' details as the reasons.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Literal
+
+from kernel.errors import WaldstadtError
+from protocols.mqtt.bus import Bus
+from protocols.mqtt.config import HealthState
+from store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,4 +44,29 @@ class Readiness:
         }
 
 
-__all__ = ["Check", "Readiness"]
+def broker_check(bus: Bus | None) -> Check:
+    """The bus is connected (or why not)."""
+    if bus is None:
+        return Check("broker", False, "not started")
+    health = bus.health
+    if health.state is HealthState.CONNECTED:
+        return Check("broker", True, f"connected to {bus.config.broker}")
+    reason = health.reason or "not connected yet"
+    return Check("broker", False, f"{health.state.value} ({bus.config.broker}): {reason}")
+
+
+async def database_check(store: Store | None, timeout_s: float) -> Check:
+    """The database answers a real query within ``timeout_s`` real seconds."""
+    if store is None:
+        return Check("database", False, "not opened")
+    try:
+        async with asyncio.timeout(timeout_s):
+            await store.ping()
+    except TimeoutError:
+        return Check("database", False, f"no answer within {timeout_s:g} s")
+    except WaldstadtError as exc:
+        return Check("database", False, str(exc).splitlines()[0])
+    return Check("database", True, "reachable")
+
+
+__all__ = ["Check", "Readiness", "broker_check", "database_check"]

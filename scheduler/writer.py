@@ -38,7 +38,7 @@ import asyncio
 import heapq
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast
@@ -292,4 +292,27 @@ def _decided_later(held: Command, new: Command) -> bool:
     return held.decided_at > new.decided_at
 
 
-__all__ = ["CommandJournal", "CommandWriter", "Pace", "apply_to"]
+class Targets(Mapping[str, object]):
+    """The writer's targets: the site's devices (devices discovered late join), then its
+    luminaires."""
+
+    def __init__(
+        self, devices: Mapping[str, object], luminaires: Mapping[str, object] | None
+    ) -> None:
+        self._parts = [devices] if luminaires is None else [devices, luminaires]
+
+    def __getitem__(self, key: str) -> object:
+        for part in self._parts:
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        for part in self._parts:
+            yield from part
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+
+__all__ = ["CommandJournal", "CommandWriter", "Pace", "Targets", "apply_to"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lighting.failures import Alarm, FailureKind
+from store import Store
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,29 @@ class AlarmChange:
 
 
 AlarmHook = Callable[[AlarmChange], Awaitable[None]]
+
+
+def stored_alarms(store: Store) -> AlarmHook:
+    """A hook that keeps the store's alarm stream: one alarm per luminaire, kind and (for a
+    failure the node reports itself) its name — the key never holds a changing text such as
+    a measured power, so a failure stays one alarm while its figures change."""
+
+    async def hook(change: AlarmChange) -> None:
+        a = change.alarm
+        key = "lighting:" + ":".join(part for part in alarm_key(a) if part)
+        if change.change is Change.RAISED:
+            await store.alarms.raise_alarm(
+                key,
+                source=a.luminaire_id,
+                kind=a.kind.value,
+                severity="warning",
+                message=a.detail or a.kind.value,
+                now=change.at,
+            )
+        else:
+            await store.alarms.clear_alarm(key, message="cleared", now=change.at)
+
+    return hook
 
 
 def alarm_key(alarm: Alarm) -> AlarmKey:

@@ -20,6 +20,8 @@ from scheduler.lighting import (
     light_schedule,
     next_local,
 )
+from scheduler.lighting.alarms import stored_alarms
+from store import Store
 from tests.scheduler.lighting.harness import street_segment
 
 T = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
@@ -100,3 +102,15 @@ def test_retained_schedule_message_carries_the_nights_fallback_and_timeout() -> 
     assert (msg.fallback_level_pct, msg.controller_timeout_s) == (90.0, 600.0)
     assert msg.valid_until == sched.valid_until
     assert msg.step_at(msg.steps[2].at) == msg.steps[2]
+
+
+async def test_stored_alarms_keep_one_alarm_while_its_figures_change(store: Store) -> None:
+    hook = stored_alarms(store)
+    high = Alarm("l1", FailureKind.POWER_TOO_HIGH, T, "80 W at level 70 % (expected 31 W)")
+    higher = Alarm("l1", FailureKind.POWER_TOO_HIGH, T, "95 W at level 70 % (expected 31 W)")
+    await hook(AlarmChange(Change.RAISED, high, T))
+    await hook(AlarmChange(Change.RAISED, higher, T + timedelta(minutes=1)))
+    active = await store.alarms.active()
+    assert [a.alarm_key for a in active] == ["lighting:l1:power_too_high"]
+    await hook(AlarmChange(Change.CLEARED, higher, T + timedelta(minutes=2)))
+    assert await store.alarms.active() == []
