@@ -22,7 +22,10 @@ from vpp.dispatch.community import (
     Battery,
     DispatchProblem,
     EvCharger,
+    Member,
     Pv,
+    StorageHeater,
+    Weights,
 )
 from vpp.dispatch.plan import (
     Alarm,
@@ -64,6 +67,100 @@ def _t(values: FloatArray, scale: float) -> tuple[float, ...]:
     return tuple(float(v) for v in np.round(values * scale, 6))
 
 
+@dataclass
+class _Tally:
+    """What assembling adds up, in the order it is added (so the cost is summed the same way
+    whatever the caller)."""
+
+    weights: Weights
+    n: int
+    cost: float = 0.0
+    schedules: list[AssetSchedule] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+
+
+def _pv(t: _Tally, m: str, a: Pv, raw: RawSolution) -> FloatArray:
+    """The PV system's planned output (kW); its limit is the rating where nothing is cut."""
+    forecast = np.asarray(a.forecast_w, dtype=float) / 1e3
+    out: FloatArray = np.clip(raw.pv_kw.get((m, a.asset_id), forecast), 0.0, forecast)
+    limit = np.where(forecast - out > VIOLATION_TOL_KWH, out, a.rated_power_w / 1e3)
+    t.schedules.append(
+        AssetSchedule(
+            m,
+            a.asset_id,
+            AssetKind.PV,
+            _t(out, 1e3),
+            rated_power_w=a.rated_power_w,
+            limit_w=_t(limit, 1e3),
+        )
+    )
+    return out
+
+
+def _battery(t: _Tally, m: str, a: Battery, raw: RawSolution) -> FloatArray:
+    """The battery's net power (kW, + charges), its wear and its end-state shortfall."""
+    key = (m, a.asset_id)
+    ch = np.clip(raw.charge_kw.get(key, np.zeros(t.n)), 0.0, None)
+    dis = np.clip(raw.discharge_kw.get(key, np.zeros(t.n)), 0.0, None)
+    t.cost += float(np.sum(ch + dis)) * QH_H * t.weights.battery_wear_eur_per_kwh
+    soc = _soc_path_kwh(a, ch, dis)
+    if a.terminal_soc_wh is not None:
+        short = a.terminal_soc_wh / 1e3 - float(soc[-1])
+        t.cost += max(short, 0.0) * t.weights.terminal_soc_shortfall_eur_per_kwh
+        if short > VIOLATION_TOL_KWH:
+            t.violations.append(Violation("terminal_soc", short * 1e3, m, a.asset_id))
+    power: FloatArray = ch - dis
+    t.schedules.append(
+        AssetSchedule(m, a.asset_id, AssetKind.BATTERY, _t(power, 1e3), _t(soc, 1e3))
+    )
+    return power
+
+
+def _deferrable(t: _Tally, m: str, a: EvCharger | StorageHeater, raw: RawSolution) -> FloatArray:
+    """The EV's or heater's power (kW) and the energy it misses."""
+    d: FloatArray = np.clip(raw.deferrable_kw.get((m, a.asset_id), np.zeros(t.n)), 0.0, None)
+    short = deferrable_bounds(a, t.n).need_kwh - QH_H * float(np.sum(d))
+    t.cost += max(short, 0.0) * t.weights.unmet_energy_eur_per_kwh
+    if short > VIOLATION_TOL_KWH:
+        t.violations.append(Violation("energy_need", short * 1e3, m, a.asset_id))
+    kind = AssetKind.EV if isinstance(a, EvCharger) else AssetKind.STORAGE_HEATER
+    t.schedules.append(AssetSchedule(m, a.asset_id, kind, _t(d, 1e3)))
+    return d
+
+
+def _member_net_kw(t: _Tally, member: Member, raw: RawSolution) -> FloatArray:
+    """The member's net draw at its meter (kW per quarter-hour, + imports) under the plan."""
+    m = member.member_id
+    net: FloatArray = np.asarray(member.load_w, dtype=float) / 1000.0
+    pv_total, _ = pv_forecast_kw(member, t.n)
+    pv_out = np.zeros(t.n)
+    for a in member.assets:
+        if isinstance(a, Pv):
+            pv_out += _pv(t, m, a, raw)
+        elif isinstance(a, Battery):
+            net += _battery(t, m, a, raw)
+        else:
+            net += _deferrable(t, m, a, raw)
+    net -= pv_out
+    t.cost += float(np.sum(pv_total - pv_out)) * QH_H * t.weights.curtailment_eur_per_kwh
+    return net
+
+
+def _feeder(t: _Tally, problem: DispatchProblem, net_imp: FloatArray) -> None:
+    """Penalties and violations where the community's net flow exceeds a feeder limit."""
+    limits: tuple[tuple[str, float | None, FloatArray], ...] = (
+        ("feeder_import", problem.feeder_import_limit_w, net_imp),
+        ("feeder_export", problem.feeder_export_limit_w, -net_imp),
+    )
+    for name, limit_w, amount in limits:
+        if limit_w is None:
+            continue
+        over = np.maximum(amount - limit_w / 1e3, 0.0) * QH_H
+        t.cost += float(np.sum(over)) * t.weights.feeder_violation_eur_per_kwh
+        for q in np.flatnonzero(over > VIOLATION_TOL_KWH):
+            t.violations.append(Violation(name, float(over[q]) * 1e3, qh=int(q)))
+
+
 def assemble_plan(
     problem: DispatchProblem,
     raw: RawSolution,
@@ -80,79 +177,20 @@ def assemble_plan(
     share_value = w.sharing * (price_imp - np.asarray(p.network_fee_eur_per_kwh) - price_exp)
     total_imp = np.zeros(n)
     total_exp = np.zeros(n)
-    cost = 0.0
-    schedules: list[AssetSchedule] = []
+    t = _Tally(w, n)
     flows: list[MemberFlows] = []
-    violations: list[Violation] = []
     for member in problem.members:
-        m = member.member_id
-        net = np.asarray(member.load_w, dtype=float) / 1000.0
-        pv_total, _ = pv_forecast_kw(member, n)
-        pv_out = np.zeros(n)
-        for a in member.assets:
-            key = (m, a.asset_id)
-            if isinstance(a, Pv):
-                forecast = np.asarray(a.forecast_w, dtype=float) / 1e3
-                out = np.clip(raw.pv_kw.get(key, forecast), 0.0, forecast)
-                pv_out += out
-                limit = np.where(forecast - out > VIOLATION_TOL_KWH, out, a.rated_power_w / 1e3)
-                schedules.append(
-                    AssetSchedule(
-                        m,
-                        a.asset_id,
-                        AssetKind.PV,
-                        _t(out, 1e3),
-                        rated_power_w=a.rated_power_w,
-                        limit_w=_t(limit, 1e3),
-                    )
-                )
-            elif isinstance(a, Battery):
-                ch = np.clip(raw.charge_kw.get(key, np.zeros(n)), 0.0, None)
-                dis = np.clip(raw.discharge_kw.get(key, np.zeros(n)), 0.0, None)
-                net += ch - dis
-                cost += float(np.sum(ch + dis)) * QH_H * w.battery_wear_eur_per_kwh
-                soc = _soc_path_kwh(a, ch, dis)
-                if a.terminal_soc_wh is not None:
-                    short = a.terminal_soc_wh / 1e3 - float(soc[-1])
-                    cost += max(short, 0.0) * w.terminal_soc_shortfall_eur_per_kwh
-                    if short > VIOLATION_TOL_KWH:
-                        violations.append(Violation("terminal_soc", short * 1e3, m, a.asset_id))
-                schedules.append(
-                    AssetSchedule(m, a.asset_id, AssetKind.BATTERY, _t(ch - dis, 1e3), _t(soc, 1e3))
-                )
-            else:
-                d = np.clip(raw.deferrable_kw.get(key, np.zeros(n)), 0.0, None)
-                net += d
-                bounds = deferrable_bounds(a, n)
-                short = bounds.need_kwh - QH_H * float(np.sum(d))
-                cost += max(short, 0.0) * w.unmet_energy_eur_per_kwh
-                if short > VIOLATION_TOL_KWH:
-                    violations.append(Violation("energy_need", short * 1e3, m, a.asset_id))
-                kind = AssetKind.EV if isinstance(a, EvCharger) else AssetKind.STORAGE_HEATER
-                schedules.append(AssetSchedule(m, a.asset_id, kind, _t(d, 1e3)))
-        net -= pv_out
-        cost += float(np.sum(pv_total - pv_out)) * QH_H * w.curtailment_eur_per_kwh
+        net = _member_net_kw(t, member, raw)
         imp = np.maximum(net, 0.0)
         exp = np.maximum(-net, 0.0)
         total_imp += imp
         total_exp += exp
-        flows.append(MemberFlows(m, _t(imp * QH_H, 1e3), _t(exp * QH_H, 1e3)))
+        flows.append(MemberFlows(member.member_id, _t(imp * QH_H, 1e3), _t(exp * QH_H, 1e3)))
     shared = np.minimum(total_imp, total_exp)
-    cost += float(np.sum((price_imp * total_imp - price_exp * total_exp) * QH_H))
-    cost -= float(np.sum(np.maximum(share_value, 0.0) * shared * QH_H))
-    net_imp = total_imp - total_exp
-    limits: tuple[tuple[str, float | None, FloatArray], ...] = (
-        ("feeder_import", problem.feeder_import_limit_w, net_imp),
-        ("feeder_export", problem.feeder_export_limit_w, -net_imp),
-    )
-    for name, limit_w, amount in limits:
-        if limit_w is None:
-            continue
-        over = np.maximum(amount - limit_w / 1e3, 0.0) * QH_H
-        cost += float(np.sum(over)) * w.feeder_violation_eur_per_kwh
-        for t in np.flatnonzero(over > VIOLATION_TOL_KWH):
-            violations.append(Violation(name, float(over[t]) * 1e3, qh=int(t)))
-    if status is PlanStatus.OPTIMAL and violations:
+    t.cost += float(np.sum((price_imp * total_imp - price_exp * total_exp) * QH_H))
+    t.cost -= float(np.sum(np.maximum(share_value, 0.0) * shared * QH_H))
+    _feeder(t, problem, total_imp - total_exp)
+    if status is PlanStatus.OPTIMAL and t.violations:
         status = PlanStatus.FEASIBLE_WITH_VIOLATIONS
     return Plan(
         plan_id=plan_id_for(problem.community_id, problem.start),
@@ -160,13 +198,13 @@ def assemble_plan(
         start=problem.start,
         n_qh=n,
         status=status,
-        objective_eur=cost,
+        objective_eur=t.cost,
         solver_objective_eur=raw.solver_objective_eur,
         dual_bound_eur=raw.dual_bound_eur,
-        assets=tuple(schedules),
+        assets=tuple(t.schedules),
         members=tuple(flows),
         shared_wh=_t(shared * QH_H, 1e3),
-        violations=tuple(violations),
+        violations=tuple(t.violations),
         alarms=alarms,
         timings=timings,
     )

@@ -20,7 +20,6 @@ from vpp.dispatch.community import (
     Member,
     Prices,
     Pv,
-    StorageHeater,
 )
 
 FloatArray = NDArray[np.float64]
@@ -101,10 +100,6 @@ def pv_forecast_kw(member: Member, n_qh: int) -> tuple[FloatArray, FloatArray]:
             if not a.curtailable:
                 fixed += f
     return total, fixed
-
-
-def is_deferrable(asset: object) -> bool:
-    return isinstance(asset, EvCharger | StorageHeater)
 
 
 def feed_in_effective(prices: Prices) -> FloatArray:

@@ -19,7 +19,7 @@ group plans (a convex combination of feasible group plans is feasible).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import highspy
 import numpy as np
@@ -139,29 +139,17 @@ def sample_duals(
     return duals, result.run_time_s
 
 
-def solve_decomposed(
-    lp: MatrixLp,
-    options: DecompositionOptions,
-    highs_options: HighsOptions,
-    clock: Callable[[], float] | None = None,
-    initial_duals: FloatArray | None = None,
-) -> DecompositionResult:
-    """Solve ``lp`` (built with ``build_matrix_lp``) by decomposition; see the module doc.
-
-    ``clock`` (seconds, from the caller) enforces ``time_limit_s`` across iterations; without
-    it only HiGHS's own per-solve limit and ``max_iterations`` apply.
-    """
+def _groups(lp: MatrixLp, a: sp.csc_matrix, size: int, time_limit_s: float) -> list[_Group]:
+    """The flexible members cut into groups of ``size``, each a warm HiGHS model of its
+    block, with its link to the coupling rows."""
     lay = lp.layout
     rc = lay.community_rows
-    a = sp.csc_matrix((lp.value, lp.index, lp.start), shape=(lp.n_row, lp.n_col))
     starts = [*lay.member_col_start, lay.community_cols]
     rows = [*lay.member_row_start, lp.n_row]
-    sub_options = HighsOptions(Algorithm.SIMPLEX, time_limit_s=highs_options.time_limit_s)
-    t_start = clock() if clock else 0.0
-    solver_time = 0.0
+    sub_options = HighsOptions(Algorithm.SIMPLEX, time_limit_s=time_limit_s)
     groups: list[_Group] = []
-    for g0 in range(0, len(lay.member_col_start), options.group_size):
-        g1 = min(g0 + options.group_size, len(lay.member_col_start))
+    for g0 in range(0, len(lay.member_col_start), size):
+        g1 = min(g0 + size, len(lay.member_col_start))
         c0, c1, r0, r1 = starts[g0], starts[g1], rows[g0], rows[g1]
         cols = a[:, c0:c1]  # column slice first: cheap on CSC, rows then on the slice
         block = cols[r0:r1].tocsc()
@@ -175,97 +163,165 @@ def solve_decomposed(
             sub_options,
         )
         groups.append(_Group(c0, c1, lp.cost[c0:c1], cols[:rc].tocsr(), h, []))
-    cc = lay.community_cols
+    return groups
+
+
+def _master(lp: MatrixLp, a: sp.csc_matrix, n_groups: int, time_limit_s: float) -> highspy.Highs:
+    """The master LP: the community columns and the coupling rows, plus one convexity row per
+    group (its plans' weights sum to 1); group plans are added as columns."""
+    rc, cc = lp.layout.community_rows, lp.layout.community_cols
     comm = a[:rc, cc:].tocsc()
-    n_comm = comm.shape[1]
-    n_groups = len(groups)
-    master_a = sp.vstack([comm, sp.csc_matrix((n_groups, n_comm))]).tocsc()
+    master_a = sp.vstack([comm, sp.csc_matrix((n_groups, comm.shape[1]))]).tocsc()
     master_a.sort_indices()
-    master = _highs_from(
+    return _highs_from(
         master_a,
         lp.cost[cc:],
         lp.lower[cc:],
         lp.upper[cc:],
         np.concatenate([lp.row_lower[:rc], np.ones(n_groups)]),
         np.concatenate([lp.row_upper[:rc], np.ones(n_groups)]),
-        HighsOptions(Algorithm.SIMPLEX, time_limit_s=highs_options.time_limit_s),
+        HighsOptions(Algorithm.SIMPLEX, time_limit_s=time_limit_s),
     )
-    comm_cost, comm_lo, comm_hi = lp.cost[cc:], lp.lower[cc:], lp.upper[cc:]
-    comm_t = comm.T.tocsr()
 
-    def lagrangian_fixed_part(y: FloatArray) -> float:
-        """Offset, coupling-row bounds and community columns at duals ``y`` (weak duality)."""
-        rows_term = np.where(y < 0, y * lp.row_upper[:rc], 0.0).sum()
-        reduced = comm_cost - comm_t @ y
-        cols_term = np.where(reduced > 0, reduced * comm_lo, reduced * comm_hi).sum()
-        return float(lp.offset + rows_term + cols_term)
 
-    duals = np.zeros(rc) if initial_duals is None else np.minimum(initial_duals, 0.0)
-    mu = np.zeros(n_groups)
+class _FixedPart:
+    """The Lagrangian's part that does not depend on the groups: offset, coupling-row bounds and
+    community columns at duals ``y`` (weak duality)."""
+
+    def __init__(self, lp: MatrixLp, a: sp.csc_matrix) -> None:
+        rc, cc = lp.layout.community_rows, lp.layout.community_cols
+        self._offset = lp.offset
+        self._row_upper = lp.row_upper[:rc]
+        self._cost, self._lo, self._hi = lp.cost[cc:], lp.lower[cc:], lp.upper[cc:]
+        self._comm_t = a[:rc, cc:].tocsc().T.tocsr()
+
+    def __call__(self, y: FloatArray) -> float:
+        rows_term = np.where(y < 0, y * self._row_upper, 0.0).sum()
+        reduced = self._cost - self._comm_t @ y
+        cols_term = np.where(reduced > 0, reduced * self._lo, reduced * self._hi).sum()
+        return float(self._offset + rows_term + cols_term)
+
+
+@dataclass
+class _Search:
+    """Where the column generation stands: the master's duals, the best Lagrangian bound and
+    its prices, the master's objective, the group plans proposed so far, the solver time."""
+
+    duals: FloatArray
+    mu: FloatArray
     center: FloatArray | None = None
-    lower, upper = -np.inf, np.inf
-    proposals: list[tuple[int, FloatArray]] = []
-    status, detail = RunStatus.TIME_LIMIT, "iteration limit"
-    iterations = 0
-    force_exact = False
-    master_total = 0.0
-    while iterations < options.max_iterations:
-        iterations += 1
-        if center is None or force_exact:
-            price = duals
+    lower: float = -np.inf
+    upper: float = np.inf
+    proposals: list[tuple[int, FloatArray]] = field(default_factory=list)
+    iterations: int = 0
+    force_exact: bool = False
+    solver_time: float = 0.0
+    master_total: float = 0.0
+
+    def price(self, smoothing: float) -> FloatArray:
+        """The prices of this iteration (smoothed towards the best so far), all ≤ 0: the
+        coupling rows are all "≤" rows."""
+        if self.center is None or self.force_exact:
+            price = self.duals
         else:
-            price = options.smoothing * center + (1 - options.smoothing) * duals
-        # coupling rows are all "≤" rows: valid duals are ≤ 0
-        price = np.minimum(price, 0.0)
-        exact = bool(np.array_equal(price, np.minimum(duals, 0.0)))
-        bound = lagrangian_fixed_part(price)
-        added = 0
-        for gi, g in enumerate(groups):
-            priced = g.cost - g.link.T @ price
-            g.highs.changeColsCost(g.c1 - g.c0, np.arange(g.c1 - g.c0, dtype=np.int32), priced)
-            g.highs.run()
-            run_total = float(g.highs.getRunTime())  # accumulates per instance
-            solver_time += run_total - g.run_total
-            g.run_total = run_total
-            if g.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                st = g.highs.modelStatusToString(g.highs.getModelStatus())
-                return _fail(f"group {gi}: {st}", iterations, solver_time, lp.n_col)
-            x = np.asarray(g.highs.getSolution().col_value, dtype=float)
-            bound += float(priced @ x)
-            link = g.link @ x
-            cost = float(g.cost @ x)
-            reduced = cost - float(duals @ link) - mu[gi]
-            if iterations == 1 or reduced < -1e-9 * max(1.0, abs(cost)):
-                nz = np.flatnonzero(link)
-                idx = np.concatenate([nz, [rc + gi]]).astype(np.int32)
-                vals = np.concatenate([link[nz], [1.0]])
-                master.addCol(cost, 0.0, np.inf, len(idx), idx, vals)
-                proposals.append((gi, x))
-                added += 1
-        if bound > lower:
-            lower, center = bound, price
+            price = smoothing * self.center + (1 - smoothing) * self.duals
+        out: FloatArray = np.minimum(price, 0.0)
+        return out
+
+
+def _price_groups(
+    groups: list[_Group], master: highspy.Highs, price: FloatArray, s: _Search, bound: float
+) -> tuple[float, int] | str:
+    """Each group's best plan at ``price``: adds it to the bound, and to the master when it
+    improves (always in the first iteration). Returns the bound and how many plans were added,
+    or why a group failed."""
+    rc = len(price)
+    added = 0
+    for gi, g in enumerate(groups):
+        priced = g.cost - g.link.T @ price
+        g.highs.changeColsCost(g.c1 - g.c0, np.arange(g.c1 - g.c0, dtype=np.int32), priced)
+        g.highs.run()
+        run_total = float(g.highs.getRunTime())  # accumulates per instance
+        s.solver_time += run_total - g.run_total
+        g.run_total = run_total
+        if g.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return f"group {gi}: {g.highs.modelStatusToString(g.highs.getModelStatus())}"
+        x = np.asarray(g.highs.getSolution().col_value, dtype=float)
+        bound += float(priced @ x)
+        link = g.link @ x
+        cost = float(g.cost @ x)
+        reduced = cost - float(s.duals @ link) - s.mu[gi]
+        if s.iterations == 1 or reduced < -1e-9 * max(1.0, abs(cost)):
+            nz = np.flatnonzero(link)
+            idx = np.concatenate([nz, [rc + gi]]).astype(np.int32)
+            vals = np.concatenate([link[nz], [1.0]])
+            master.addCol(cost, 0.0, np.inf, len(idx), idx, vals)
+            s.proposals.append((gi, x))
+            added += 1
+    return bound, added
+
+
+def _solve_master(master: highspy.Highs, s: _Search, rc: int, offset: float) -> str | None:
+    """Solve the master: its objective is the new upper bound, its duals the next prices.
+    Returns why it failed, if it did."""
+    master.run()
+    s.master_total, previous = float(master.getRunTime()), s.master_total
+    s.solver_time += s.master_total - previous
+    if master.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return f"master: {master.modelStatusToString(master.getModelStatus())}"
+    s.upper = float(master.getInfo().objective_function_value) + offset
+    row_dual = np.asarray(master.getSolution().row_dual, dtype=float)
+    s.duals, s.mu = row_dual[:rc], row_dual[rc:]
+    return None
+
+
+def solve_decomposed(
+    lp: MatrixLp,
+    options: DecompositionOptions,
+    highs_options: HighsOptions,
+    clock: Callable[[], float] | None = None,
+    initial_duals: FloatArray | None = None,
+) -> DecompositionResult:
+    """Solve ``lp`` (built with ``build_matrix_lp``) by decomposition; see the module doc.
+
+    ``clock`` (seconds, from the caller) enforces ``time_limit_s`` across iterations; without
+    it only HiGHS's own per-solve limit and ``max_iterations`` apply.
+    """
+    rc = lp.layout.community_rows
+    a = sp.csc_matrix((lp.value, lp.index, lp.start), shape=(lp.n_row, lp.n_col))
+    t_start = clock() if clock else 0.0
+    groups = _groups(lp, a, options.group_size, highs_options.time_limit_s)
+    master = _master(lp, a, len(groups), highs_options.time_limit_s)
+    fixed_part = _FixedPart(lp, a)
+    duals = np.zeros(rc) if initial_duals is None else np.minimum(initial_duals, 0.0)
+    s = _Search(duals, np.zeros(len(groups)))
+    status, detail = RunStatus.TIME_LIMIT, "iteration limit"
+    while s.iterations < options.max_iterations:
+        s.iterations += 1
+        price = s.price(options.smoothing)
+        exact = bool(np.array_equal(price, np.minimum(s.duals, 0.0)))
+        priced = _price_groups(groups, master, price, s, fixed_part(price))
+        if isinstance(priced, str):
+            return _fail(priced, s.iterations, s.solver_time, lp.n_col)
+        bound, added = priced
+        if bound > s.lower:
+            s.lower, s.center = bound, price
         if added == 0 and exact:
             status, detail = RunStatus.OPTIMAL, "no improving group plan at the master duals"
-            lower = max(lower, upper)
+            s.lower = max(s.lower, s.upper)
             break
-        force_exact = added == 0
-        master.run()
-        master_total, previous = float(master.getRunTime()), master_total
-        solver_time += master_total - previous
-        if master.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            st = master.modelStatusToString(master.getModelStatus())
-            return _fail(f"master: {st}", iterations, solver_time, lp.n_col)
-        upper = float(master.getInfo().objective_function_value) + lp.offset
-        row_dual = np.asarray(master.getSolution().row_dual, dtype=float)
-        duals, mu = row_dual[:rc], row_dual[rc:]
-        if _bounds_gap(upper, lower) <= options.gap_tol:
-            status, detail = RunStatus.OPTIMAL, f"gap {_bounds_gap(upper, lower):.1e}"
+        s.force_exact = added == 0
+        failed = _solve_master(master, s, rc, lp.offset)
+        if failed is not None:
+            return _fail(failed, s.iterations, s.solver_time, lp.n_col)
+        if _bounds_gap(s.upper, s.lower) <= options.gap_tol:
+            status, detail = RunStatus.OPTIMAL, f"gap {_bounds_gap(s.upper, s.lower):.1e}"
             break
         if clock is not None and clock() - t_start > options.time_limit_s:
-            status, detail = RunStatus.TIME_LIMIT, f"gap {_bounds_gap(upper, lower):.1e}"
+            status, detail = RunStatus.TIME_LIMIT, f"gap {_bounds_gap(s.upper, s.lower):.1e}"
             break
-    col_value = _combine(proposals, groups, master, lp.n_col, cc)
-    return DecompositionResult(status, detail, col_value, upper, lower, iterations, solver_time)
+    x = _combine(s.proposals, groups, master, lp.n_col, lp.layout.community_cols)
+    return DecompositionResult(status, detail, x, s.upper, s.lower, s.iterations, s.solver_time)
 
 
 def _combine(

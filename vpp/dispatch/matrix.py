@@ -17,7 +17,7 @@ Structure used (exact, see the module tests):
 
 Units: kW (mean power per quarter-hour), kWh, EUR. Rows per quarter-hour ``t``:
 member balance ``pv + dis + imp − ch − loads − exp = load``; battery ``soc_t − soc_{t−1} −
-η_c·¼·ch + ¼/η_d·dis = 0``; energy need ``Σ eff·¼·p + unmet ∈ [need, max]``; sharing
+η_c·¼·ch + ¼/η_d·dis = 0``; energy need ``Σ ¼·p + unmet ∈ [need, max]``; sharing
 ``shared ≤ Σ export``, ``shared ≤ Σ import``; feeder ``net import − slack ≤ limit`` both ways.
 """
 
@@ -33,11 +33,20 @@ from vpp.dispatch.bounds import (
     FloatArray,
     deferrable_bounds,
     feed_in_effective,
-    is_deferrable,
     pv_forecast_kw,
     soc_bounds_kwh,
 )
-from vpp.dispatch.community import QH_H, Battery, DispatchProblem, Member, Pv
+from vpp.dispatch.community import (
+    QH_H,
+    Battery,
+    DeferrableLoad,
+    DispatchProblem,
+    EvCharger,
+    Member,
+    Pv,
+    StorageHeater,
+    Weights,
+)
 
 IntArray = NDArray[np.int64]
 INF = np.inf
@@ -71,6 +80,8 @@ class Layout:
     member_row_start: list[int] = field(default_factory=list)
     community_rows: int = 0
     community_cols: int = 0
+    #: the community rows the members' grid flows enter
+    coupling: _Coupling | None = None
 
 
 @dataclass
@@ -179,6 +190,112 @@ def _inflexible_constants(
     return cut_surplus, cut_self, exports, imports
 
 
+@dataclass(frozen=True)
+class _Coupling:
+    """The community rows every member's grid flows enter: sharing (``shared ≤ Σ export``,
+    ``shared ≤ Σ import``) and the feeder limits (``None`` where the community has none)."""
+
+    share_exp: IntArray
+    share_imp: IntArray
+    feeder_imp: IntArray | None
+    feeder_exp: IntArray | None
+
+    def add(self, b: _Builder, imp: IntArray, exp: IntArray) -> None:
+        """A member's import and export columns in the community rows."""
+        b.coef(self.share_exp, exp, -1.0)
+        b.coef(self.share_imp, imp, -1.0)
+        if self.feeder_imp is not None:
+            b.coef(self.feeder_imp, imp, 1.0)
+            b.coef(self.feeder_imp, exp, -1.0)
+        if self.feeder_exp is not None:
+            b.coef(self.feeder_exp, exp, 1.0)
+            b.coef(self.feeder_exp, imp, -1.0)
+
+
+def _battery(b: _Builder, w: Weights, a: Battery, n: int) -> tuple[IntArray, IntArray]:
+    """Charge and discharge columns (kW), the state of charge and its end-state target."""
+    dt = QH_H
+    ch = b.cols(n, w.battery_wear_eur_per_kwh * dt, 0.0, a.max_charge_w / 1e3)
+    dis = b.cols(n, w.battery_wear_eur_per_kwh * dt, 0.0, a.max_discharge_w / 1e3)
+    soc_lo, soc_hi = soc_bounds_kwh(a, n)
+    soc = b.cols(n, 0.0, soc_lo, soc_hi)
+    rhs = np.zeros(n)
+    rhs[0] = a.soc_wh / 1e3
+    srow = b.rows(n, rhs, rhs)
+    b.coef(srow, soc, 1.0)
+    b.coef(srow[1:], soc[:-1], -1.0)
+    b.coef(srow, ch, -a.charge_efficiency * dt)
+    b.coef(srow, dis, dt / a.discharge_efficiency)
+    if a.terminal_soc_wh is not None:
+        target = a.terminal_soc_wh / 1e3
+        short = b.cols(1, w.terminal_soc_shortfall_eur_per_kwh, 0.0, target)
+        trow = b.rows(1, target, INF)
+        b.coef(trow, soc[-1:], 1.0)
+        b.coef(trow, short, 1.0)
+    return ch, dis
+
+
+def _deferrable(b: _Builder, w: Weights, a: DeferrableLoad, n: int) -> tuple[IntArray, FloatArray]:
+    """The load's power columns (kW) with its energy band; returns them and their upper bound."""
+    db = deferrable_bounds(a, n)
+    d = b.cols(n, 0.0, db.lower_kw, db.upper_kw)
+    unmet = b.cols(1, w.unmet_energy_eur_per_kwh, 0.0, db.need_kwh)
+    nrow = b.rows(1, db.need_kwh, max(db.max_kwh, db.need_kwh))
+    b.coef(np.repeat(nrow, n), d, QH_H)
+    b.coef(nrow, unmet, 1.0)
+    return d, db.upper_kw
+
+
+@dataclass(frozen=True)
+class _Prices:
+    imp: FloatArray  # EUR/kWh per quarter-hour
+    exp: FloatArray  # the effective feed-in price (:func:`feed_in_effective`)
+
+
+def _flexible_member(
+    b: _Builder, layout: Layout, problem: DispatchProblem, member: Member, prices: _Prices
+) -> tuple[float, FloatArray, FloatArray]:
+    """The member's columns and rows (balance at its meter, its assets, its grid flows in the
+    community rows of ``layout``); returns the objective's constant part and the upper bounds
+    (kW) of its import and export."""
+    n, w, dt = problem.n_qh, problem.weights, QH_H
+    m = member.member_id
+    load = np.asarray(member.load_w, dtype=float) / 1000.0
+    pv_total, pv_fixed = pv_forecast_kw(member, n)
+    imp_hi = load.copy()
+    exp_hi = pv_total.copy()
+    offset = 0.0
+    bal = b.rows(n, load, load)
+    entries: list[tuple[IntArray, float]] = []
+    if any(isinstance(a, Pv) for a in member.assets):
+        pv = b.cols(n, -w.curtailment_eur_per_kwh * dt, pv_fixed, pv_total)
+        offset = float(np.sum(pv_total)) * dt * w.curtailment_eur_per_kwh
+        layout.pv_cols[m] = pv
+        entries.append((pv, 1.0))
+    for a in member.assets:
+        key = (m, a.asset_id)
+        if isinstance(a, Battery):
+            ch, dis = _battery(b, w, a, n)
+            layout.charge_cols[key] = ch
+            layout.discharge_cols[key] = dis
+            entries += [(dis, 1.0), (ch, -1.0)]
+            imp_hi += a.max_charge_w / 1e3
+            exp_hi += a.max_discharge_w / 1e3
+        elif isinstance(a, EvCharger | StorageHeater):
+            d, upper_kw = _deferrable(b, w, a, n)
+            layout.deferrable_cols[key] = d
+            entries.append((d, -1.0))
+            imp_hi += upper_kw
+    imp = b.cols(n, prices.imp * dt, 0.0, imp_hi)
+    exp = b.cols(n, -prices.exp * dt, 0.0, exp_hi)
+    entries += [(imp, 1.0), (exp, -1.0)]
+    for cols, sign in entries:
+        b.coef(bal, cols, sign)
+    assert layout.coupling is not None
+    layout.coupling.add(b, imp, exp)
+    return offset, imp_hi, exp_hi
+
+
 def build_matrix_lp(
     problem: DispatchProblem, *, aggregate: bool = True, hard_feeder_limit: bool = False
 ) -> MatrixLp:
@@ -187,122 +304,57 @@ def build_matrix_lp(
     dt = QH_H
     w = problem.weights
     p = problem.prices
-    p_imp = np.asarray(p.import_eur_per_kwh, dtype=float)
-    p_exp = feed_in_effective(p)
-    share_value = w.sharing * (p_imp - np.asarray(p.network_fee_eur_per_kwh) - p_exp)
+    prices = _Prices(np.asarray(p.import_eur_per_kwh, dtype=float), feed_in_effective(p))
+    share_value = w.sharing * (prices.imp - np.asarray(p.network_fee_eur_per_kwh) - prices.exp)
     b = _Builder()
     layout = Layout()
     offset = 0.0
 
-    flexible = [m for m in problem.members if m.is_flexible or not aggregate]
+    layout.flexible = [m for m in problem.members if m.is_flexible or not aggregate]
     inflexible = [m for m in problem.members if not (m.is_flexible or not aggregate)]
-    layout.flexible = flexible
-    e_const = np.zeros(n)
-    i_const = np.zeros(n)
-    x_hi = np.zeros(n)
-    y_hi = np.zeros(n)
+    e_const, i_const = np.zeros(n), np.zeros(n)
+    x_hi, y_hi = np.zeros(n), np.zeros(n)
     if inflexible:
         cut_surplus, cut_self, e_const, i_const = _inflexible_constants(inflexible, n)
         x_hi = cut_surplus.sum(axis=0)
         y_hi = cut_self.sum(axis=0)
-        offset += float(np.sum((p_imp * i_const - p_exp * e_const) * dt))
+        offset += float(np.sum((prices.imp * i_const - prices.exp * e_const) * dt))
 
-    share_exp_rows = b.rows(n, -INF, e_const)
-    share_imp_rows = b.rows(n, -INF, i_const)
-    lim_imp = problem.feeder_import_limit_w
-    lim_exp = problem.feeder_export_limit_w
-    fi_rows = b.rows(n, -INF, lim_imp / 1e3 - i_const + e_const) if lim_imp is not None else None
-    fe_rows = b.rows(n, -INF, lim_exp / 1e3 - e_const + i_const) if lim_exp is not None else None
+    lim_imp, lim_exp = problem.feeder_import_limit_w, problem.feeder_export_limit_w
+    coupling = _Coupling(
+        b.rows(n, -INF, e_const),
+        b.rows(n, -INF, i_const),
+        b.rows(n, -INF, lim_imp / 1e3 - i_const + e_const) if lim_imp is not None else None,
+        b.rows(n, -INF, lim_exp / 1e3 - e_const + i_const) if lim_exp is not None else None,
+    )
+    layout.coupling = coupling
     sum_imp_hi = i_const + y_hi
     sum_exp_hi = e_const.copy()
-
-    def community(imp: IntArray, exp: IntArray) -> None:
-        b.coef(share_exp_rows, exp, -1.0)
-        b.coef(share_imp_rows, imp, -1.0)
-        if fi_rows is not None:
-            b.coef(fi_rows, imp, 1.0)
-            b.coef(fi_rows, exp, -1.0)
-        if fe_rows is not None:
-            b.coef(fe_rows, exp, 1.0)
-            b.coef(fe_rows, imp, -1.0)
-
     layout.community_rows = b.n_row
-    for member in flexible:
+    for member in layout.flexible:
         layout.member_col_start.append(b.n_col)
         layout.member_row_start.append(b.n_row)
-        m = member.member_id
-        load = np.asarray(member.load_w, dtype=float) / 1000.0
-        pv_total, pv_fixed = pv_forecast_kw(member, n)
-        imp_hi = load.copy()
-        exp_hi = pv_total.copy()
-        bal = b.rows(n, load, load)
-        entries: list[tuple[IntArray, float]] = []
-        if any(isinstance(a, Pv) for a in member.assets):
-            pv = b.cols(n, -w.curtailment_eur_per_kwh * dt, pv_fixed, pv_total)
-            offset += float(np.sum(pv_total)) * dt * w.curtailment_eur_per_kwh
-            layout.pv_cols[m] = pv
-            entries.append((pv, 1.0))
-        for a in member.assets:
-            key = (m, a.asset_id)
-            if isinstance(a, Battery):
-                ch_kw, dis_kw = a.max_charge_w / 1e3, a.max_discharge_w / 1e3
-                ch = b.cols(n, w.battery_wear_eur_per_kwh * dt, 0.0, ch_kw)
-                dis = b.cols(n, w.battery_wear_eur_per_kwh * dt, 0.0, dis_kw)
-                soc_lo, soc_hi = soc_bounds_kwh(a, n)
-                soc = b.cols(n, 0.0, soc_lo, soc_hi)
-                rhs = np.zeros(n)
-                rhs[0] = a.soc_wh / 1e3
-                srow = b.rows(n, rhs, rhs)
-                b.coef(srow, soc, 1.0)
-                b.coef(srow[1:], soc[:-1], -1.0)
-                b.coef(srow, ch, -a.charge_efficiency * dt)
-                b.coef(srow, dis, dt / a.discharge_efficiency)
-                if a.terminal_soc_wh is not None:
-                    target = a.terminal_soc_wh / 1e3
-                    short = b.cols(1, w.terminal_soc_shortfall_eur_per_kwh, 0.0, target)
-                    trow = b.rows(1, target, INF)
-                    b.coef(trow, soc[-1:], 1.0)
-                    b.coef(trow, short, 1.0)
-                layout.charge_cols[key] = ch
-                layout.discharge_cols[key] = dis
-                entries += [(dis, 1.0), (ch, -1.0)]
-                imp_hi += ch_kw
-                exp_hi += dis_kw
-            elif is_deferrable(a):
-                db = deferrable_bounds(a, n)  # type: ignore[arg-type]
-                d = b.cols(n, 0.0, db.lower_kw, db.upper_kw)
-                unmet = b.cols(1, w.unmet_energy_eur_per_kwh, 0.0, db.need_kwh)
-                nrow = b.rows(1, db.need_kwh, max(db.max_kwh, db.need_kwh))
-                b.coef(np.repeat(nrow, n), d, dt)
-                b.coef(nrow, unmet, 1.0)
-                layout.deferrable_cols[key] = d
-                entries.append((d, -1.0))
-                imp_hi += db.upper_kw
-        imp = b.cols(n, p_imp * dt, 0.0, imp_hi)
-        exp = b.cols(n, -p_exp * dt, 0.0, exp_hi)
-        entries += [(imp, 1.0), (exp, -1.0)]
-        for cols, sign in entries:
-            b.coef(bal, cols, sign)
-        community(imp, exp)
+        member_offset, imp_hi, exp_hi = _flexible_member(b, layout, problem, member, prices)
+        offset += member_offset
         sum_imp_hi += imp_hi
         sum_exp_hi += exp_hi
 
     layout.community_cols = b.n_col
     if inflexible:
-        x = b.cols(n, (p_exp + w.curtailment_eur_per_kwh) * dt, 0.0, x_hi)
-        y = b.cols(n, (p_imp + w.curtailment_eur_per_kwh) * dt, 0.0, y_hi)
-        b.coef(share_exp_rows, x, 1.0)
-        b.coef(share_imp_rows, y, -1.0)
-        for rows, sign in ((fi_rows, 1.0), (fe_rows, -1.0)):
+        x = b.cols(n, (prices.exp + w.curtailment_eur_per_kwh) * dt, 0.0, x_hi)
+        y = b.cols(n, (prices.imp + w.curtailment_eur_per_kwh) * dt, 0.0, y_hi)
+        b.coef(coupling.share_exp, x, 1.0)
+        b.coef(coupling.share_imp, y, -1.0)
+        for rows, sign in ((coupling.feeder_imp, 1.0), (coupling.feeder_exp, -1.0)):
             if rows is not None:
                 b.coef(rows, x, sign)
                 b.coef(rows, y, sign)
         layout.aggregate = _Aggregate(inflexible, cut_surplus, cut_self, x, y)
     shared = b.cols(n, -share_value * dt, 0.0, np.minimum(sum_imp_hi, sum_exp_hi))
-    b.coef(share_exp_rows, shared, 1.0)
-    b.coef(share_imp_rows, shared, 1.0)
+    b.coef(coupling.share_exp, shared, 1.0)
+    b.coef(coupling.share_imp, shared, 1.0)
     slack_hi = 0.0 if hard_feeder_limit else sum_imp_hi + sum_exp_hi
-    for rows in (fi_rows, fe_rows):
+    for rows in (coupling.feeder_imp, coupling.feeder_exp):
         if rows is not None:
             slack = b.cols(n, w.feeder_violation_eur_per_kwh * dt, 0.0, slack_hi)
             b.coef(rows, slack, -1.0)

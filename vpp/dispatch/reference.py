@@ -21,13 +21,22 @@ import pulp
 
 from vpp.dispatch.assemble import Key, RawSolution
 from vpp.dispatch.bounds import (
+    FloatArray,
     deferrable_bounds,
     feed_in_effective,
-    is_deferrable,
     pv_forecast_kw,
     soc_bounds_kwh,
 )
-from vpp.dispatch.community import QH_H, Battery, DispatchProblem, Pv
+from vpp.dispatch.community import (
+    QH_H,
+    Battery,
+    DeferrableLoad,
+    DispatchProblem,
+    EvCharger,
+    Member,
+    Pv,
+    StorageHeater,
+)
 from vpp.dispatch.highs import HighsOptions, new_highs
 
 Vars = list[pulp.LpVariable]
@@ -60,152 +69,160 @@ class ReferenceModel:
     deferrable: dict[Key, Vars] = field(default_factory=dict)
 
 
+Pairs = list[tuple[pulp.LpVariable, float]]
+
+
+@dataclass
+class _Statement:
+    """The LP as it is being stated: the model, the objective's terms and constant, and each
+    quarter-hour's balance row of the member being stated."""
+
+    problem: DispatchProblem
+    ref: ReferenceModel
+    objective: Pairs = field(default_factory=list)
+    constant: float = 0.0
+
+    @property
+    def model(self) -> pulp.LpProblem:
+        return self.ref.model
+
+
+def _battery(st: _Statement, key: Key, atag: str, a: Battery, balance: list[Pairs]) -> None:
+    """Charge, discharge and state of charge of one battery, its wear and end-state target."""
+    n, dt, w, model = st.problem.n_qh, QH_H, st.problem.weights, st.model
+    ch = [model.add_variable(f"ch_{atag}_{t}", 0, a.max_charge_w / 1e3) for t in range(n)]
+    dis = [model.add_variable(f"dis_{atag}_{t}", 0, a.max_discharge_w / 1e3) for t in range(n)]
+    lo, hi = soc_bounds_kwh(a, n)
+    soc = [model.add_variable(f"soc_{atag}_{t}", float(lo[t]), float(hi[t])) for t in range(n)]
+    for t in range(n):
+        pairs = [
+            (soc[t], 1.0),
+            (ch[t], -a.charge_efficiency * dt),
+            (dis[t], dt / a.discharge_efficiency),
+        ]
+        if t > 0:
+            pairs.append((soc[t - 1], -1.0))
+        rhs = a.soc_wh / 1e3 if t == 0 else 0.0
+        _row(model, pairs, pulp.LpConstraintEQ, rhs, f"soc_{atag}_{t}")
+        balance[t] += [(dis[t], 1.0), (ch[t], -1.0)]
+        st.objective += [(ch[t], w.battery_wear_eur_per_kwh * dt)]
+        st.objective += [(dis[t], w.battery_wear_eur_per_kwh * dt)]
+    if a.terminal_soc_wh is not None:
+        short = model.add_variable(f"short_{atag}", 0)
+        st.objective.append((short, w.terminal_soc_shortfall_eur_per_kwh))
+        target = a.terminal_soc_wh / 1e3
+        pairs = [(soc[-1], 1.0), (short, 1.0)]
+        _row(model, pairs, pulp.LpConstraintGE, target, f"terminal_{atag}")
+    st.ref.charge[key] = ch
+    st.ref.discharge[key] = dis
+
+
+def _deferrable(
+    st: _Statement, key: Key, atag: str, a: DeferrableLoad, balance: list[Pairs]
+) -> None:
+    """One EV's or storage heater's power with its energy band (the need is soft)."""
+    n, dt, model = st.problem.n_qh, QH_H, st.model
+    db = deferrable_bounds(a, n)
+    d = [
+        model.add_variable(f"d_{atag}_{t}", float(db.lower_kw[t]), float(db.upper_kw[t]))
+        for t in range(n)
+    ]
+    unmet = model.add_variable(f"unmet_{atag}", 0)
+    st.objective.append((unmet, st.problem.weights.unmet_energy_eur_per_kwh))
+    delivered = [(d[t], dt) for t in range(n)]
+    _row(model, [*delivered, (unmet, 1.0)], pulp.LpConstraintGE, db.need_kwh, f"need_{atag}")
+    most = max(db.max_kwh, db.need_kwh)
+    _row(model, delivered, pulp.LpConstraintLE, most, f"most_{atag}")
+    for t in range(n):
+        balance[t].append((d[t], -1.0))
+    st.ref.deferrable[key] = d
+
+
+def _member(st: _Statement, mi: int, member: Member, feed_in: FloatArray) -> tuple[Vars, Vars]:
+    """One member's grid flows, PV and assets, and its balance at the meter; returns its
+    import and export variables."""
+    n, dt, w, model = st.problem.n_qh, QH_H, st.problem.weights, st.model
+    pr = st.problem.prices
+    m = member.member_id
+    tag = f"m{mi}"
+    load = np.asarray(member.load_w, dtype=float) / 1000.0
+    imp = [model.add_variable(f"imp_{tag}_{t}", 0) for t in range(n)]
+    exp = [model.add_variable(f"exp_{tag}_{t}", 0) for t in range(n)]
+    balance: list[Pairs] = [[(imp[t], 1.0), (exp[t], -1.0)] for t in range(n)]
+    for t in range(n):
+        st.objective += [(imp[t], pr.import_eur_per_kwh[t] * dt)]
+        st.objective += [(exp[t], -float(feed_in[t]) * dt)]
+    pv_total, pv_fixed = pv_forecast_kw(member, n)
+    if any(isinstance(a, Pv) for a in member.assets):
+        pv = [
+            model.add_variable(f"pv_{tag}_{t}", float(pv_fixed[t]), float(pv_total[t]))
+            for t in range(n)
+        ]
+        st.ref.pv[m] = pv
+        st.constant += float(pv_total.sum()) * dt * w.curtailment_eur_per_kwh
+        for t in range(n):
+            balance[t].append((pv[t], 1.0))
+            st.objective.append((pv[t], -w.curtailment_eur_per_kwh * dt))
+    for ai, a in enumerate(member.assets):
+        if isinstance(a, Battery):
+            _battery(st, (m, a.asset_id), f"{tag}_a{ai}", a, balance)
+        elif isinstance(a, EvCharger | StorageHeater):
+            _deferrable(st, (m, a.asset_id), f"{tag}_a{ai}", a, balance)
+    for t in range(n):
+        _row(model, balance[t], pulp.LpConstraintEQ, float(load[t]), f"balance_{tag}_{t}")
+    return imp, exp
+
+
+def _community(
+    st: _Statement,
+    t: int,
+    all_imp: list[Vars],
+    all_exp: list[Vars],
+    feed_in: FloatArray,
+    hard_feeder_limit: bool,
+) -> None:
+    """Quarter-hour ``t``'s shared energy (bounded by Σ export and Σ import) and the feeder
+    limits (soft with a slack, unless hard)."""
+    problem, dt, w, model = st.problem, QH_H, st.problem.weights, st.model
+    pr = problem.prices
+    value = w.sharing * (pr.import_eur_per_kwh[t] - pr.network_fee_eur_per_kwh[t] - feed_in[t])
+    shared = model.add_variable(f"shared_{t}", 0)
+    st.objective.append((shared, -float(value) * dt))
+    imports = [(v[t], 1.0) for v in all_imp]
+    exports = [(v[t], 1.0) for v in all_exp]
+    for side, flows in (("export", exports), ("import", imports)):
+        pairs = [(shared, 1.0)] + [(v, -1.0) for v, _ in flows]
+        _row(model, pairs, pulp.LpConstraintLE, 0.0, f"shared_le_{side}_{t}")
+    net_import = imports + [(v, -1.0) for v, _ in exports]
+    net_export = exports + [(v, -1.0) for v, _ in imports]
+    for name, limit, pairs in (
+        ("feeder_import", problem.feeder_import_limit_w, net_import),
+        ("feeder_export", problem.feeder_export_limit_w, net_export),
+    ):
+        if limit is None:
+            continue
+        if not hard_feeder_limit:
+            slack = model.add_variable(f"{name}_slack_{t}", 0)
+            st.objective.append((slack, w.feeder_violation_eur_per_kwh * dt))
+            pairs = [*pairs, (slack, -1.0)]
+        _row(model, pairs, pulp.LpConstraintLE, limit / 1e3, f"{name}_{t}")
+
+
 def build_reference(problem: DispatchProblem, *, hard_feeder_limit: bool = False) -> ReferenceModel:
     """State the community LP with PuLP (kW, kWh, EUR; see :mod:`vpp.dispatch.matrix`)."""
-    n = problem.n_qh
-    dt = QH_H
-    w = problem.weights
-    pr = problem.prices
-    feed_in = feed_in_effective(pr)
+    feed_in = feed_in_effective(problem.prices)
     model = pulp.LpProblem(f"dispatch_{problem.community_id}", pulp.LpMinimize)
-    ref = ReferenceModel(model)
-    objective: list[tuple[pulp.LpVariable, float]] = []
-    constant = 0.0
+    st = _Statement(problem, ReferenceModel(model))
     all_imp: list[Vars] = []
     all_exp: list[Vars] = []
     for mi, member in enumerate(problem.members):
-        m = member.member_id
-        tag = f"m{mi}"
-        load = np.asarray(member.load_w, dtype=float) / 1000.0
-        imp = [model.add_variable(f"imp_{tag}_{t}", 0) for t in range(n)]
-        exp = [model.add_variable(f"exp_{tag}_{t}", 0) for t in range(n)]
-        balance: list[list[tuple[pulp.LpVariable, float]]] = [
-            [(imp[t], 1.0), (exp[t], -1.0)] for t in range(n)
-        ]
-        for t in range(n):
-            objective += [(imp[t], pr.import_eur_per_kwh[t] * dt)]
-            objective += [(exp[t], -float(feed_in[t]) * dt)]
-        pv_total, pv_fixed = pv_forecast_kw(member, n)
-        if any(isinstance(a, Pv) for a in member.assets):
-            pv = [
-                model.add_variable(f"pv_{tag}_{t}", float(pv_fixed[t]), float(pv_total[t]))
-                for t in range(n)
-            ]
-            ref.pv[m] = pv
-            constant += float(pv_total.sum()) * dt * w.curtailment_eur_per_kwh
-            for t in range(n):
-                balance[t].append((pv[t], 1.0))
-                objective.append((pv[t], -w.curtailment_eur_per_kwh * dt))
-        for ai, a in enumerate(member.assets):
-            key = (m, a.asset_id)
-            atag = f"{tag}_a{ai}"
-            if isinstance(a, Battery):
-                ch = [
-                    model.add_variable(f"ch_{atag}_{t}", 0, a.max_charge_w / 1e3) for t in range(n)
-                ]
-                dis = [
-                    model.add_variable(f"dis_{atag}_{t}", 0, a.max_discharge_w / 1e3)
-                    for t in range(n)
-                ]
-                lo, hi = soc_bounds_kwh(a, n)
-                soc = [
-                    model.add_variable(f"soc_{atag}_{t}", float(lo[t]), float(hi[t]))
-                    for t in range(n)
-                ]
-                for t in range(n):
-                    pairs = [
-                        (soc[t], 1.0),
-                        (ch[t], -a.charge_efficiency * dt),
-                        (dis[t], dt / a.discharge_efficiency),
-                    ]
-                    if t > 0:
-                        pairs.append((soc[t - 1], -1.0))
-                    rhs = a.soc_wh / 1e3 if t == 0 else 0.0
-                    _row(model, pairs, pulp.LpConstraintEQ, rhs, f"soc_{atag}_{t}")
-                    balance[t] += [(dis[t], 1.0), (ch[t], -1.0)]
-                    objective += [(ch[t], w.battery_wear_eur_per_kwh * dt)]
-                    objective += [(dis[t], w.battery_wear_eur_per_kwh * dt)]
-                if a.terminal_soc_wh is not None:
-                    short = model.add_variable(f"short_{atag}", 0)
-                    objective.append((short, w.terminal_soc_shortfall_eur_per_kwh))
-                    _row(
-                        model,
-                        [(soc[-1], 1.0), (short, 1.0)],
-                        pulp.LpConstraintGE,
-                        a.terminal_soc_wh / 1e3,
-                        f"terminal_{atag}",
-                    )
-                ref.charge[key] = ch
-                ref.discharge[key] = dis
-            elif is_deferrable(a):
-                db = deferrable_bounds(a, n)  # type: ignore[arg-type]
-                d = [
-                    model.add_variable(
-                        f"d_{atag}_{t}", float(db.lower_kw[t]), float(db.upper_kw[t])
-                    )
-                    for t in range(n)
-                ]
-                unmet = model.add_variable(f"unmet_{atag}", 0)
-                objective.append((unmet, w.unmet_energy_eur_per_kwh))
-                delivered = [(d[t], dt) for t in range(n)]
-                _row(
-                    model,
-                    [*delivered, (unmet, 1.0)],
-                    pulp.LpConstraintGE,
-                    db.need_kwh,
-                    f"need_{atag}",
-                )
-                _row(
-                    model,
-                    delivered,
-                    pulp.LpConstraintLE,
-                    max(db.max_kwh, db.need_kwh),
-                    f"most_{atag}",
-                )
-                for t in range(n):
-                    balance[t].append((d[t], -1.0))
-                ref.deferrable[key] = d
-        for t in range(n):
-            _row(model, balance[t], pulp.LpConstraintEQ, float(load[t]), f"balance_{tag}_{t}")
+        imp, exp = _member(st, mi, member, feed_in)
         all_imp.append(imp)
         all_exp.append(exp)
-    for t in range(n):
-        value = w.sharing * (
-            pr.import_eur_per_kwh[t] - pr.network_fee_eur_per_kwh[t] - float(feed_in[t])
-        )
-        shared = model.add_variable(f"shared_{t}", 0)
-        objective.append((shared, -value * dt))
-        imports = [(v[t], 1.0) for v in all_imp]
-        exports = [(v[t], 1.0) for v in all_exp]
-        _row(
-            model,
-            [(shared, 1.0)] + [(v, -1.0) for v, _ in exports],
-            pulp.LpConstraintLE,
-            0.0,
-            f"shared_le_export_{t}",
-        )
-        _row(
-            model,
-            [(shared, 1.0)] + [(v, -1.0) for v, _ in imports],
-            pulp.LpConstraintLE,
-            0.0,
-            f"shared_le_import_{t}",
-        )
-        net_import = imports + [(v, -1.0) for v, _ in exports]
-        net_export = exports + [(v, -1.0) for v, _ in imports]
-        for name, limit, pairs in (
-            ("feeder_import", problem.feeder_import_limit_w, net_import),
-            ("feeder_export", problem.feeder_export_limit_w, net_export),
-        ):
-            if limit is None:
-                continue
-            if not hard_feeder_limit:
-                slack = model.add_variable(f"{name}_slack_{t}", 0)
-                objective.append((slack, w.feeder_violation_eur_per_kwh * dt))
-                pairs = [*pairs, (slack, -1.0)]
-            _row(model, pairs, pulp.LpConstraintLE, limit / 1e3, f"{name}_{t}")
-    model.setObjective(_expr(objective, constant))
-    return ref
+    for t in range(problem.n_qh):
+        _community(st, t, all_imp, all_exp, feed_in, hard_feeder_limit)
+    model.setObjective(_expr(st.objective, st.constant))
+    return st.ref
 
 
 def read_reference(problem: DispatchProblem, ref: ReferenceModel) -> RawSolution:

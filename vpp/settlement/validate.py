@@ -16,6 +16,7 @@ from vpp.settlement.model import (
     MAX_COMMUNITIES_PER_MEMBER,
     Community,
     MemberInterval,
+    Membership,
     SettlementInputs,
 )
 
@@ -109,10 +110,10 @@ def validate_participation(communities: Iterable[Community]) -> None:
             )
 
 
-def validate_inputs(inputs: SettlementInputs) -> dict[str, dict[int, MemberInterval]]:
-    """Validate a run's inputs; return intervals per member, keyed by quarter-hour index."""
+def _period(inputs: SettlementInputs) -> None:
+    """The period lies on the quarter-hour grid, is not empty, and a key and a tariff are in
+    force at its start."""
     community = inputs.community
-    validate_community(community)
     _boundary(inputs.period_start, "period_start")
     _boundary(inputs.period_end, "period_end")
     if inputs.period_end <= inputs.period_start:
@@ -129,49 +130,55 @@ def validate_inputs(inputs: SettlementInputs) -> dict[str, dict[int, MemberInter
             interval=inputs.period_start,
             field="tariffs",
         )
+
+
+def _interval(inputs: SettlementInputs, members: dict[str, Membership], iv: MemberInterval) -> None:
+    """One interval belongs to a member of the community, active then, inside the period, on
+    the grid, with whole non-negative Wh."""
+    membership = members.get(iv.member_id)
+    if membership is None:
+        raise SettlementInputError(
+            f"member unknown to community {inputs.community.community_id!r}",
+            member_id=iv.member_id,
+            interval=iv.qh_start,
+            field="member_id",
+        )
+    _boundary(iv.qh_start, "qh_start", iv.member_id)
+    if not inputs.period_start <= iv.qh_start < inputs.period_end:
+        raise SettlementInputError(
+            "interval outside the settlement period",
+            member_id=iv.member_id,
+            interval=iv.qh_start,
+            field="qh_start",
+        )
+    if not membership.active_at(iv.qh_start):
+        raise SettlementInputError(
+            "member is not in the community in this interval",
+            member_id=iv.member_id,
+            interval=iv.qh_start,
+            field="qh_start",
+        )
+    for name in _ENERGY_FIELDS:
+        value = getattr(iv, name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            reason = f"must be whole Wh (int), got {value!r}"
+        elif value < 0:
+            reason = f"negative energy {value} Wh"
+        else:
+            continue
+        raise SettlementInputError(reason, member_id=iv.member_id, interval=iv.qh_start, field=name)
+
+
+def validate_inputs(inputs: SettlementInputs) -> dict[str, dict[int, MemberInterval]]:
+    """Validate a run's inputs; return intervals per member, keyed by quarter-hour index."""
+    community = inputs.community
+    validate_community(community)
+    _period(inputs)
     members = {m.member_id: m for m in community.members}
     by_member: dict[str, dict[int, MemberInterval]] = {m: {} for m in members}
     last: dict[str, int] = {}
     for iv in inputs.intervals:
-        membership = members.get(iv.member_id)
-        if membership is None:
-            raise SettlementInputError(
-                f"member unknown to community {community.community_id!r}",
-                member_id=iv.member_id,
-                interval=iv.qh_start,
-                field="member_id",
-            )
-        _boundary(iv.qh_start, "qh_start", iv.member_id)
-        if not inputs.period_start <= iv.qh_start < inputs.period_end:
-            raise SettlementInputError(
-                "interval outside the settlement period",
-                member_id=iv.member_id,
-                interval=iv.qh_start,
-                field="qh_start",
-            )
-        if not membership.active_at(iv.qh_start):
-            raise SettlementInputError(
-                "member is not in the community in this interval",
-                member_id=iv.member_id,
-                interval=iv.qh_start,
-                field="qh_start",
-            )
-        for name in _ENERGY_FIELDS:
-            value = getattr(iv, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise SettlementInputError(
-                    f"must be whole Wh (int), got {value!r}",
-                    member_id=iv.member_id,
-                    interval=iv.qh_start,
-                    field=name,
-                )
-            if value < 0:
-                raise SettlementInputError(
-                    f"negative energy {value} Wh",
-                    member_id=iv.member_id,
-                    interval=iv.qh_start,
-                    field=name,
-                )
+        _interval(inputs, members, iv)
         index = qh_index(iv.qh_start)
         previous = last.get(iv.member_id)
         if previous is not None and index <= previous:
