@@ -8,13 +8,16 @@ that (covering indexes, no details decoded); the repositories in :mod:`store.int
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Integer,
     Select,
     bindparam,
@@ -120,6 +123,70 @@ _THROUGH = (
 )
 
 
+def _sums_statement(
+    member_id: str, bounds: Sequence[tuple[datetime, datetime]]
+) -> CompoundSelect[Any]:
+    """The SQL of :meth:`BalanceReads.interval_sums`: per bucket and channel the energy of the
+    newest versions, and per bucket the quarter-hours present and substitute (two row kinds in
+    one union: a channel's sum has no counts, a count row no channel)."""
+    mi = member_intervals
+    in_range = (
+        (mi.c.member_id == member_id)
+        & (mi.c.interval_start >= bounds[0][0])
+        & (mi.c.interval_start < bounds[-1][1])
+    )
+    restated = (
+        select(mi.c.channel, mi.c.interval_start, func.max(mi.c.version).label("top"))
+        .where(in_range, mi.c.version > 1)
+        .group_by(mi.c.channel, mi.c.interval_start)
+        .cte("restated")
+    )
+    edges = [end for _, end in bounds[:-1]]
+    newest = (
+        select(
+            _bucket_of(mi.c.interval_start, edges, 0, len(bounds)).label("bucket"),
+            mi.c.channel,
+            mi.c.interval_start,
+            mi.c.energy_wh,
+            mi.c.quality,
+        )
+        .select_from(
+            mi.outerjoin(
+                restated,
+                (restated.c.channel == mi.c.channel)
+                & (restated.c.interval_start == mi.c.interval_start),
+            )
+        )
+        .where(in_range, restated.c.top.is_(None) | (mi.c.version == restated.c.top))
+        .cte("newest")
+    )
+    per_qh = (
+        select(
+            newest.c.bucket,
+            func.max(case((newest.c.quality != Quality.GOOD.value, 1), else_=0)).label("sub"),
+        )
+        .group_by(newest.c.bucket, newest.c.interval_start)
+        .subquery("per_qh")
+    )
+    no_count = cast(null(), Integer)
+    return union_all(
+        select(
+            newest.c.bucket,
+            newest.c.channel,
+            func.sum(newest.c.energy_wh).label("wh"),
+            no_count.label("qhs"),
+            no_count.label("subs"),
+        ).group_by(newest.c.bucket, newest.c.channel),
+        select(
+            per_qh.c.bucket,
+            null(),
+            null(),
+            func.count().label("qhs"),
+            func.sum(per_qh.c.sub).label("subs"),
+        ).group_by(per_qh.c.bucket),
+    )
+
+
 class BalanceReads:
     """The balance reads of one database (``store.balances``)."""
 
@@ -172,62 +239,7 @@ class BalanceReads:
         """
         if not bounds:
             return []
-        mi = member_intervals
-        in_range = (
-            (mi.c.member_id == member_id)
-            & (mi.c.interval_start >= bounds[0][0])
-            & (mi.c.interval_start < bounds[-1][1])
-        )
-        restated = (
-            select(mi.c.channel, mi.c.interval_start, func.max(mi.c.version).label("top"))
-            .where(in_range, mi.c.version > 1)
-            .group_by(mi.c.channel, mi.c.interval_start)
-            .cte("restated")
-        )
-        edges = [end for _, end in bounds[:-1]]
-        newest = (
-            select(
-                _bucket_of(mi.c.interval_start, edges, 0, len(bounds)).label("bucket"),
-                mi.c.channel,
-                mi.c.interval_start,
-                mi.c.energy_wh,
-                mi.c.quality,
-            )
-            .select_from(
-                mi.outerjoin(
-                    restated,
-                    (restated.c.channel == mi.c.channel)
-                    & (restated.c.interval_start == mi.c.interval_start),
-                )
-            )
-            .where(in_range, restated.c.top.is_(None) | (mi.c.version == restated.c.top))
-            .cte("newest")
-        )
-        per_qh = (
-            select(
-                newest.c.bucket,
-                func.max(case((newest.c.quality != Quality.GOOD.value, 1), else_=0)).label("sub"),
-            )
-            .group_by(newest.c.bucket, newest.c.interval_start)
-            .subquery("per_qh")
-        )
-        no_count = cast(null(), Integer)
-        stmt = union_all(
-            select(
-                newest.c.bucket,
-                newest.c.channel,
-                func.sum(newest.c.energy_wh).label("wh"),
-                no_count.label("qhs"),
-                no_count.label("subs"),
-            ).group_by(newest.c.bucket, newest.c.channel),
-            select(
-                per_qh.c.bucket,
-                null(),
-                null(),
-                func.count().label("qhs"),
-                func.sum(per_qh.c.sub).label("subs"),
-            ).group_by(per_qh.c.bucket),
-        )
+        stmt = _sums_statement(member_id, bounds)
         async with read_tx(self._engine, f"sum intervals of member {member_id}") as conn:
             rows = (await conn.execute(stmt)).all()
         energy: dict[int, dict[str, Decimal]] = {}
@@ -271,25 +283,45 @@ class BalanceReads:
                 for row in rows
             ]
 
-    async def settled_with_day_totals(
-        self,
-        member_id: str,
-        zone: str,
-        start: datetime,
-        end: datetime,
-        first_day: date,
-        end_day: date,
-    ) -> tuple[list[SettledPeriod], list[DayTotal]]:
-        """The member's settled periods in ``[start, end)`` and day totals of ``zone`` for the
-        local days ``[first_day, end_day)``, in one read transaction (one consistent view)."""
+    async def settled_with_day_sums(
+        self, member_id: str, zone: str, start: datetime, end: datetime, starts: Sequence[date]
+    ) -> tuple[list[SettledPeriod], list[IntervalSums]]:
+        """The member's settled periods in ``[start, end)`` and its intervals summed per bucket
+        of whole local days of ``zone`` from the day totals (``starts[i]`` is bucket i's first
+        day; the buckets end at ``end``), in one read transaction (one consistent view). The
+        zone's day totals must be complete (``store.day_totals.is_complete``)."""
+        end_day = end.astimezone(ZoneInfo(zone)).date()
         async with read_tx(self._engine, f"read balances of member {member_id}") as conn:
             periods = await settled_periods_in(conn, member_id, start, end)
-            totals = await member_totals(conn, zone, member_id, first_day, end_day)
-        return periods, totals
+            totals = await member_totals(conn, zone, member_id, starts[0], end_day)
+        return periods, day_sums(totals, starts)
+
+
+def day_sums(totals: Iterable[DayTotal], starts: Sequence[date]) -> list[IntervalSums]:
+    """Day totals summed into buckets of whole days (``starts[i]`` is bucket i's first day):
+    Wh per channel, quarter-hours with any channel, quarter-hours with a substitute in some
+    channel (bit masks, so a quarter-hour counts once across channels)."""
+    per_day: dict[date, list[DayTotal]] = {}
+    for t in totals:
+        per_day.setdefault(t.day, []).append(t)
+    out: dict[int, tuple[dict[str, Decimal], int, int]] = {}
+    for day, rows in per_day.items():
+        i = bisect_right(starts, day) - 1
+        if i < 0:
+            continue
+        energy, qhs, subs = out.get(i, ({}, 0, 0))
+        present = substitute = 0
+        for t in rows:
+            energy[t.channel] = energy.get(t.channel, Decimal(0)) + t.energy_wh
+            present |= t.present
+            substitute |= t.substitute
+        out[i] = (energy, qhs + present.bit_count(), subs + substitute.bit_count())
+    return [IntervalSums(i, energy, qhs, subs) for i, (energy, qhs, subs) in sorted(out.items())]
 
 
 __all__ = [
     "FIGURE_FIELDS",
     "BalanceReads",
+    "day_sums",
     "settled_periods_in",
 ]

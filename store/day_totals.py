@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
-from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -262,23 +261,14 @@ async def member_totals(
     ]
 
 
-async def _build(conn: AsyncConnection, tz: ZoneInfo) -> int:
-    """Every interval's newest version summed into day totals of ``tz``: the versions are
-    read in key order, so the last row of each key is its newest.
-
-    Tens of millions of rows go through here on an upgrade, so the instant and the energy come
-    as the driver gives them: a year has only ~35,000 distinct instants (each converted once,
-    by the column type's own processor) and the energies are summed as stored (scaled integers
-    on SQLite, ``numeric`` on PostgreSQL) and converted once per day total."""
-    mi = member_intervals.c
-    raw_start: ColumnClause[Any] = literal_column(f"{member_intervals.name}.interval_start")
-    raw_energy: ColumnClause[Any] = literal_column(f"{member_intervals.name}.energy_wh")
-    stmt = select(mi.member_id, mi.channel, raw_start, raw_energy, mi.quality).order_by(
-        mi.member_id, mi.channel, mi.interval_start, mi.version
-    )
+def _converters(
+    conn: AsyncConnection,
+) -> tuple[Callable[[Any], datetime], Callable[[Any], Decimal]]:
+    """The instant and the energy of a raw row (as the driver gives them) as the column types
+    would convert them: called once per distinct instant and once per day total."""
     dialect = conn.dialect
-    instant_type = mi.interval_start.type
-    energy_type = mi.energy_wh.type
+    instant_type = member_intervals.c.interval_start.type
+    energy_type = member_intervals.c.energy_wh.type
     assert isinstance(instant_type, UTCDateTime)
     assert isinstance(energy_type, ExactDecimal)
     # SQLite hands over its DATETIME text (the type parses it), PostgreSQL a datetime
@@ -295,30 +285,54 @@ async def _build(conn: AsyncConnection, tz: ZoneInfo) -> int:
         assert energy is not None
         return energy
 
-    zone = tz.key
+    return to_instant, to_energy
+
+
+async def _insert_totals(
+    conn: AsyncConnection,
+    zone: str,
+    acc: dict[tuple[str, date, str], _Acc],
+    to_energy: Callable[[Any], Decimal],
+) -> None:
+    """Write the accumulated day totals of ``zone`` in batches and empty ``acc``."""
+    rows = [
+        {
+            "zone": zone,
+            "member_id": m,
+            "day": d,
+            "channel": c,
+            "energy_wh": to_energy(a.energy_wh),
+            "present_qh": _hex(a.present),
+            "substitute_qh": _hex(a.substitute),
+        }
+        for (m, d, c), a in acc.items()
+    ]
+    for first in range(0, len(rows), _BUILD_BATCH):
+        await conn.execute(insert(member_day_totals), rows[first : first + _BUILD_BATCH])
+    acc.clear()
+
+
+async def _build(conn: AsyncConnection, tz: ZoneInfo) -> int:
+    """Every interval's newest version summed into day totals of ``tz``: the versions are
+    read in key order, so the last row of each key is its newest.
+
+    Tens of millions of rows go through here on an upgrade, so the instant and the energy come
+    as the driver gives them: a year has only ~35,000 distinct instants (each converted once,
+    by the column type's own processor) and the energies are summed as stored (scaled integers
+    on SQLite, ``numeric`` on PostgreSQL) and converted once per day total."""
+    mi = member_intervals.c
+    raw_start: ColumnClause[Any] = literal_column(f"{member_intervals.name}.interval_start")
+    raw_energy: ColumnClause[Any] = literal_column(f"{member_intervals.name}.energy_wh")
+    stmt = select(mi.member_id, mi.channel, raw_start, raw_energy, mi.quality).order_by(
+        mi.member_id, mi.channel, mi.interval_start, mi.version
+    )
+    to_instant, to_energy = _converters(conn)
     read = 0
     acc: dict[tuple[str, date, str], _Acc] = {}
     slots: dict[object, tuple[date, int]] = {}
     slot_of = _Slots(tz)
     good = Quality.GOOD.value
     pending: tuple[str, str, object, Any, str] | None = None
-
-    async def flush() -> None:
-        rows = [
-            {
-                "zone": zone,
-                "member_id": m,
-                "day": d,
-                "channel": c,
-                "energy_wh": to_energy(a.energy_wh),
-                "present_qh": _hex(a.present),
-                "substitute_qh": _hex(a.substitute),
-            }
-            for (m, d, c), a in acc.items()
-        ]
-        for first in range(0, len(rows), _BUILD_BATCH):
-            await conn.execute(insert(member_day_totals), rows[first : first + _BUILD_BATCH])
-        acc.clear()
 
     def add(row: tuple[str, str, object, Any, str]) -> None:
         member_id, channel, start, energy, quality = row
@@ -345,36 +359,12 @@ async def _build(conn: AsyncConnection, tz: ZoneInfo) -> int:
             ):
                 add(pending)  # a key's last row is its newest version
                 if pending[0] != member_id and len(acc) >= _BUILD_BATCH:
-                    await flush()  # the member before is complete
+                    await _insert_totals(conn, tz.key, acc, to_energy)  # the member before
             pending = (member_id, channel, start, energy, quality)
     if pending is not None:
         add(pending)
-    await flush()
+    await _insert_totals(conn, tz.key, acc, to_energy)
     return read
-
-
-def bucket_totals(
-    totals: Iterable[DayTotal], starts: Sequence[date]
-) -> dict[int, tuple[dict[str, Decimal], int, int]]:
-    """Sum day totals into buckets of whole days (``starts[i]`` is bucket i's first day):
-    bucket → (Wh per channel, quarter-hours with any channel, quarter-hours with a substitute
-    in some channel)."""
-    per_day: dict[date, list[DayTotal]] = {}
-    for t in totals:
-        per_day.setdefault(t.day, []).append(t)
-    out: dict[int, tuple[dict[str, Decimal], int, int]] = {}
-    for day, rows in per_day.items():
-        i = bisect_right(starts, day) - 1
-        if i < 0:
-            continue
-        energy, qhs, subs = out.get(i, ({}, 0, 0))
-        present = substitute = 0
-        for t in rows:
-            energy[t.channel] = energy.get(t.channel, Decimal(0)) + t.energy_wh
-            present |= t.present
-            substitute |= t.substitute
-        out[i] = (energy, qhs + present.bit_count(), subs + substitute.bit_count())
-    return out
 
 
 __all__ = [
@@ -382,7 +372,6 @@ __all__ = [
     "DayTotalRepository",
     "IntervalChange",
     "apply_changes",
-    "bucket_totals",
     "local_slot",
     "member_totals",
 ]

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kernel.readings import Quality, utc
 from store.day_totals import IntervalChange, apply_changes
@@ -66,83 +66,101 @@ def _stored(row: object) -> StoredInterval:
     return StoredInterval(interval, r["version"], r["restated"], r["recorded_at"])
 
 
+_KEY_COLS = (
+    member_intervals.c.member_id,
+    member_intervals.c.channel,
+    member_intervals.c.interval_start,
+)
+
+Key = tuple[str, str, datetime]
+
+
+async def _newest(conn: AsyncConnection, keys: set[Key]) -> dict[Key, StoredInterval]:
+    """The newest stored version of each key, read in chunks of :data:`_KEYS_PER_QUERY`."""
+    out: dict[Key, StoredInterval] = {}
+    ordered = sorted(keys)
+    for first in range(0, len(ordered), _KEYS_PER_QUERY):
+        chunk = ordered[first : first + _KEYS_PER_QUERY]
+        newest = (
+            select(*_KEY_COLS, func.max(member_intervals.c.version).label("version"))
+            .where(tuple_(*_KEY_COLS).in_(chunk))
+            .group_by(*_KEY_COLS)
+            .subquery()
+        )
+        rows = await conn.execute(
+            select(member_intervals).join(
+                newest,
+                (member_intervals.c.member_id == newest.c.member_id)
+                & (member_intervals.c.channel == newest.c.channel)
+                & (member_intervals.c.interval_start == newest.c.interval_start)
+                & (member_intervals.c.version == newest.c.version),
+            )
+        )
+        for row in rows:
+            stored = _stored(row)
+            i = stored.interval
+            out[(i.member_id, i.channel, i.interval_start)] = stored
+    return out
+
+
+def _new_versions(
+    intervals: Sequence[Interval], latest: dict[Key, StoredInterval], now: datetime
+) -> tuple[list[dict[str, object]], list[IntervalChange]]:
+    """The rows to append (an interval whose energy or quality differs from the newest stored
+    version, or that is new) and the day totals' changes they make."""
+    new_rows: list[dict[str, object]] = []
+    changes: list[IntervalChange] = []
+    for interval in intervals:
+        key = (interval.member_id, interval.channel, utc(interval.interval_start))
+        previous = latest.get(key)
+        if previous is not None and (
+            previous.interval.energy_wh == interval.energy_wh
+            and previous.interval.quality == interval.quality
+        ):
+            continue
+        version = 1 if previous is None else previous.version + 1
+        new_rows.append(
+            {
+                "member_id": interval.member_id,
+                "channel": interval.channel,
+                "interval_start": interval.interval_start,
+                "energy_wh": interval.energy_wh,
+                "quality": interval.quality.value,
+                "version": version,
+                "restated": version > 1,
+                "recorded_at": now,
+            }
+        )
+        changes.append(
+            IntervalChange(
+                interval.member_id,
+                interval.channel,
+                key[2],
+                interval.energy_wh,
+                interval.quality,
+                None if previous is None else previous.interval.energy_wh,
+            )
+        )
+        latest[key] = StoredInterval(interval, version, version > 1, now)
+    return new_rows, changes
+
+
 class IntervalRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
     async def record(self, intervals: Sequence[Interval], *, now: datetime) -> int:
-        """Store intervals in one transaction; returns how many versions were appended."""
+        """Store intervals in one transaction; returns how many versions were appended.
+
+        An interval equal to its newest stored version (energy and quality) appends nothing;
+        a changed one appends the next version (a restatement), and the day totals follow in
+        the same transaction."""
         if not intervals:
             return 0
-        latest_by_key: dict[tuple[str, str, datetime], StoredInterval] = {}
         keys = {(i.member_id, i.channel, utc(i.interval_start)) for i in intervals}
         async with write_tx(self._engine, f"record {len(intervals)} intervals") as conn:
-            key_cols = (
-                member_intervals.c.member_id,
-                member_intervals.c.channel,
-                member_intervals.c.interval_start,
-            )
-            rows: list[object] = []
-            ordered = sorted(keys)
-            for first in range(0, len(ordered), _KEYS_PER_QUERY):
-                chunk = ordered[first : first + _KEYS_PER_QUERY]
-                newest = (
-                    select(*key_cols, func.max(member_intervals.c.version).label("version"))
-                    .where(tuple_(*key_cols).in_(chunk))
-                    .group_by(*key_cols)
-                    .subquery()
-                )
-                rows.extend(
-                    (
-                        await conn.execute(
-                            select(member_intervals).join(
-                                newest,
-                                (member_intervals.c.member_id == newest.c.member_id)
-                                & (member_intervals.c.channel == newest.c.channel)
-                                & (member_intervals.c.interval_start == newest.c.interval_start)
-                                & (member_intervals.c.version == newest.c.version),
-                            )
-                        )
-                    ).all()
-                )
-            for row in rows:
-                stored = _stored(row)
-                i = stored.interval
-                latest_by_key[(i.member_id, i.channel, i.interval_start)] = stored
-            new_rows: list[dict[str, object]] = []
-            changes: list[IntervalChange] = []
-            for interval in intervals:
-                key = (interval.member_id, interval.channel, utc(interval.interval_start))
-                previous = latest_by_key.get(key)
-                if previous is not None and (
-                    previous.interval.energy_wh == interval.energy_wh
-                    and previous.interval.quality == interval.quality
-                ):
-                    continue
-                version = 1 if previous is None else previous.version + 1
-                new_rows.append(
-                    {
-                        "member_id": interval.member_id,
-                        "channel": interval.channel,
-                        "interval_start": interval.interval_start,
-                        "energy_wh": interval.energy_wh,
-                        "quality": interval.quality.value,
-                        "version": version,
-                        "restated": version > 1,
-                        "recorded_at": now,
-                    }
-                )
-                changes.append(
-                    IntervalChange(
-                        interval.member_id,
-                        interval.channel,
-                        key[2],
-                        interval.energy_wh,
-                        interval.quality,
-                        None if previous is None else previous.interval.energy_wh,
-                    )
-                )
-                latest_by_key[key] = StoredInterval(interval, version, version > 1, now)
+            latest = await _newest(conn, keys)
+            new_rows, changes = _new_versions(intervals, latest, now)
             if new_rows:
                 await conn.execute(insert(member_intervals), new_rows)
                 await apply_changes(conn, changes)

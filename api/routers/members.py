@@ -35,11 +35,9 @@ from api.schemas.members import (
     StatementVersionsPublic,
 )
 from store import Store
-from store.day_totals import bucket_totals
 from store.settlement_reads import RunRow
 from vpp.settlement.balances import (
     Bucket,
-    IntervalSums,
     Resolution,
     bucket_bounds,
     bucketise,
@@ -133,14 +131,10 @@ async def member_buckets(store: Store, member_id: str, period: PeriodQuery) -> l
         return bucketise(
             *args, (), periods, sums=await store.balances.interval_sums(member_id, bounds)
         )
-    periods, totals = await store.balances.settled_with_day_totals(
-        member_id, period.tz.key, period.start_utc, period.end_utc, period.start, period.end
-    )
     starts = [start.astimezone(period.tz).date() for start, _ in bounds]
-    sums = [
-        IntervalSums(i, energy, qhs, subs)
-        for i, (energy, qhs, subs) in sorted(bucket_totals(totals, starts).items())
-    ]
+    periods, sums = await store.balances.settled_with_day_sums(
+        member_id, period.tz.key, period.start_utc, period.end_utc, starts
+    )
     return bucketise(*args, (), periods, sums=sums)
 
 
