@@ -2,11 +2,22 @@
 
 Each unit is a :class:`SimUnit` -- a register image that brings itself up to date (from the
 injected clock) before every request and reacts to writes. The gateway can make one unit go
-*silent* (it stops answering, the client times out, like a dead RS485 slave) and can be
-stopped and restarted on the same port (a gateway reboot).
+*silent* (it stops answering, the client times out, like a dead RS485 device behind a TCP
+gateway) and can be stopped and restarted on the same port (a gateway reboot).
 
-pymodbus 3.16 serves a datastore through ``ModbusServerContext``; :class:`_GatewayContext`
-is that datastore, answering from the units directly.
+Built on pymodbus's public server API (3.16): a ``ModbusTcpServer`` over one ``SimDevice``
+per unit id. A ``SimDevice``'s registers only mark which addresses exist; its ``action``
+(pymodbus's documented hook, called before every access) answers from the unit: a read copies
+the refreshed image into the registers pymodbus returns, a write goes to the unit (which may
+refuse it) before pymodbus stores it. A silent unit's action raises pymodbus's
+``NoSuchIdException``, which the server (``ignore_missing_devices=True``) answers with silence;
+a unit id that is not there gets exception 0x0B (gateway target failed to respond) from a
+catch-all device. The register layout is taken when the gateway starts: units and banks added
+later take effect at the next :meth:`GatewayServer.start`.
+
+pymodbus serves one connection's requests strictly one at a time (a request is parsed into
+the connection's single "last request" slot and answered before the next is read), as a real
+RS485 gateway does; a client must not pipeline requests on one connection.
 """
 
 from __future__ import annotations
@@ -17,10 +28,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 from pymodbus.constants import ExcCodes
-from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusTcpServer
-from pymodbus.server.requesthandler import ServerRequestHandler
+from pymodbus.simulator import DataType, SimData, SimDevice
 
 Table = Literal["holding", "input"]
 
@@ -106,67 +116,71 @@ class SimUnit:
         return True
 
 
-class _GatewayContext(ModbusServerContext):
-    """The datastore pymodbus asks; answers from the gateway's units."""
+_WRITE_CODES = frozenset({6, 16, 23})
 
-    def __init__(self, gateway: GatewayServer) -> None:  # no super(): no legacy datastore
-        self.old_simulator = True
-        self.simdevices = []
-        self._gateway = gateway
 
-    def device_ids(self) -> list[int]:
-        return sorted(self._gateway.units)
+def _layout(banks: Sequence[RegisterBank]) -> list[SimData]:
+    """Addresses that exist in one table: the banks' ranges, merged where they touch."""
+    spans: list[list[int]] = []
+    for start, end in sorted((b.start, b.start + len(b.regs)) for b in banks if b.regs):
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    if not spans:  # pymodbus needs one block per table: a register that does not exist
+        return [SimData(0, count=1, datatype=DataType.INVALID)]
+    return [SimData(a, count=b - a, values=0, datatype=DataType.REGISTERS) for a, b in spans]
 
-    def _unit(self, device_id: int) -> SimUnit | None:
-        if device_id in self._gateway.silent:
-            raise NoSuchIdException(f"unit {device_id} is silent")  # server sends nothing
-        return self._gateway.units.get(device_id)
 
-    async def async_getValues(
-        self, device_id: int, func_code: int, address: int, count: int = 1
-    ) -> list[int] | list[bool] | ExcCodes:
-        unit = self._unit(device_id)
-        if unit is None:
-            return ExcCodes.GATEWAY_NO_RESPONSE
-        table = _READ_TABLE.get(func_code)
-        if table is None:
-            return ExcCodes.ILLEGAL_FUNCTION
-        values = unit.read(table, address, count)
-        return ExcCodes.ILLEGAL_ADDRESS if values is None else values
+class _Unit:
+    """The ``action`` of one unit's ``SimDevice``: the unit's answers, or silence."""
 
-    async def async_setValues(
-        self, device_id: int, func_code: int, address: int, values: Sequence[int] | Sequence[bool]
+    def __init__(self, gateway: GatewayServer, unit_id: int) -> None:
+        self.gateway = gateway
+        self.unit_id = unit_id
+
+    def device(self) -> SimDevice:
+        unit = self.gateway.units[self.unit_id]
+        coils, inputs = ([SimData(0, values=False, datatype=DataType.BITS)] for _ in range(2))
+        holding, registers = _layout(unit.banks["holding"]), _layout(unit.banks["input"])
+        return SimDevice(self.unit_id, (coils, inputs, holding, registers), action=self.act)
+
+    async def act(
+        self,
+        func_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
-        unit = self._unit(device_id)
-        if unit is None:
-            return ExcCodes.GATEWAY_NO_RESPONSE
-        if func_code not in (6, 16, 23):
-            return ExcCodes.ILLEGAL_FUNCTION
-        ok = unit.write(address, [int(v) for v in values])
-        return None if ok else ExcCodes.ILLEGAL_ADDRESS
+        if self.unit_id in self.gateway.silent:
+            raise NoSuchIdException(f"unit {self.unit_id} is silent")  # the server says nothing
+        unit = self.gateway.units.get(self.unit_id)
+        table = _READ_TABLE.get(func_code)
+        if unit is None or table is None:
+            return ExcCodes.GATEWAY_NO_RESPONSE if unit is None else ExcCodes.ILLEGAL_FUNCTION
+        if set_values is not None and func_code in _WRITE_CODES:
+            ok = unit.write(address, [int(v) for v in set_values])
+            return None if ok else ExcCodes.ILLEGAL_ADDRESS  # pymodbus stores what was taken
+        values = unit.read(table, address, count)
+        if values is None:
+            return ExcCodes.ILLEGAL_ADDRESS
+        offset = address - start_address
+        registers[offset : offset + count] = values
+        return None
 
 
-class _RequestHandler(ServerRequestHandler):
-    """pymodbus 3.16 passes every request to the event loop with ``run_coroutine_threadsafe``
-    (a self-pipe write and an extra loop turn, about 90 µs per request on this machine). The
-    simulator serves from the loop's own thread, so a plain task does the same work; this keeps
-    the simulated gateways from being the bottleneck of the client benchmark."""
-
-    _pending: set[asyncio.Task[None]]
-
-    def handle_later(self) -> None:
-        if not hasattr(self, "_pending"):
-            self._pending = set()
-        task = self.loop.create_task(self.handle_request())  # type: ignore[no-untyped-call]
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+async def _no_such_unit(*_request: object) -> ExcCodes:
+    return ExcCodes.GATEWAY_NO_RESPONSE
 
 
-class _TcpServer(ModbusTcpServer):
-    def callback_new_connection(self) -> ServerRequestHandler:
-        return _RequestHandler(  # type: ignore[no-untyped-call]
-            self, self.trace_packet, self.trace_pdu, self.trace_connect
-        )
+#: Every other unit id: all addresses exist, so that the action answers them all with 0x0B.
+_CATCH_ALL = SimDevice(
+    0,
+    simdata=[SimData(0, count=65536, values=0, datatype=DataType.REGISTERS)],
+    action=_no_such_unit,
+)
 
 
 class GatewayServer:
@@ -189,8 +203,10 @@ class GatewayServer:
         """Listen (again, on the same port after a stop)."""
         if self._server is not None:
             return
-        server = _TcpServer(
-            _GatewayContext(self), address=(self.host, self.port), ignore_missing_devices=True
+        devices = [_Unit(self, unit_id).device() for unit_id in sorted(self.units)]
+        devices.append(_CATCH_ALL)
+        server = ModbusTcpServer(
+            devices, address=(self.host, self.port), ignore_missing_devices=True
         )
         await server.serve_forever(background=True)
         listener = server.transport
