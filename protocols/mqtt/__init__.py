@@ -6,7 +6,7 @@ handling, and :mod:`protocols.mqtt.telemetry` for the device telemetry topic/JSO
 
 from kernel.backoff import Backoff
 from protocols.mqtt.bus import AckMode, Bus
-from protocols.mqtt.config import BusConfig, BusHealth, BusStats, HealthState
+from protocols.mqtt.config import BusConfig, BusHealth, BusStats, HealthState, tls_context
 from protocols.mqtt.inbound import Inbound, MalformedRecord
 from protocols.mqtt.telemetry import (
     TelemetryPayload,
@@ -31,4 +31,5 @@ __all__ = [
     "subscribe_telemetry",
     "telemetry_readings",
     "telemetry_topic",
+    "tls_context",
 ]

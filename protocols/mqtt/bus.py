@@ -20,16 +20,16 @@ A payload that is not JSON or fails validation is counted per reason, logged onc
 (filter, reason, field) with the topic and the field, and acknowledged -- it never stops the
 subscription and never disturbs other messages. Handlers run one message at a time, in order.
 
-Acknowledgement: paho's manual-ack mode is always on, and the PUBACK for a QoS 1 message is
-sent only when every route that took it has released it -- so a message that was received but
-not yet handled when the connection dropped is redelivered, not lost (paho's automatic ack
-would have acknowledged it on arrival). Routes subscribed with ``ack="auto"`` release when
+Acknowledgement: the PUBACK for a QoS 1 message is sent only when every route that took it
+has released it (paho's manual-ack mode) -- so a message that was received but not yet handled
+when the connection dropped is redelivered, not lost (an automatic ack would have acknowledged
+it on arrival). Routes subscribed with ``ack="auto"`` release when
 their handler returns; with ``BusConfig(manual_ack=True)`` routes may subscribe with
 ``ack="manual"`` and call :meth:`Inbound.ack` themselves, e.g. after the database commit.
 
-Per message, the bus takes paho's messages and writes its acks below aiomqtt's message iterator
-and selector-driven writes (:mod:`protocols.mqtt.wire` says why: that plumbing cost as much CPU
-as the rest of the receive path).
+The connection itself is :class:`~protocols.mqtt.transport.MqttConnection` (paho's protocol
+code on a socket loop of our own; its docstring says why, and what it costs per message).
+TLS is ``BusConfig(tls=...)``.
 
 An ack that comes after the connection was lost is dropped: the broker redelivers the
 message on the next connection. The broker sends at most its in-flight window (Mosquitto:
@@ -49,27 +49,18 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import BaseModel
 
 from kernel.errors import BrokerUnavailable, ConfigError
-from protocols.mqtt.config import BusConfig, BusHealth, BusStats, HealthState
+from protocols.mqtt.config import OFFLINE, ONLINE, BusConfig, BusHealth, BusStats, HealthState
 from protocols.mqtt.inbound import Inbound, MalformedStats, Route, _Delivery, classify
 from protocols.mqtt.topics import filter_matches
-from protocols.mqtt.wire import BufferedReader, EagerWriter, Inbox, set_no_delay
+from protocols.mqtt.transport import MqttConnection
 
 log = logging.getLogger(__name__)
-#: paho reports a lost socket as several ERROR lines; the supervisor already logs the loss
-#: once (and the return once) with the reason, so paho's own lines are kept quiet.
-_PAHO_LOG = logging.getLogger("protocols.mqtt.paho")
-_PAHO_LOG.setLevel(logging.CRITICAL)
 
 M = TypeVar("M", bound=BaseModel)
 AckMode = Literal["auto", "manual"]
-ONLINE = b"online"
-OFFLINE = b"offline"
 
 
 @dataclass(slots=True)
@@ -86,7 +77,7 @@ Handler = Callable[[Inbound[H]], Awaitable[None]]
 
 
 class Bus:
-    """An async context manager around one aiomqtt connection; reusable, not re-entrant.
+    """An async context manager around one broker connection; reusable, not re-entrant.
 
     Leaving the context does not wait for the outbox: call :meth:`flush` first when queued
     messages must reach the broker."""
@@ -97,7 +88,7 @@ class Bus:
         self._rng = rng or random.Random()
         self._routes: list[Route[Any]] = []
         self._route_cache: dict[str, list[Route[Any]]] = {}
-        self._client: aiomqtt.Client | None = None
+        self._client: MqttConnection | None = None
         self._generation = 0
         self._subscribed: set[str] = set()
         #: MQTT 5 subscription identifiers: a message carries the ids of the filters it
@@ -141,7 +132,7 @@ class Bus:
         assert self._tg is not None
         client = self._client
         if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
+            with contextlib.suppress(BrokerUnavailable, asyncio.TimeoutError):
                 async with asyncio.timeout(5):
                     await client.publish(self.config.will_topic, OFFLINE, qos=1, retain=True)
         if self._supervisor is not None:
@@ -236,17 +227,14 @@ class Bus:
         client = self._client
         if client is not None and topic_filter not in self._subscribed:
             self._subscribed.add(topic_filter)
-            with contextlib.suppress(aiomqtt.MqttError):
+            with contextlib.suppress(BrokerUnavailable):
                 await self._subscribe_filter(client, topic_filter)
 
-    async def _subscribe_filter(self, client: aiomqtt.Client, topic_filter: str) -> None:
-        if self.config.protocol != "5":
-            await client.subscribe(topic_filter, qos=1)
-            return
-        sub_id = self._filter_ids.setdefault(topic_filter, len(self._filter_ids) + 1)
-        props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
-        props.SubscriptionIdentifier = sub_id
-        await client.subscribe(topic_filter, qos=1, properties=props)
+    async def _subscribe_filter(self, client: MqttConnection, topic_filter: str) -> None:
+        sub_id = None
+        if self.config.protocol == "5":
+            sub_id = self._filter_ids.setdefault(topic_filter, len(self._filter_ids) + 1)
+        await client.subscribe(topic_filter, 1, sub_id)
 
     def _routes_for(self, topic: str) -> list[Route[Any]]:
         routes = self._route_cache.get(topic)
@@ -259,66 +247,28 @@ class Bus:
 
     # -- connection ----------------------------------------------------------------------
 
-    def _new_client(self) -> tuple[aiomqtt.Client, Inbox]:
-        cfg = self.config
-        will = aiomqtt.Will(cfg.will_topic, OFFLINE, qos=1, retain=True)
-        common: dict[str, Any] = {
-            "identifier": cfg.client_id,
-            "username": cfg.username,
-            "password": cfg.password,
-            "will": will,
-            "keepalive": cfg.keepalive_s,
-            "logger": _PAHO_LOG,
-        }
-        if cfg.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = cfg.session_expiry_s
-            client = aiomqtt.Client(
-                cfg.host,
-                cfg.port,
-                protocol=aiomqtt.ProtocolVersion.V5,
-                clean_start=False,
-                properties=props,
-                **common,
-            )
-        else:
-            client = aiomqtt.Client(
-                cfg.host,
-                cfg.port,
-                protocol=aiomqtt.ProtocolVersion.V311,
-                clean_session=False,
-                **common,
-            )
-        client.pending_calls_threshold = cfg.publish_window + 16
-        # aiomqtt 2.5 has no constructor option for it; paho 2's switch is public API.
-        client._client.manual_ack_set(True)
-        EagerWriter(client)
-        BufferedReader(client)
-        # before connecting: a persistent session's queued messages follow the CONNACK at once
-        return client, Inbox(client)
-
     async def _supervise(self) -> None:
         attempt = 0
+        name = self.config.client_id
         while True:
             try:
-                client, inbox = self._new_client()
-                async with client:
+                # the connection takes messages from the CONNACK on: a persistent session's
+                # queued ones follow at once, before the receive loop runs
+                async with MqttConnection(self.config) as client:
                     attempt = 0
                     await self._on_connected(client)
                     async with asyncio.TaskGroup() as tg:
-                        name = self.config.client_id
-                        tg.create_task(self._receive(client, inbox), name=f"mqtt-rx:{name}")
+                        tg.create_task(self._receive(client), name=f"mqtt-rx:{name}")
                         tg.create_task(self._drain(client), name=f"mqtt-tx:{name}")
-            except* aiomqtt.MqttError as group:
-                reason = "; ".join(str(e) or type(e).__name__ for e in group.exceptions)
+            except* BrokerUnavailable as group:
+                reason = "; ".join(dict.fromkeys(_reasons(group)))
                 self._on_lost(reason)
             delay_s = self.config.backoff.delay_s(attempt + 1, self._rng)
             attempt += 1
             await asyncio.sleep(delay_s)
 
-    async def _on_connected(self, client: aiomqtt.Client) -> None:
+    async def _on_connected(self, client: MqttConnection) -> None:
         self._generation += 1
-        set_no_delay(client)
         self._subscribed = set()
         await client.publish(self.config.will_topic, ONLINE, qos=1, retain=True)
         for topic_filter in dict.fromkeys(r.topic_filter for r in self._routes):
@@ -339,7 +289,7 @@ class Bus:
                         self.config.broker, reason)  # fmt: skip
         self._state, self._reason = HealthState.DEGRADED, reason
 
-    async def _drain(self, client: aiomqtt.Client) -> None:
+    async def _drain(self, client: MqttConnection) -> None:
         window = self.config.publish_window
         while True:
             if not self._outbox:
@@ -348,17 +298,11 @@ class Bus:
                 await self._outbox_ready.wait()
                 continue
             batch = list(itertools.islice(self._outbox, window))
-            if len(batch) == 1:
-                item = batch[0]
-                await client.publish(item.topic, item.payload, qos=item.qos, retain=item.retain)
-            else:
-                async with asyncio.TaskGroup() as tg:
-                    for item in batch:
-                        tg.create_task(
-                            client.publish(
-                                item.topic, item.payload, qos=item.qos, retain=item.retain
-                            )
-                        )
+            acked = [client.publish(i.topic, i.payload, i.qos, i.retain) for i in batch]
+            await asyncio.wait(acked)  # all done: acknowledged, or failed by a lost connection
+            errors = [e for e in (f.exception() for f in acked) if e is not None]
+            if errors:
+                raise errors[0]  # the connection is lost; the batch stays in the outbox
             for _ in batch:
                 item = self._outbox.popleft()
                 if item.done is not None and not item.done.done():
@@ -366,21 +310,18 @@ class Bus:
             self._published += len(batch)
             self._outbox_space.set()
 
-    async def _receive(self, client: aiomqtt.Client, inbox: Inbox) -> None:
+    async def _receive(self, client: MqttConnection) -> None:
         send_ack = self._ack_sender(client, self._generation)
-        v5 = self.config.protocol == "5"
-        queue = inbox.queue
+        queue, lost = client.messages, client.lost
         while True:
-            if not queue:
-                await inbox.wait()
+            if not queue or lost.done():
+                await client.wait_message()  # raises once the connection is lost
             message = queue.popleft()
             self._received += 1
             topic = message.topic
             routes = self._routes_for(topic)
-            if v5:
-                ids = getattr(message.properties, "SubscriptionIdentifier", None)
-                if ids:
-                    routes = [r for r in routes if self._filter_ids.get(r.topic_filter) in ids]
+            if ids := message.subscription_ids:
+                routes = [r for r in routes if self._filter_ids.get(r.topic_filter) in ids]
             delivery = _Delivery(send_ack, message.mid, message.qos, len(routes))
             if not routes:
                 delivery.release()
@@ -416,13 +357,20 @@ class Bus:
             if route.ack == "auto":
                 inbound.ack()
 
-    def _ack_sender(self, client: aiomqtt.Client, generation: int) -> Callable[[int, int], None]:
+    def _ack_sender(self, client: MqttConnection, generation: int) -> Callable[[int, int], None]:
         def send(mid: int, qos: int) -> None:
             # An ack for an earlier connection is meaningless: the broker redelivers instead.
-            if generation == self._generation and self._client is client and qos > 0:
-                client._client.ack(mid, qos)
+            if generation == self._generation and self._client is client:
+                client.ack(mid, qos)
 
         return send
+
+
+def _reasons(exc: BaseException) -> list[str]:
+    """Why a connection ended: the reasons of the errors in a (nested) exception group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [r for e in exc.exceptions for r in _reasons(e)]
+    return [exc.reason if isinstance(exc, BrokerUnavailable) else str(exc)]
 
 
 def _raw_bytes(raw: bytes | bytearray | str) -> bytes:

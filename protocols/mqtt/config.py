@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import enum
+import ssl
 from dataclasses import dataclass, field
 from typing import Literal
 
 from kernel.backoff import Backoff
 from kernel.errors import ConfigError
+
+#: The retained availability payloads: after every connect, and as the last will.
+ONLINE = b"online"
+OFFLINE = b"offline"
 
 
 class HealthState(enum.StrEnum):
@@ -49,6 +54,9 @@ class BusConfig:
     publish_window: int = 64
     #: Messages kept while disconnected; ``publish`` waits when the outbox is full.
     outbox_max: int = 100_000
+    #: TLS (``mqtts://``): the context verifies the broker (CA, host name) and may carry a
+    #: client certificate (:func:`tls_context`). ``None``: plain TCP.
+    tls: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.client_id or "/" in self.client_id or "+" in self.client_id:
@@ -63,6 +71,19 @@ class BusConfig:
     @property
     def broker(self) -> str:
         return f"{self.host}:{self.port}"
+
+
+def tls_context(
+    ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None
+) -> ssl.SSLContext:
+    """A client context that verifies the broker's certificate against ``ca_file`` (default:
+    the system's CAs) and its host name, TLS 1.2 or newer; with ``cert_file`` (and
+    ``key_file`` unless the key is in it) the client shows its own certificate."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file is not None:
+        context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 @dataclass(frozen=True, slots=True)
