@@ -37,7 +37,7 @@ import gc
 import logging
 from datetime import timedelta
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Protocol, Self, TypeVar
 
 from kernel.clock import Clock
 from kernel.errors import ConfigError, WaldstadtError
@@ -115,6 +115,8 @@ class Service:
         self.ingest: TelemetryIngest | None = None
         #: what the restart recovery re-applied at start
         self.reapplied: list[object] = []
+        #: who paces a simulated clock (the demo's), for the live view
+        self.pace: PaceView | None = None
 
     # -- what the web app reads (api.runtime.Runtime) ------------------------------------------
 
@@ -137,10 +139,14 @@ class Service:
     def live(self) -> LiveView:
         """The newest cycle's snapshot, the devices away and the commands in force."""
         report = self._controller.last_report if self._controller is not None else None
+        pace = self.pace
         return LiveView(
             snapshot=None if report is None else report.snapshot,
             away=dict(self._devices.away) if self._devices is not None else {},
             in_force=self._writer.in_force() if self._writer is not None else (),
+            speed=self._clock.speed,
+            target_speed=None if pace is None else pace.target_speed,
+            slowed=None if pace is None else pace.slowed,
         )
 
     async def readiness(self) -> Readiness:
@@ -373,6 +379,16 @@ class Service:
 
 
 T = TypeVar("T")
+
+
+class PaceView(Protocol):
+    """What the live view says of a clock that slows itself (``app.demo.pace.Pace``)."""
+
+    @property
+    def target_speed(self) -> float: ...
+
+    @property
+    def slowed(self) -> str | None: ...
 
 
 def freeze_startup_heap() -> None:

@@ -13,11 +13,16 @@ from scheduler.snapshot import Snapshot
 @dataclass(frozen=True)
 class LiveView:
     """The newest cycle of the service: its snapshot (None before the first cycle), the
-    devices away since start with the reason, and the commands its writer keeps in force."""
+    devices away since start with the reason, and the commands its writer keeps in force;
+    the clock's speed and, when a simulated clock had to run slower than asked
+    (``target_speed``), why (``slowed``)."""
 
     snapshot: Snapshot | None
     away: Mapping[str, str] = field(default_factory=dict)
     in_force: Sequence[Command] = ()
+    speed: float = 1.0
+    target_speed: float | None = None
+    slowed: str | None = None
 
 
 __all__ = ["LiveView"]

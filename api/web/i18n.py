@@ -85,6 +85,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "objective": {"de": "Kosten über den Horizont", "en": "Cost over the horizon"},
     "violations": {"de": "Verletzte weiche Grenzen", "en": "Violated soft constraints"},
     "no_plan": {"de": "Noch kein Fahrplan.", "en": "No plan yet."},
+    "plan_stale": {
+        "de": "VERALTET: seit {minutes} min kein neuer Fahrplan",
+        "en": "STALE: no new plan for {minutes} min",
+    },
+    "clock_slowed": {
+        "de": "Simulation verlangsamt auf {speed}× (statt {target}×)",
+        "en": "Simulation slowed to {speed}× (of {target}×)",
+    },
+    "machine_busy": {
+        "de": "der Rechner ist ausgelastet",
+        "en": "the machine is busy",
+    },
     "battery_soc": {"de": "Batterie-Ladestand (kWh)", "en": "Battery charge (kWh)"},
     "ev_schedule": {"de": "Ladepläne E-Autos (kW)", "en": "EV charging schedules (kW)"},
     "community_grid": {"de": "Netz der Gemeinschaft (kW)", "en": "Community grid (kW)"},

@@ -75,6 +75,7 @@ async def _operator(
         now=now,
         has_runtime=runtime is not None,
         live=community_live(runtime),
+        pace=None if runtime is None else runtime.live(),
         plans=plans,
         charts=charts,
         assets=assets_now(runtime),

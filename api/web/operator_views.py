@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api.runtime import Runtime, site_of
-from kernel.quarterhours import QH
+from kernel.quarterhours import QH, floor_qh
 from scheduler.overrides import OVERRIDE_PREFIX
 from store import Store
 from store.alarms import AlarmEvent
@@ -30,6 +30,9 @@ class PlanChart:
     shared_kw: list[float]
     batteries: dict[str, list[float]] = field(default_factory=dict)
     evs: dict[str, list[float]] = field(default_factory=dict)
+    #: minutes since the quarter-hour it was made for, when that is not the current or the
+    #: previous one (the dispatch did not plan since: the page marks it stale)
+    stale_min: int | None = None
 
 
 def _grid_kw(payload: dict[str, Any], n: int) -> list[float]:
@@ -42,7 +45,15 @@ def _grid_kw(payload: dict[str, Any], n: int) -> list[float]:
     return [round(v, 3) for v in grid]
 
 
-def plan_chart(plan: StoredPlan) -> PlanChart:
+def stale_minutes(plan: StoredPlan, now: datetime) -> int | None:
+    """How old a plan is, in minutes, when it was made for a quarter-hour before the
+    previous one; None for a current plan."""
+    if plan.interval_start >= floor_qh(now) - QH:
+        return None
+    return int((now - plan.interval_start).total_seconds() // 60)
+
+
+def plan_chart(plan: StoredPlan, now: datetime | None = None) -> PlanChart:
     """The stored plan's series for the chart: the community's planned grid exchange and
     sharing (kW), each battery's state of charge (kWh) and each EV's charging power (kW)."""
     p = plan.payload
@@ -66,6 +77,7 @@ def plan_chart(plan: StoredPlan) -> PlanChart:
         shared_kw=[round(v, 3) for v in shared],
         batteries=batteries,
         evs=evs,
+        stale_min=None if now is None else stale_minutes(plan, now),
     )
 
 
@@ -78,7 +90,7 @@ async def current_plans(store: Store, runtime: Runtime | None, now: datetime) ->
     for cid in ids:
         plan = await store.plans.latest(cid, now)
         if plan is not None:
-            out.append(plan_chart(plan))
+            out.append(plan_chart(plan, now))
     return out
 
 

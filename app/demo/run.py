@@ -86,6 +86,7 @@ async def demo_service(
             asyncio.TaskGroup() as tasks,
         ):
             pace = Pace(clock, service.controller, service.scheduler, target)
+            service.pace = pace
             pacer = tasks.create_task(pace.run(), name="demo pace")
             web: asyncio.Task[None] | None = None
             if port is not None:

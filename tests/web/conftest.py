@@ -112,12 +112,13 @@ class PageRuntime:
     metrics: Metrics = field(default_factory=Metrics)
     site: Site | None = field(default_factory=page_site)
     lighting: LightingControl | None = None
+    view: LiveView = field(default_factory=lambda: LiveView(None))
 
     async def readiness(self) -> Readiness:
         return Readiness(())
 
     def live(self) -> LiveView:
-        return LiveView(None)
+        return self.view
 
 
 def figures(member: str, qhs: int) -> Statement:

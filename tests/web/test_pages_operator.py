@@ -4,7 +4,9 @@ the API's audited route, and the members' open deletion requests."""
 from __future__ import annotations
 
 import httpx
+from fastapi import FastAPI
 
+from scheduler.live import LiveView
 from store import Store
 from tests.web.conftest import CSRF_RE
 
@@ -26,6 +28,23 @@ async def test_the_operator_sees_plan_alarms_and_assets(
     # the battery of the site's member may be overridden, its grid meter may not
     assert '<option value="m01-battery">' in text
     assert '<option value="m01-meter">' not in text
+
+
+async def test_a_stale_plan_and_a_slowed_clock_are_marked_not_shown_as_current(
+    app: FastAPI, clients: dict[str, httpx.AsyncClient]
+) -> None:
+    olga = clients["olga"]
+    assert "VERALTET" not in (await olga.get("/operator")).text  # the plan of this quarter-hour
+    runtime = app.state.waldstadt.runtime
+    runtime.clock.advance(2 * 3600)  # no plan since: the newest one is two hours old
+    runtime.view = LiveView(None, speed=40.0, target_speed=144.0, slowed="cycles overran")
+    text = (await olga.get("/operator")).text
+    assert "VERALTET: seit 120 min kein neuer Fahrplan" in text
+    assert "Simulation verlangsamt auf 40× (statt 144×) — der Rechner ist ausgelastet" in text
+    olga.cookies.set("waldstadt_lang", "en")
+    english = (await olga.get("/operator")).text
+    assert "STALE: no new plan for 120 min" in english
+    assert "Simulation slowed to 40× (of 144×) — the machine is busy" in english
 
 
 async def post_override(olga: httpx.AsyncClient, **form: str) -> httpx.Response:
