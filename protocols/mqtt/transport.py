@@ -19,9 +19,9 @@ aiomqtt does, with nothing in between):
 * ``loop_misc()`` once a second: keepalive pings; a broker that stops answering is a loss.
 
 Measured (``scripts/bench mqtt``, 50,000 QoS 1 telemetry messages, medians of 5, same run,
-2 shared cores): bus → readings 44 µs CPU per message against 72 µs for the bare aiomqtt
-loop (×1.63), 1.08× its messages per second; the ingest into PostgreSQL 0.85×, into SQLite
-0.66×. With aiomqtt's own loop under the bus it was ~128 µs.
+2 shared cores): bus → readings 39 µs CPU per message against 64 µs for the bare aiomqtt
+loop (×1.63), 1.16× its messages per second; the ingest into PostgreSQL 0.90×, into SQLite
+0.68×. With aiomqtt's own loop under the bus it was ~128 µs.
 
 TLS is configuration: ``BusConfig(tls=context)`` goes to paho's ``tls_set_context``; the
 context verifies the broker and may carry a client certificate; a failed handshake is a

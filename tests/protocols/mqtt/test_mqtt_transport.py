@@ -191,7 +191,9 @@ def tls_broker() -> Iterator[TlsBroker]:
         f"cafile {d / 'ca.pem'}\ncertfile {d / 'server.pem'}\nkeyfile {d / 'server.key'}\n"
         "require_certificate true\nlog_type none\n"
     )
-    proc = subprocess.Popen([MOSQUITTO_BINARY, "-c", str(conf)])
+    proc = subprocess.Popen(
+        [MOSQUITTO_BINARY, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 20
         while not reachable("127.0.0.1", port, 0.2):
