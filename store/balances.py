@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    CTE,
     ColumnElement,
     CompoundSelect,
     Integer,
@@ -123,12 +124,11 @@ _THROUGH = (
 )
 
 
-def _sums_statement(
-    member_id: str, bounds: Sequence[tuple[datetime, datetime]]
-) -> CompoundSelect[Any]:
-    """The SQL of :meth:`BalanceReads.interval_sums`: per bucket and channel the energy of the
-    newest versions, and per bucket the quarter-hours present and substitute (two row kinds in
-    one union: a channel's sum has no counts, a count row no channel)."""
+def _newest_in_buckets(member_id: str, bounds: Sequence[tuple[datetime, datetime]]) -> CTE:
+    """The newest version of each of the member's intervals in the buckets, with its bucket.
+
+    Restatements are rare: the keys with a version above 1 are found first (usually none),
+    and a row counts unless such a key has a newer version."""
     mi = member_intervals
     in_range = (
         (mi.c.member_id == member_id)
@@ -142,7 +142,7 @@ def _sums_statement(
         .cte("restated")
     )
     edges = [end for _, end in bounds[:-1]]
-    newest = (
+    return (
         select(
             _bucket_of(mi.c.interval_start, edges, 0, len(bounds)).label("bucket"),
             mi.c.channel,
@@ -160,6 +160,15 @@ def _sums_statement(
         .where(in_range, restated.c.top.is_(None) | (mi.c.version == restated.c.top))
         .cte("newest")
     )
+
+
+def _sums_statement(
+    member_id: str, bounds: Sequence[tuple[datetime, datetime]]
+) -> CompoundSelect[Any]:
+    """The SQL of :meth:`BalanceReads.interval_sums`: per bucket and channel the energy of the
+    newest versions, and per bucket the quarter-hours present and substitute (two row kinds in
+    one union: a channel's sum has no counts, a count row no channel)."""
+    newest = _newest_in_buckets(member_id, bounds)
     per_qh = (
         select(
             newest.c.bucket,

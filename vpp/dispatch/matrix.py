@@ -13,7 +13,7 @@ Structure used (exact, see the module tests):
   PV that covers their own load (more import). The plan disaggregates ``x`` and ``y`` pro rata.
   Set ``aggregate=False`` to model every member individually (the monolithic LP).
 * Every column has a finite physical bound (imports ≤ load plus flexible consumption, ...), so
-  any dual vector certifies a lower bound (:func:`dual_bound`).
+  any dual vector certifies a lower bound (:func:`vpp.dispatch.readback.dual_bound`).
 
 Units: kW (mean power per quarter-hour), kWh, EUR. Rows per quarter-hour ``t``:
 member balance ``pv + dis + imp − ch − loads − exp = load``; battery ``soc_t − soc_{t−1} −
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from vpp.dispatch.assemble import Key, RawSolution
+from vpp.dispatch.assemble import Key
 from vpp.dispatch.bounds import (
     FloatArray,
     deferrable_bounds,
@@ -296,6 +296,28 @@ def _flexible_member(
     return offset, imp_hi, exp_hi
 
 
+def _aggregate_cols(
+    b: _Builder,
+    coupling: _Coupling,
+    w: Weights,
+    prices: _Prices,
+    x_hi: FloatArray,
+    y_hi: FloatArray,
+) -> tuple[IntArray, IntArray]:
+    """The inflexible members' two aggregate columns per quarter-hour: ``x`` curtails their
+    surplus (less export), ``y`` their self-consumed PV (more import), both in kW."""
+    n, dt = len(x_hi), QH_H
+    x = b.cols(n, (prices.exp + w.curtailment_eur_per_kwh) * dt, 0.0, x_hi)
+    y = b.cols(n, (prices.imp + w.curtailment_eur_per_kwh) * dt, 0.0, y_hi)
+    b.coef(coupling.share_exp, x, 1.0)
+    b.coef(coupling.share_imp, y, -1.0)
+    for rows, sign in ((coupling.feeder_imp, 1.0), (coupling.feeder_exp, -1.0)):
+        if rows is not None:
+            b.coef(rows, x, sign)
+            b.coef(rows, y, sign)
+    return x, y
+
+
 def build_matrix_lp(
     problem: DispatchProblem, *, aggregate: bool = True, hard_feeder_limit: bool = False
 ) -> MatrixLp:
@@ -341,14 +363,7 @@ def build_matrix_lp(
 
     layout.community_cols = b.n_col
     if inflexible:
-        x = b.cols(n, (prices.exp + w.curtailment_eur_per_kwh) * dt, 0.0, x_hi)
-        y = b.cols(n, (prices.imp + w.curtailment_eur_per_kwh) * dt, 0.0, y_hi)
-        b.coef(coupling.share_exp, x, 1.0)
-        b.coef(coupling.share_imp, y, -1.0)
-        for rows, sign in ((coupling.feeder_imp, 1.0), (coupling.feeder_exp, -1.0)):
-            if rows is not None:
-                b.coef(rows, x, sign)
-                b.coef(rows, y, sign)
+        x, y = _aggregate_cols(b, coupling, w, prices, x_hi, y_hi)
         layout.aggregate = _Aggregate(inflexible, cut_surplus, cut_self, x, y)
     shared = b.cols(n, -share_value * dt, 0.0, np.minimum(sum_imp_hi, sum_exp_hi))
     b.coef(coupling.share_exp, shared, 1.0)
@@ -359,63 +374,3 @@ def build_matrix_lp(
             slack = b.cols(n, w.feeder_violation_eur_per_kwh * dt, 0.0, slack_hi)
             b.coef(rows, slack, -1.0)
     return b.finish(offset, layout)
-
-
-def read_back(problem: DispatchProblem, lp: MatrixLp, x: FloatArray) -> RawSolution:
-    """Decisions per asset from the column values; the aggregate is disaggregated pro rata."""
-    n = problem.n_qh
-    raw = RawSolution()
-    lay = lp.layout
-    x = np.clip(x, lp.lower, lp.upper)  # solver tolerance must not leak past device limits
-    for member in lay.flexible:
-        m = member.member_id
-        if m in lay.pv_cols:
-            _split_pv(member, n, x[lay.pv_cols[m]], raw)
-        for a in member.assets:
-            key = (m, a.asset_id)
-            if key in lay.charge_cols:
-                raw.charge_kw[key] = x[lay.charge_cols[key]]
-                raw.discharge_kw[key] = x[lay.discharge_cols[key]]
-            elif key in lay.deferrable_cols:
-                raw.deferrable_kw[key] = x[lay.deferrable_cols[key]]
-    agg = lay.aggregate
-    if agg is not None:
-        frac_x = _fraction(x[agg.x_cols], agg.surplus_cut_kw.sum(axis=0))
-        frac_y = _fraction(x[agg.y_cols], agg.self_cut_kw.sum(axis=0))
-        cut = agg.surplus_cut_kw * frac_x + agg.self_cut_kw * frac_y
-        for i, member in enumerate(agg.members):
-            pv_total, _ = pv_forecast_kw(member, n)
-            _split_pv(member, n, pv_total - cut[i], raw)
-    return raw
-
-
-def _fraction(part: FloatArray, whole: FloatArray) -> FloatArray:
-    out: FloatArray = np.divide(part, whole, out=np.zeros_like(whole), where=whole > 1e-12)
-    return np.clip(out, 0.0, 1.0)
-
-
-def _split_pv(member: Member, n: int, output_kw: FloatArray, raw: RawSolution) -> None:
-    """Spread a member's PV output over its PV assets: curtailment pro rata to forecast."""
-    total, fixed = pv_forecast_kw(member, n)
-    cut = np.clip(total - output_kw, 0.0, None)
-    share = _fraction(cut, total - fixed)
-    for a in member.assets:
-        if isinstance(a, Pv):
-            f = np.asarray(a.forecast_w, dtype=float) / 1000.0
-            raw.pv_kw[(member.member_id, a.asset_id)] = f * (1 - share) if a.curtailable else f
-
-
-def dual_bound(lp: MatrixLp, row_dual: FloatArray) -> float:
-    """A certified lower bound on the LP optimum from any row dual vector (weak duality).
-
-    Duals with the wrong sign for an infinite row side are set to zero (still a valid bound);
-    every column is finitely bounded, so the column term is always finite.
-    """
-    y = np.where((row_dual > 0) & ~np.isfinite(lp.row_lower), 0.0, row_dual)
-    y = np.where((y < 0) & ~np.isfinite(lp.row_upper), 0.0, y)
-    reduced = lp.cost - np.bincount(lp.nz_col, weights=lp.value * y[lp.index], minlength=lp.n_col)
-    rows = np.where(y > 0, y * np.where(y > 0, lp.row_lower, 0.0), 0.0) + np.where(
-        y < 0, y * np.where(y < 0, lp.row_upper, 0.0), 0.0
-    )
-    cols = np.where(reduced > 0, reduced * lp.lower, reduced * lp.upper)
-    return float(lp.offset + rows.sum() + cols.sum())

@@ -26,8 +26,9 @@ from vpp.dispatch.decompose import DecompositionOptions, sample_duals, solve_dec
 from vpp.dispatch.errors import InvalidForecast
 from vpp.dispatch.fallback import fallback_raw, sanitize
 from vpp.dispatch.highs import Algorithm, HighsOptions, RunStatus, new_highs, pass_model, run
-from vpp.dispatch.matrix import build_matrix_lp, dual_bound, read_back
+from vpp.dispatch.matrix import build_matrix_lp
 from vpp.dispatch.plan import Alarm, Plan, PlanStatus, Timings
+from vpp.dispatch.readback import dual_bound, read_back
 from vpp.dispatch.rolling import ModelCache
 from vpp.dispatch.validate import validate_problem
 
