@@ -135,11 +135,11 @@ async def test_killed_with_lamps_commanded_each_command_in_force_comes_back_once
                     ),
                     timeout_s=60,
                 )
-            except AssertionError:
+            except AssertionError as exc:
                 first.kill()
                 err = first.stderr.read().decode() if first.stderr else ""
                 states = {k: (n.target_pct, n.mode) for k, n in fleet.nodes.items()}
-                raise AssertionError(f"nodes {states}; seen {seen[:5]}; service: {err[-3000:]}")
+                raise AssertionError(f"nodes {states}; service said: {err[-3000:]}") from exc
             await eventually(journaled, timeout_s=30, step_s=0.5)
             first.send_signal(signal.SIGKILL)  # no shutdown, no last flush of anything
             first.wait(10)
