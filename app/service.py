@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import gc
 import logging
 from datetime import timedelta
 from types import TracebackType
@@ -391,20 +390,10 @@ class PaceView(Protocol):
     def slowed(self) -> str | None: ...
 
 
-def freeze_startup_heap() -> None:
-    """Move everything allocated so far (libraries, the site, its indexes) out of the cyclic
-    garbage collector's view. A full collection otherwise walks every object of the process:
-    ~150 ms with a 10,000-luminaire site, during which no presence detection is served
-    (measured by ``scripts/bench lighting_mqtt``); after this, ~10 ms. Call it once the
-    service has started, in the process that runs it."""
-    gc.collect()
-    gc.freeze()
-
-
 def _started(part: T | None, name: str) -> T:
     if part is None:
         raise RuntimeError(f"Service.{name} used before the service started")
     return part
 
 
-__all__ = ["Service", "freeze_startup_heap"]
+__all__ = ["PaceView", "Service"]

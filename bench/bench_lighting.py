@@ -82,7 +82,7 @@ def decider_cycles(
     dim = {c.target: c for c in first}
     in_force = {CommandKind.DIM_LEVEL_PCT: dim}
     gc.collect()
-    gc.freeze()  # as the service does once it has started (app.service.freeze_startup_heap)
+    gc.freeze()  # as the service does once it has started (app.heap.freeze_startup_heap)
     out: list[float] = []
     decided = 0
     for k in range(1, n + 1):

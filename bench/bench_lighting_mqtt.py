@@ -56,7 +56,8 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
-from app.service import Service, freeze_startup_heap
+from app.heap import freeze_startup_heap
+from app.service import Service
 from kernel.clock import SimClock
 from kernel.config import parse_yaml
 from lighting.presence import Detection, corridor

@@ -34,7 +34,8 @@ def _environment_error(exc: ConfigError) -> str:
 async def run_site(settings: Settings, site: Site, clock: Clock | None = None) -> None:
     """The service and its web app in this event loop, until cancelled (Ctrl-C)."""
     from api.app import create_app
-    from app.service import Service, freeze_startup_heap
+    from app.heap import freeze_startup_heap
+    from app.service import Service
     from app.web import serve_web
 
     async with Service(settings, site, clock or RealClock()) as service:

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from app.demo.pace import Pace
 from app.demo.readout import DemoStatus, collect, render
 from app.demo.town import TownInfo, TownProcess
-from app.service import Service, freeze_startup_heap
+from app.heap import freeze_startup_heap
+from app.service import Service
 from app.web import serve_web
 from kernel.clock import SimClock
 from scheduler.settings import Settings
@@ -126,7 +127,7 @@ async def run_demo(
 
     ``port=None`` runs without the web app (tests, the benchmark); ``freeze_heap`` (the
     command line) takes the start-up heap out of the garbage collector's view
-    (:func:`app.service.freeze_startup_heap`)."""
+    (:func:`app.heap.freeze_startup_heap`)."""
     stream: TextIO = out if out is not None else sys.stdout
     town_path = town or DEFAULT_TOWN
     town_cfg = load_town(town_path)
