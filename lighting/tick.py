@@ -26,7 +26,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from kernel.commands import Command, CommandKind
-from lighting.classes import class_factors, class_levels, floor_pct
+from lighting.classes import Classing, class_factors, class_levels, floor_pct
 from lighting.errors import LightingInputError
 from lighting.overrides import ActiveOverrides, Override, active_overrides
 from lighting.presence import PresenceHold, prune_holds
@@ -105,7 +105,6 @@ def decide_segment(
         raise LightingInputError(
             f"nights[{sid!r}]", f"no resolved night covers {now.isoformat()}; resolve it first"
         )
-    classing = segment.classing
     step = step_at(night, now)
     program_pct = step.level_pct if step is not None else 0.0
     if step is None:
@@ -114,7 +113,6 @@ def decide_segment(
     else:
         reasons = [f"program {night.program!r} step {step.step_name!r} {pct(program_pct)}"]
         ramp_s, changed_at = step.ramp_s, step.at
-    class_steps = 0
     new_traffic: TrafficState | None = None
     if segment.traffic is not None:
         new_traffic = adapt(
@@ -122,45 +120,56 @@ def decide_segment(
             traffic or TrafficState(),
             sample,
             now,
-            len(classing.lower_classes),
+            len(segment.classing.lower_classes),
         )
-        class_steps = new_traffic.steps
         # The class ramp applies when the class changed after the step in force (not when
         # this is the segment's first tick, which merely starts the state).
         known = traffic is not None and traffic.since is not None
         if known and new_traffic.since is not None and new_traffic.since > changed_at:
             ramp_s = segment.class_ramp_s
-    chain = classing.chain
-    level = program_pct * class_factors(classing)[class_steps]
-    if program_pct > 0.0:
-        if class_steps > 0:
-            assert new_traffic is not None
-            reasons.append(
-                f"class lowered to {chain[class_steps]} by {new_traffic.cause} → {pct(level)}"
-            )
-        elif new_traffic is not None and new_traffic.fallback:
-            reasons.append(f"class {chain[0]}: {new_traffic.cause}")
-        floor = floor_pct(classing)
-        if level < floor:
-            level = floor
-            lowest = chain[-1]
-            reasons.append(
-                f"raised to floor {pct(floor)} (lowest permitted class {lowest} "
-                f"{pct(class_levels(classing)[lowest])}, driver minimum "
-                f"{pct(classing.driver_min_pct)})"
-            )
-        level = min(level, 100.0)
+    class_steps = new_traffic.steps if new_traffic is not None else 0
+    level = _class_and_floor(segment.classing, program_pct, new_traffic, reasons)
     decision = SegmentDecision(
         sid,
         night.program,
         step.step_name if step is not None else None,
         program_pct,
-        chain[class_steps],
+        segment.classing.chain[class_steps],
         level,
         ramp_s,
         tuple(reasons),
     )
     return decision, new_traffic
+
+
+def _class_and_floor(
+    classing: Classing,
+    program_pct: float,
+    traffic: TrafficState | None,
+    reasons: list[str],
+) -> float:
+    """Steps 2–3: the program level (%) scaled to the class that ``traffic`` holds, raised to
+    the floor and capped at 100 % while lit; the reasons for each change go onto ``reasons``."""
+    class_steps = traffic.steps if traffic is not None else 0
+    chain = classing.chain
+    level = program_pct * class_factors(classing)[class_steps]
+    if program_pct <= 0.0:
+        return level
+    if class_steps > 0:
+        assert traffic is not None
+        reasons.append(f"class lowered to {chain[class_steps]} by {traffic.cause} → {pct(level)}")
+    elif traffic is not None and traffic.fallback:
+        reasons.append(f"class {chain[0]}: {traffic.cause}")
+    floor = floor_pct(classing)
+    if level < floor:
+        level = floor
+        lowest = chain[-1]
+        reasons.append(
+            f"raised to floor {pct(floor)} (lowest permitted class {lowest} "
+            f"{pct(class_levels(classing)[lowest])}, driver minimum "
+            f"{pct(classing.driver_min_pct)})"
+        )
+    return min(level, 100.0)
 
 
 def decide_tick(
