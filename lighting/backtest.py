@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import csv
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from lighting.energy import curve_from_commands, energy_wh, load_of
 from lighting.errors import LightingInputError
@@ -27,7 +28,7 @@ from lighting.preview import (
     baseline_wh,
     co2_kg,
 )
-from lighting.program import Anchor, level_curve
+from lighting.program import Anchor, ResolvedNight, level_curve
 from lighting.schedule import Programs, effective_night, resolve_segment_night
 from lighting.site import Luminaire, Segment
 from lighting.tick import decide_segment
@@ -130,35 +131,9 @@ def backtest(
     out: list[BacktestNight] = []
     for k in range(total):
         resolved = resolve_segment_night(segment, programs, first_night + timedelta(days=k))
-        lo, hi = bisect_left(times, resolved.start), bisect_left(times, resolved.end)
-        events = {s.at for s in resolved.steps}
-        events.update(times[lo:hi])
-        grid = resolved.start
-        while grid < resolved.end:
-            events.add(grid)
-            grid += timedelta(seconds=window_s)
-        commands: list[tuple[datetime, float, float]] = []
-        level = 0.0
-        lowered_s = 0.0
-        prev_t: datetime | None = None
-        prev_lowered = False
-        for t in sorted(events):
-            i = bisect_right(times, t) - 1
-            rec = mine[i] if i >= 0 else None
-            sample = TrafficSample(rec.at, rec.count) if rec is not None else None
-            seg, state = decide_segment(segment, resolved, state, sample, t)
-            if prev_t is not None and prev_lowered:
-                lowered_s += (t - prev_t).total_seconds()
-            prev_t, prev_lowered = (
-                t,
-                seg.program_pct > 0 and seg.lighting_class != (segment.classing.design_class),
-            )
-            if seg.level_pct != level:
-                commands.append((t, seg.level_pct, seg.ramp_s))
-                level = seg.level_pct
-        if prev_t is not None and prev_lowered:
-            lowered_s += (resolved.end - prev_t).total_seconds()
-        used = energy_wh(curve_from_commands(resolved.start, resolved.end, commands), load)
+        replay = _replay_night(segment, resolved, mine, times, window_s, state)
+        state = replay.traffic
+        used = energy_wh(curve_from_commands(resolved.start, resolved.end, replay.commands), load)
         program_only = energy_wh(level_curve(effective_night(resolved, segment.classing)), load)
         base = baseline_wh(resolved.anchors, load, baseline)
         energy = NightEnergy(
@@ -171,7 +146,59 @@ def backtest(
             co2_kg(used, co2_g_per_kwh),
             co2_kg(base - used, co2_g_per_kwh),
         )
-        out.append(BacktestNight(energy, round(program_only), lowered_s / 3600.0))
+        out.append(BacktestNight(energy, round(program_only), replay.lowered_s / 3600.0))
         if progress is not None:
             progress(k + 1, total)
     return BacktestResult(segment.segment_id, tuple(out))
+
+
+class _Replay(NamedTuple):
+    """One night as the tick would have run it: the level commands it issued (instant,
+    level %, ramp s), the seconds the segment was lit at a lowered class, and the traffic
+    state the next night starts from."""
+
+    commands: list[tuple[datetime, float, float]]
+    lowered_s: float
+    traffic: TrafficState | None
+
+
+def _replay_night(
+    segment: Segment,
+    resolved: ResolvedNight,
+    mine: Sequence[TrafficRecord],
+    times: Sequence[datetime],
+    window_s: float,
+    state: TrafficState | None,
+) -> _Replay:
+    """Decide the segment at every program step, every recorded sample (``mine``, the
+    segment's records by time; ``times`` their instants) and every ``window_s`` of the night,
+    as the live tick does."""
+    lo, hi = bisect_left(times, resolved.start), bisect_left(times, resolved.end)
+    events = {s.at for s in resolved.steps}
+    events.update(times[lo:hi])
+    grid = resolved.start
+    while grid < resolved.end:
+        events.add(grid)
+        grid += timedelta(seconds=window_s)
+    commands: list[tuple[datetime, float, float]] = []
+    level = 0.0
+    lowered_s = 0.0
+    prev_t: datetime | None = None
+    prev_lowered = False
+    for t in sorted(events):
+        i = bisect_right(times, t) - 1
+        rec = mine[i] if i >= 0 else None
+        sample = TrafficSample(rec.at, rec.count) if rec is not None else None
+        seg, state = decide_segment(segment, resolved, state, sample, t)
+        if prev_t is not None and prev_lowered:
+            lowered_s += (t - prev_t).total_seconds()
+        prev_t, prev_lowered = (
+            t,
+            seg.program_pct > 0 and seg.lighting_class != (segment.classing.design_class),
+        )
+        if seg.level_pct != level:
+            commands.append((t, seg.level_pct, seg.ramp_s))
+            level = seg.level_pct
+    if prev_t is not None and prev_lowered:
+        lowered_s += (resolved.end - prev_t).total_seconds()
+    return _Replay(commands, lowered_s, state)
