@@ -12,17 +12,70 @@ State advances from the injected clock whenever a request arrives.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from kernel.clock import Clock
 from sims.modbus.server import SimUnit
-from sims.modbus.sunspec_image import SunSpecImage, scaled
+from sims.modbus.sunspec_image import Raw, SunSpecImage, scaled
 from sims.profiles import ClearSkyPv, cloud_factor
 
 #: Scale factors the simulated inverter uses.
 SF = {"A": -2, "V": -1, "W": 0, "Hz": -2, "WH": 0, "WRtg": 0, "WMaxLimPct": -1}
 _MAX_STEP_S = 60.0
+
+
+#: The points of model 123 a controller writes to set, enable and time the power limit.
+_LIMIT_POINTS = (
+    "WMaxLimPct",
+    "WMaxLimPct_WinTms",
+    "WMaxLimPct_RvrtTms",
+    "WMaxLimPct_RmpTms",
+    "WMaxLim_Ena",
+)
+
+
+def _scale_factors(rated_w: float) -> dict[str, int]:
+    """Scale factors as a real inverter of ``rated_w`` W picks them: large plants report W
+    (int16) and the rating (uint16) in tens or hundreds of watts, and currents with fewer
+    decimals."""
+    sf = dict(SF)
+    power_sf = max(0, math.ceil(math.log10(rated_w / 32_000))) if rated_w > 32_000 else 0
+    sf["W"] = sf["WRtg"] = power_sf
+    amps = rated_w / 230.0
+    sf["A"] = -2 if amps < 320 else (-1 if amps < 3_200 else 0)
+    return sf
+
+
+def _models(serial: str, rated_w: float, sf: Mapping[str, int]) -> list[tuple[int, dict[str, Raw]]]:
+    """The model chain's initial points: common (1), three-phase inverter (103, its scale
+    factors), nameplate (120, the rating in W) and immediate controls (123, no limit)."""
+    return [
+        (1, {"Mn": "Waldstadt Sim", "Md": "PV-3P", "Vr": "1.0", "SN": serial, "DA": 1}),
+        (
+            103,
+            {
+                "A_SF": sf["A"],
+                "V_SF": sf["V"],
+                "W_SF": sf["W"],
+                "Hz_SF": sf["Hz"],
+                "WH_SF": sf["WH"],
+            },
+        ),
+        (120, {"DERTyp": 4, "WRtg": scaled(rated_w, sf["WRtg"]), "WRtg_SF": sf["WRtg"]}),
+        (
+            123,
+            {
+                "WMaxLimPct": scaled(100.0, SF["WMaxLimPct"]),
+                "WMaxLimPct_RvrtTms": 0,
+                "WMaxLimPct_WinTms": 0,
+                "WMaxLimPct_RmpTms": 0,
+                "WMaxLim_Ena": 0,
+                "WMaxLimPct_SF": SF["WMaxLimPct"],
+            },
+        ),
+    ]
 
 
 @dataclass
@@ -52,64 +105,15 @@ class SunSpecInverterSim(SimUnit):
         super().__init__()
         self.clock = clock
         self.rated_w = rated_w
-        # Scale factors as a real inverter picks them: large plants report W (int16) and the
-        # rating (uint16) in tens or hundreds of watts, and currents with fewer decimals.
-        self.sf = dict(SF)
-        power_sf = max(0, math.ceil(math.log10(rated_w / 32_000))) if rated_w > 32_000 else 0
-        self.sf["W"] = self.sf["WRtg"] = power_sf
-        amps = rated_w / 230.0
-        self.sf["A"] = -2 if amps < 320 else (-1 if amps < 3_200 else 0)
+        self.sf = _scale_factors(rated_w)
         self.pv = pv or ClearSkyPv(kwp=rated_w / 1000.0)
         self.cloud_seed = cloud_seed
         self.energy_wh = energy_wh
         self.limit = LimitState()
         self.reverts = 0  # how many times the limit dropped by itself
-        self.image = SunSpecImage(
-            base,
-            [
-                (1, {"Mn": "Waldstadt Sim", "Md": "PV-3P", "Vr": "1.0", "SN": serial, "DA": 1}),
-                (
-                    103,
-                    {
-                        "A_SF": self.sf["A"],
-                        "V_SF": self.sf["V"],
-                        "W_SF": self.sf["W"],
-                        "Hz_SF": self.sf["Hz"],
-                        "WH_SF": self.sf["WH"],
-                    },
-                ),
-                (
-                    120,
-                    {
-                        "DERTyp": 4,
-                        "WRtg": scaled(rated_w, self.sf["WRtg"]),
-                        "WRtg_SF": self.sf["WRtg"],
-                    },
-                ),
-                (
-                    123,
-                    {
-                        "WMaxLimPct": scaled(100.0, SF["WMaxLimPct"]),
-                        "WMaxLimPct_RvrtTms": 0,
-                        "WMaxLimPct_WinTms": 0,
-                        "WMaxLimPct_RmpTms": 0,
-                        "WMaxLim_Ena": 0,
-                        "WMaxLimPct_SF": SF["WMaxLimPct"],
-                    },
-                ),
-            ],
-        )
+        self.image = SunSpecImage(base, _models(serial, rated_w, self.sf))
         self.add_bank("holding", base, self.image.registers)
-        self._limit_regs = {
-            self.image.point_address(123, n): n
-            for n in (
-                "WMaxLimPct",
-                "WMaxLimPct_WinTms",
-                "WMaxLimPct_RvrtTms",
-                "WMaxLimPct_RmpTms",
-                "WMaxLim_Ena",
-            )
-        }
+        self._limit_regs = {self.image.point_address(123, n): n for n in _LIMIT_POINTS}
         self.writable = set(self._limit_regs)
         self._t = clock.monotonic()
         self.power_w = 0.0
