@@ -29,6 +29,9 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dt_time
 from pathlib import Path
@@ -42,7 +45,7 @@ from protocols.modbus.connection import ModbusPool
 from protocols.modbus.factory import open_device
 from protocols.mqtt.embedded import EmbeddedBroker
 from sims.demo_site import DISPATCH, demo_site_data
-from sims.town import DEFAULT_TOWN, SimTown, load_town
+from sims.town import DEFAULT_TOWN, SimTown, TownConfig, load_town
 
 
 def _cpu_s() -> float:
@@ -108,6 +111,71 @@ async def _lag_probe(samples: list[float], stop: asyncio.Event) -> None:
         samples.append(loop.time() - t - 0.05)
 
 
+@contextmanager
+def _broker(url: str | None) -> Iterator[tuple[str, int]]:
+    """Host and port of the broker at ``url`` (``mqtt://host:port``), or of an embedded
+    amqtt broker that runs while the block does."""
+    if url:
+        parts = urlsplit(url)
+        yield parts.hostname or "127.0.0.1", parts.port or 1883
+        return
+    with EmbeddedBroker() as embedded:
+        yield embedded.host, embedded.port
+
+
+async def _start_controller(
+    devices: list[dict[str, Any]], interval_s: float, seconds: float
+) -> asyncio.subprocess.Process:
+    """The controller process (``--controller``) reading ``devices`` every ``interval_s`` real
+    seconds for ``seconds``; returns once it has opened them all."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sims.cpu_town",
+        "--controller",
+        str(interval_s),
+        str(seconds),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    child.stdin.write(json.dumps(devices).encode())
+    child.stdin.close()
+    ready = await asyncio.wait_for(child.stdout.readline(), 120)
+    if ready.strip() != b"ready":
+        raise RuntimeError(f"controller did not start: {ready!r}")
+    return child
+
+
+@dataclass(frozen=True)
+class _TownLoad:
+    """What the town's process cost over ``wall_s`` real seconds (``sim_s`` simulated): CPU
+    seconds, and the event loop's lag samples in seconds."""
+
+    cpu_s: float
+    wall_s: float
+    sim_s: float
+    lag_s: list[float]
+
+
+async def _measure_town(clock: SimClock, seconds: float) -> _TownLoad:
+    """CPU and loop lag of this process over the next ``seconds`` real seconds."""
+    lag: list[float] = []
+    stop = asyncio.Event()
+    probe = asyncio.create_task(_lag_probe(lag, stop))
+    cpu0, t0, sim0 = _cpu_s(), time.monotonic(), clock.now()
+    await asyncio.sleep(seconds)
+    cpu, wall, sim_s = (
+        _cpu_s() - cpu0,
+        time.monotonic() - t0,
+        (clock.now() - sim0).total_seconds(),
+    )
+    stop.set()
+    await probe
+    return _TownLoad(cpu, wall, sim_s, lag)
+
+
 async def measure(
     town_path: Path, seconds: float, speed: float, broker: str | None, start: dt_time
 ) -> None:
@@ -115,59 +183,37 @@ async def measure(
     zone = ZoneInfo(town.timezone)
     today = datetime.now(zone).date()
     clock = SimClock(datetime.combine(today, start, zone), speed)
-    embedded = None
-    if broker:
-        parts = urlsplit(broker)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 1883
-    else:
-        embedded = EmbeddedBroker()
-        embedded.__enter__()
-        host, port = embedded.host, embedded.port
-    try:
+    with _broker(broker) as (host, port):
         async with SimTown(town, clock, host, port) as sim:
             site = demo_site_data(town, sim.modbus.endpoints)
             interval = DISPATCH["poll_interval_s"] / speed
-            child = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "sims.cpu_town",
-                "--controller",
-                str(interval),
-                str(seconds + 10.0),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-            )
-            assert child.stdin is not None
-            assert child.stdout is not None
-            child.stdin.write(json.dumps(site["devices"]).encode())
-            child.stdin.close()
-            ready = await asyncio.wait_for(child.stdout.readline(), 120)
-            if ready.strip() != b"ready":
-                raise RuntimeError(f"controller did not start: {ready!r}")
+            child = await _start_controller(site["devices"], interval, seconds + 10.0)
             await asyncio.sleep(3.0)  # warm-up: first reads, caches, discovery
-            lag: list[float] = []
-            stop = asyncio.Event()
-            probe = asyncio.create_task(_lag_probe(lag, stop))
-            cpu0, t0, sim0 = _cpu_s(), time.monotonic(), clock.now()
-            await asyncio.sleep(seconds)
-            cpu, wall, sim_s = (
-                _cpu_s() - cpu0,
-                time.monotonic() - t0,
-                (clock.now() - sim0).total_seconds(),
-            )
-            stop.set()
-            await probe
+            load = await _measure_town(clock, seconds)
+            assert child.stdout is not None
             line = await asyncio.wait_for(child.stdout.readline(), 60)
             await child.wait()  # it reads for a few seconds beyond the measurement
-    finally:
-        if embedded is not None:
-            embedded.__exit__(None, None, None)
-    ctl = json.loads(line)
-    n_modbus = len(site["devices"])
+    _report(town, sim, site["devices"], json.loads(line), load, speed, start, broker)
+
+
+def _report(
+    town: TownConfig,
+    sim: SimTown,
+    devices: list[dict[str, Any]],
+    ctl: dict[str, Any],
+    load: _TownLoad,
+    speed: float,
+    start: dt_time,
+    broker: str | None,
+) -> None:
+    """Print the town, the setup and the figures (the town's and the controller's)."""
+    n_modbus = len(devices)
+    interval = DISPATCH["poll_interval_s"] / speed
+    cpu, wall, sim_s, lag = load.cpu_s, load.wall_s, load.sim_s, load.lag_s
     print(f"town {town.name}: {len(town.households)} households, {len(town.buildings)} buildings,")
     print(
         f"  {len(town.plants)} plants, {n_modbus} Modbus devices on "
-        f"{len({d['port'] for d in site['devices']})} gateways, {len(sim.light_ids)} streetlights, "
+        f"{len({d['port'] for d in devices})} gateways, {len(sim.light_ids)} streetlights, "
         f"{len(sim.sensors)} traffic sensors; speed {speed:g}× ({sim_s / 3600:.2f} simulated h "
         f"in {wall:.1f} s)"
     )
