@@ -44,81 +44,83 @@ async def run_site(settings: Settings, site: Site, clock: Clock | None = None) -
         await serve_web(app, settings.http_host, settings.http_port)
 
 
+def run_command(
+    site: Annotated[Path, typer.Option("--site", help="the site file (YAML)")],
+) -> None:
+    """Run the service for a site against its real devices, broker and database."""
+    from scheduler.observability import configure_logging
+    from scheduler.settings import load_settings
+    from scheduler.site import load_site
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        typer.echo(_environment_error(exc), err=True)
+        raise typer.Exit(1) from exc
+    try:
+        parsed = load_site(site)
+    except ConfigError as exc:
+        typer.echo(format_config_error(exc, site), err=True)
+        raise typer.Exit(1) from exc
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run_site(settings, parsed))
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    except ConfigError as exc:
+        where = _environment_error(exc) if exc.field.startswith("WALDSTADT_") else None
+        typer.echo(where or format_config_error(exc, site), err=True)
+        raise typer.Exit(1) from exc
+    except WaldstadtError as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def demo_command(
+    speed: Annotated[
+        float, typer.Option(help="simulated seconds per real second", min=0.01)
+    ] = 144.0,
+    town: Annotated[
+        Path | None, typer.Option(help="town file (default: sims/default_town.yaml)")
+    ] = None,
+    broker: Annotated[
+        str | None, typer.Option(help="mqtt://host:port of a broker; default: embedded amqtt")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many real seconds")
+    ] = None,
+    port: Annotated[int, typer.Option(help="port of the web app", min=1, max=65535)] = 8000,
+    database: Annotated[
+        str | None, typer.Option(help="database URL; default: a SQLite file in ./var")
+    ] = None,
+) -> None:
+    """The simulated town, the controller, SQLite and the web app, all on this machine."""
+    # The demo is the one place where production entry points start simulators.
+    from app.demo import run_demo
+
+    try:
+        asyncio.run(
+            run_demo(
+                speed=speed,
+                town=town,
+                broker_url=broker,
+                duration_s=duration,
+                port=port,
+                database_url=database,
+                freeze_heap=True,
+            )
+        )
+    except KeyboardInterrupt:
+        typer.echo("stopped")
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
 def register(app: typer.Typer) -> None:
     """Add ``run`` and ``demo`` to ``app``."""
-
-    @app.command("run")
-    def run_command(
-        site: Annotated[Path, typer.Option("--site", help="the site file (YAML)")],
-    ) -> None:
-        """Run the service for a site against its real devices, broker and database."""
-        from scheduler.observability import configure_logging
-        from scheduler.settings import load_settings
-        from scheduler.site import load_site
-
-        try:
-            settings = load_settings()
-        except ConfigError as exc:
-            typer.echo(_environment_error(exc), err=True)
-            raise typer.Exit(1) from exc
-        try:
-            parsed = load_site(site)
-        except ConfigError as exc:
-            typer.echo(format_config_error(exc, site), err=True)
-            raise typer.Exit(1) from exc
-        configure_logging(settings.log_level)
-        try:
-            asyncio.run(run_site(settings, parsed))
-        except KeyboardInterrupt:
-            typer.echo("stopped")
-        except ConfigError as exc:
-            where = _environment_error(exc) if exc.field.startswith("WALDSTADT_") else None
-            typer.echo(where or format_config_error(exc, site), err=True)
-            raise typer.Exit(1) from exc
-        except WaldstadtError as exc:
-            typer.echo(f"cannot start: {exc}", err=True)
-            raise typer.Exit(1) from exc
-
-    @app.command("demo")
-    def demo_command(
-        speed: Annotated[
-            float, typer.Option(help="simulated seconds per real second", min=0.01)
-        ] = 144.0,
-        town: Annotated[
-            Path | None, typer.Option(help="town file (default: sims/default_town.yaml)")
-        ] = None,
-        broker: Annotated[
-            str | None, typer.Option(help="mqtt://host:port of a broker; default: embedded amqtt")
-        ] = None,
-        duration: Annotated[
-            float | None, typer.Option(help="stop after this many real seconds")
-        ] = None,
-        port: Annotated[int, typer.Option(help="port of the web app", min=1, max=65535)] = 8000,
-        database: Annotated[
-            str | None, typer.Option(help="database URL; default: a SQLite file in ./var")
-        ] = None,
-    ) -> None:
-        """The simulated town, the controller, SQLite and the web app, all on this machine."""
-        # The demo is the one place where production entry points start simulators.
-        from app.demo import run_demo
-
-        try:
-            asyncio.run(
-                run_demo(
-                    speed=speed,
-                    town=town,
-                    broker_url=broker,
-                    duration_s=duration,
-                    port=port,
-                    database_url=database,
-                    freeze_heap=True,
-                )
-            )
-        except KeyboardInterrupt:
-            typer.echo("stopped")
-        except ConfigError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from exc
+    app.command("run")(run_command)
+    app.command("demo")(demo_command)
 
 
 __all__ = ["register", "run_site"]
