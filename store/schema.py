@@ -239,8 +239,52 @@ users = Table(
     Column("member_id", String(128), nullable=True),
     Column("disabled", Boolean(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # bumped by a password change, disabling or re-creating: older tokens stop working
+    Column("credentials_version", Integer(), nullable=False, server_default="0"),
     CheckConstraint(_in("role", ROLES), name="role"),
     CheckConstraint("role <> 'member' OR member_id IS NOT NULL", name="member_has_member_id"),
+)
+
+#: Readings that failed the plausibility checks: kept apart with the reason, never billed.
+quarantined_readings = Table(
+    "quarantined_readings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("device_id", String(128), nullable=False),
+    Column("channel", String(64), nullable=True),
+    Column("ts", UTCDateTime(), nullable=True),
+    # what arrived, as text: it may not be a number at all
+    Column("raw_value", String(256), nullable=True),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text(), nullable=False),
+    Index("ix_quarantined_readings_device", "device_id", "received_at"),
+    Index("ix_quarantined_readings_reason", "reason", "received_at"),
+)
+
+#: Web sessions and API tokens that can be revoked: a token names its session.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("username", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    CheckConstraint("kind IN ('api', 'page')", name="kind"),
+    Index("ix_user_sessions_username", "username"),
+)
+
+#: Failed logins per account: the exponential lockout.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("username", String(128), primary_key=True),
+    Column("failures", Integer(), nullable=False),
+    Column("last_failure_at", UTCDateTime(), nullable=False),
+    Column("locked_until", UTCDateTime(), nullable=True),
 )
 
 mirror_outbox = Table(
