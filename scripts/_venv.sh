@@ -8,10 +8,12 @@ PY="$(command -v python3.11 || command -v python3)"
 stamp_now="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
 stamp_file="$VENV/.waldstadt-stamp"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_now" ]; then
-    echo "[waldstadt] preparing virtual environment in $VENV (first run takes a minute)" >&2
+    echo "[waldstadt] preparing the virtual environment in $VENV (a minute or two the first time)" >&2
     "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+    echo "[waldstadt] installing Waldstadt and its dependencies (pip)" >&2
     "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]" >&2
+    echo "[waldstadt] virtual environment ready" >&2
     echo "$stamp_now" > "$stamp_file"
 fi
 export PATH="$VENV/bin:$PATH"
