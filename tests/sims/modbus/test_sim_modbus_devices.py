@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -160,12 +160,13 @@ _LOAD = HouseholdLoad(annual_kwh=5000.0)
 
 
 @pytest.mark.slow
-async def test_on_a_fast_sim_clock_the_inverter_reverts_unless_the_keeper_refreshes() -> None:
-    """Speed 300: a 600 s revert time passes in 2 s of real time, over real sockets (long
-    enough that a loaded machine does not miss a refresh by accident)."""
+async def test_on_a_fast_sim_clock_the_inverter_reverts_unless_the_writer_refreshes() -> None:
+    """Speed 300: a 600 s revert time passes in 2 s of real time, over real sockets; cycles
+    every 60 s of clock time keep the limit, and once they stop it lapses."""
     from kernel.clock import SimClock
-    from protocols.sunspec.curtailment import CurtailmentKeeper
+    from kernel.commands import Command, CommandKind
     from protocols.sunspec.device import SunSpecInverter
+    from scheduler.writer import CommandWriter
 
     clock = SimClock(NOON, speed=300.0)
     fleet = ModbusFleet(clock)
@@ -174,15 +175,19 @@ async def test_on_a_fast_sim_clock_the_inverter_reverts_unless_the_keeper_refres
         ep = fleet.endpoint("pv")
         inv = await open_sunspec("pv", pool.connection(ep.host, ep.port), ep.unit_id, clock)
         assert isinstance(inv, SunSpecInverter)
-        async with CurtailmentKeeper(inv, clock) as keeper:
-            await keeper.set(20.0, 600, "k-1")
-            await asyncio.sleep(5.0)  # 1500 s of clock time: 2.5 revert times
-            kept = {r.channel: r.value for r in await inv.read()}
-            writes = keeper.writes
+        writer = CommandWriter({"pv": inv}, clock)
+        cmd = Command("k-1", "pv", CommandKind.POWER_LIMIT_PCT, 20.0,
+                      NOON + timedelta(days=1), revert_s=600)  # fmt: skip
+        await writer.write([cmd])
+        refreshes = 0
+        for _ in range(25):  # 5 s real = 1500 s of clock time: 2.5 revert times
+            await asyncio.sleep(0.2)  # a cycle every 60 s of clock time
+            refreshes += len(await writer.write([]))
+        kept = {r.channel: r.value for r in await inv.read()}
         assert sim.reverts == 0
-        await asyncio.sleep(2.5)  # 750 s without a keeper
+        await asyncio.sleep(2.5)  # 750 s without a cycle
         after = {r.channel: r.value for r in await inv.read()}
     assert kept["power_limit_pct"] == pytest.approx(20.0)
-    assert writes >= 4  # every 300 s of clock time
+    assert refreshes >= 4  # every 300 s of clock time
     assert after["power_limit_pct"] == 100.0
     assert sim.reverts == 1
