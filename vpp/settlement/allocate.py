@@ -15,10 +15,15 @@ The rules, in whole Wh (remainders by :mod:`vpp.settlement.apportion`):
 * **share keys** (AT static, DE constant, DE contract): ``G`` is apportioned by the shares
   (the unassigned rest ``1 − Σk`` is one more weight whose part is surplus), then
   ``A_i = min(C_i, share_i)``.
-* **re-offer** (contract key option): what is left, ``G − Σ A``, is apportioned again among
+* **re-offer** (contract key option): what is left, ``G − Σ A``, is offered again to the
   members that still have unmet demand and a non-zero share, by their shares, capped at the
-  unmet demand; repeated until nothing is left or nothing moves. Each round either places the
-  whole rest or saturates at least one member, so there are at most ``n`` rounds.
+  unmet demand; repeated until nothing is left or nothing moves. Exactly, every member that
+  is not capped ends with the same multiple ``μ`` of its share: ``A_i = min(C_i, w_i·μ)``
+  with ``Σ A = G`` (or every member with a share capped). So the rounds are run on exact
+  comparisons (``C_i·W ≤ w_i·R`` in integers: who is capped), and the whole Wh are taken
+  **once, at the end**: the capped members get ``C_i``, the others
+  ``apportion(R, w)`` of the rest ``R``. Rounding in every round instead (each round's
+  offer apportioned to whole Wh) drifts from the exact allocation by more than 1 Wh.
 * **producer side** (every key): ``Σ A`` is delivered by the producers in proportion to what
   each fed in, ``delivered_j = apportion(ΣA, G_j)``; the rest of ``G_j`` is the producer's
   surplus (AT dynamic: ``G_j·min(1, ΣC/G)`` and ``G_j·max(0, 1 − ΣC/G)``).
@@ -79,37 +84,43 @@ def allocate_quarter_hour(
     c_total = sum(consumption_wh)
     if key.proportional:
         allocated = list(consumption_wh) if g >= c_total else apportion(g, consumption_wh)
+    elif key.reoffer:
+        weights, _ = _share_weights(key, member_ids)
+        allocated = _reoffer(consumption_wh, weights[:n], g)
     else:
         weights, _ = _share_weights(key, member_ids)
         shares = apportion(g, weights)[:n]
         allocated = [min(c, s) for c, s in zip(consumption_wh, shares, strict=True)]
-        if key.reoffer:
-            allocated = _reoffer(allocated, consumption_wh, weights[:n], g)
     given = sum(allocated)
     delivered = apportion(given, generation_wh) if given else [0] * len(generation_wh)
     return QuarterHourAllocation(tuple(allocated), tuple(delivered), g - given)
 
 
-def _reoffer(
-    allocated: list[int], consumption_wh: Sequence[int], weights: Sequence[int], g: int
-) -> list[int]:
-    result = list(allocated)
+def _reoffer(consumption_wh: Sequence[int], weights: Sequence[int], g: int) -> list[int]:
+    """Static shares, then re-offer rounds until nothing moves; whole Wh taken once, at the
+    end (see the module doc). ``weights``: the members' share numerators."""
+    capped = [False] * len(weights)
     while True:
-        rest = g - sum(result)
-        active = [
-            w if c > a and w > 0 else 0
-            for w, c, a in zip(weights, consumption_wh, result, strict=True)
+        rest = g - sum(c for c, cap in zip(consumption_wh, capped, strict=True) if cap)
+        open_w = sum(w for w, cap in zip(weights, capped, strict=True) if w > 0 and not cap)
+        if open_w == 0:
+            break
+        # capped at the exact level μ = rest / open_w: C_i ≤ w_i·μ
+        new = [
+            i
+            for i, (c, w) in enumerate(zip(consumption_wh, weights, strict=True))
+            if w > 0 and not capped[i] and c * open_w <= w * rest
         ]
-        if rest == 0 or sum(active) == 0:
-            return result
-        offer = apportion(rest, active)
-        moved = 0
-        for i, x in enumerate(offer):
-            take = min(x, consumption_wh[i] - result[i])
-            result[i] += take
-            moved += take
-        if moved == 0:
-            return result
+        if not new:
+            break
+        for i in new:
+            capped[i] = True
+    result = [c if cap else 0 for c, cap in zip(consumption_wh, capped, strict=True)]
+    if open_w:
+        open_weights = [0 if cap else w for w, cap in zip(weights, capped, strict=True)]
+        for i, x in enumerate(apportion(rest, open_weights)):
+            result[i] += x
+    return result
 
 
 def allocate_bulk(
@@ -162,7 +173,9 @@ def allocate_bulk(
             given = np.minimum(g, c_total)
             apportion_rows(given, cb, c_total, out=ab, out_is_zero=True)
         else:
-            _check_magnitude(int(weights.max(initial=0)), g)
+            # re-offer compares C_i·W with W up to the sum of the weights
+            largest = weights.sum() if key.reoffer else weights.max(initial=0)
+            _check_magnitude(int(largest), g)
             ab[...] = _share_rows(cb, g, weights, key.reoffer)
             given = ab.sum(axis=1)
         _producer_side(gb, g, given, delivered[lo:hi])
@@ -194,37 +207,35 @@ def _check_magnitude(weight_max: int, g: Int64Array) -> None:
 
 def _share_rows(c: Int64Array, g: Int64Array, weights: Int64Array, reoffer: bool) -> Int64Array:
     n = c.shape[1]
+    if reoffer:
+        return _reoffer_rows(c, g, weights[:n])
     w = np.broadcast_to(weights, (c.shape[0], n + 1))
     shares = apportion_rows(g, w, np.full(c.shape[0], int(weights.sum()), dtype=np.int64))
     out: Int64Array = np.minimum(c, shares[:, :n])
-    if not reoffer:
-        return out
-    member_w = weights[:n]
-    unmet = c - out
+    return out
+
+
+def _reoffer_rows(c: Int64Array, g: Int64Array, member_w: Int64Array) -> Int64Array:
+    """Row-wise :func:`_reoffer`: who is capped, found on exact integer comparisons, then
+    the whole Wh once (see the module doc)."""
+    has_share = member_w > 0
+    capped = np.zeros(c.shape, dtype=np.bool_)
+    # C_i above G is never capped (w_i·μ ≤ R ≤ G): clipping keeps C·W inside int64
+    clipped = np.minimum(c, (g + 1)[:, None])
+    rows = np.arange(c.shape[0])
+    while rows.size:
+        cap = capped[rows]
+        rest = g[rows] - np.where(cap, c[rows], 0).sum(axis=1)
+        open_mask = has_share & ~cap
+        open_w = np.where(open_mask, member_w, 0).sum(axis=1)
+        new = open_mask & (clipped[rows] * open_w[:, None] <= member_w * rest[:, None])
+        moved = new.any(axis=1)
+        capped[rows] = cap | new
+        rows = rows[moved]
+    out: Int64Array = np.where(capped, c, 0)
     rest = g - out.sum(axis=1)
-    rows: Int64Array | None = None  # None: every row of the block (no gather needed)
-    while True:
-        u = unmet if rows is None else unmet[rows]
-        r = rest if rows is None else rest[rows]
-        active_w = np.where(u > 0, member_w, 0)
-        active_sum = active_w.sum(axis=1)
-        r = np.where(active_sum > 0, r, 0)
-        if not r.any():
-            return out
-        offer = apportion_rows(r, active_w, active_sum)
-        take = np.minimum(offer, u)
-        placed = take.sum(axis=1)
-        # a row whose offer was placed entirely is done; others saturated someone: go again
-        again = np.flatnonzero((placed != r) & (placed > 0))
-        if rows is None:
-            out += take
-            unmet -= take
-            rest -= placed
-            rows = again
-        else:
-            out[rows] += take
-            unmet[rows] -= take
-            rest[rows] -= placed
-            rows = rows[again]
-        if rows.size == 0:
-            return out
+    open_w_all = np.where(has_share & ~capped, member_w, 0)
+    open_sum = open_w_all.sum(axis=1)
+    rest = np.where(open_sum > 0, rest, 0)
+    out += apportion_rows(rest, open_w_all, open_sum)
+    return out

@@ -39,7 +39,7 @@ class MemberExplanation:
         if self.capped_wh != self.rounded_wh:
             parts.append(f"capped at consumption {self.capped_wh}")
         if self.reoffered_wh:
-            parts.append(f"re-offered +{self.reoffered_wh}")
+            parts.append(f"re-offered {self.reoffered_wh:+d}")  # rounding once: may be −1
         parts.append(f"allocated {self.allocated_wh} Wh")
         return ", ".join(parts)
 
