@@ -5,8 +5,13 @@ Every member's grid meter delivers two energy counters, ``import_energy_wh`` and
 SunSpec meter mapping). After each quarter-hour the job turns the counter readings stored since
 the last *open* quarter-hour into exact whole-Wh intervals with :mod:`vpp.metering` and records
 them with :meth:`store.intervals.IntervalRepository.record`, under the member's id and the
-channel's name, quality ``good`` (L1) or ``substitute`` (L2, interpolated across a gap or a
-counter reset).
+channel's name, quality ``good`` (L1) or ``substitute`` (L2, interpolated across a gap).
+
+What the register may do comes from the site file (:mod:`scheduler.site.ratings`): readings
+that imply a fall without a recorded meter exchange or a wrap, or more power than the
+device's rating, are left out (:func:`vpp.metering.plausibility.screen_register`; the ingest
+quarantines such readings before they are stored, so metering meets them only in data
+stored before that check). A counter that goes down is never billed as a reset.
 
 Which readings are read. Per meter and channel the job keeps a watermark: the start of the
 first quarter-hour that is not yet recorded as L1 (on the first call it is found in the store,
@@ -37,9 +42,11 @@ from decimal import Decimal
 from kernel.quarterhours import QH, floor_qh
 from kernel.readings import Quality, Reading, utc
 from scheduler.site import Site
+from scheduler.site.ratings import device_facts
 from store import Store
 from store.intervals import Interval, StoredInterval
 from vpp.metering.intervals import MeteredInterval, register_intervals
+from vpp.metering.plausibility import CounterRules, screen_register
 from vpp.metering.quality import IntervalQuality
 from vpp.metering.registers import MeteringInputError, ReadingQuality, RegisterReading
 
@@ -190,6 +197,7 @@ class MeteringJob:
     ) -> None:
         self._store = store
         self._site = site
+        self._facts = device_facts(site)
         self._max_gap_s = max_gap_s
         self._late = timedelta(seconds=late_s)
         self._lookback = lookback
@@ -211,6 +219,7 @@ class MeteringJob:
     def reconfigure(self, site: Site) -> None:
         """Use a changed site from the next call on (watermarks of kept meters stay)."""
         self._site = site
+        self._facts = device_facts(site)
         keep = {(c.member_id, c.channel) for c in self.channels}
         self._open_from = {k: v for k, v in self._open_from.items() if k in keep}
 
@@ -259,6 +268,17 @@ class MeteringJob:
         self.cache.prune(now)
         return appended
 
+    def _rules(self, mc: MeterChannel) -> CounterRules:
+        facts = self._facts.get(mc.device)
+        return facts.counters.get(mc.channel, CounterRules()) if facts else CounterRules()
+
+    def _ignore(self, mc: MeterChannel, reason: str) -> None:
+        """A reading metering leaves out: logged once, listed in :attr:`rejected`."""
+        key = (mc.member_id, mc.channel)
+        if reason not in self.rejected.get(key, ()):
+            log.warning("metering of member %s ignores a reading: %s", mc.member_id, reason)
+            self._reject(key, reason)
+
     def _reject(self, key: tuple[str, str], reason: str) -> None:
         reasons = self.rejected.setdefault(key, [])
         reasons.append(reason)
@@ -292,15 +312,21 @@ class MeteringJob:
                 readings.insert(0, anchor)
                 anchored = True
         key = (mc.member_id, mc.channel)
-        usable, refused = register_readings(readings)
-        for r in refused:
-            reason = f"{mc.device}/{mc.channel} at {r.ts.isoformat()}: negative counter {r.value}"
-            if reason not in self.rejected.get(key, ()):
-                log.warning("metering of member %s ignores a reading: %s", mc.member_id, reason)
-                self._reject(key, reason)
+        usable, negative = register_readings(readings)
+        reasons = [f"at {r.ts.isoformat()}: negative counter {r.value}" for r in negative]
+        rules = self._rules(mc)
+        usable, refused = screen_register(usable, rules)
+        reasons += [f"at {r.reading.ts.isoformat()}: {r.step.detail}" for r in refused]
+        for text in reasons:
+            self._ignore(mc, f"{mc.device}/{mc.channel} {text}")
         try:
             metered = register_intervals(
-                f"{mc.device}/{mc.channel}", usable, max_gap_s=self._max_gap_s
+                f"{mc.device}/{mc.channel}",
+                usable,
+                exchanges=rules.exchanges,
+                rollover_wh=rules.rollover_wh,
+                max_power_w=rules.max_power_w,
+                max_gap_s=self._max_gap_s,
             )
         except MeteringInputError as exc:
             if str(exc) not in self.rejected.get(key, ()):

@@ -33,6 +33,7 @@ from scheduler.site.community import (
 from scheduler.site.fields import SINCE_EVER, LocalTime, value_utc
 from scheduler.site.load import load_site, load_site_text, site_from_data
 from scheduler.site.model import Site, SiteReferenceError
+from scheduler.site.plausibility import MeterExchangeConfig, PlausibilityConfig
 
 __all__ = [
     "SINCE_EVER",
@@ -45,6 +46,8 @@ __all__ = [
     "KeyConfig",
     "LocalTime",
     "MemberConfig",
+    "MeterExchangeConfig",
+    "PlausibilityConfig",
     "PvConfig",
     "SettlementConfig",
     "Site",

@@ -16,6 +16,7 @@ from pydantic import (
 from kernel.config import Path_
 from protocols.modbus.factory import known_drivers
 from scheduler.site.fields import Id, LocalTime, _invalid, _Model
+from scheduler.site.plausibility import MeterExchangeConfig
 
 
 class SiteInfo(_Model):
@@ -52,6 +53,8 @@ class DeviceConfig(_Model):
     port: int = Field(default=502, ge=1, le=65535)
     unit_id: int = Field(default=1, ge=1, le=247)
     timeout_s: float = Field(default=1.0, gt=0)
+    #: recorded exchanges of the device's meter, in time order
+    exchanges: list[MeterExchangeConfig] = Field(default_factory=list)
 
     @field_validator("driver")
     @classmethod
@@ -99,6 +102,9 @@ class MemberConfig(_Model):
     name: str = Field(min_length=1)
     #: device name of the grid-point meter (a driver that reads import and export energy)
     meter: str
+    #: the rating of the grid connection behind ``meter``, in W; default
+    #: :func:`scheduler.site.ratings.default_grid_connection_w`
+    grid_connection_w: float | None = Field(default=None, gt=0)
     load_profile: Literal["H25", "G25", "P25", "S25"] = "H25"
     annual_kwh: float = Field(default=4000.0, gt=0)
     pv: list[PvConfig] = Field(default_factory=list)

@@ -23,6 +23,7 @@ from scheduler.site.community import (
     TariffConfig,
 )
 from scheduler.site.fields import SINCE_EVER, _Model, _utc, value_utc
+from scheduler.site.plausibility import COUNTER_CHANNELS, PlausibilityConfig, driver_channels
 from vpp.settlement.errors import SettlementInputError
 from vpp.settlement.model import (
     MAX_COMMUNITIES_PER_MEMBER,
@@ -65,6 +66,24 @@ def _reads_grid_energy(driver: str) -> bool:
     return "import_energy_wh" in channels and "export_energy_wh" in channels
 
 
+def _check_exchanges(index: int, device: DeviceConfig) -> None:
+    """Exchanges name the device's energy counters and follow each other in time."""
+    counters = driver_channels(device.driver) & COUNTER_CHANNELS
+    previous = None
+    for k, ex in enumerate(device.exchanges):
+        path: Path_ = ("devices", index, "exchanges", k)
+        for channel in ex.old_final_wh:
+            if channel not in counters:
+                raise SiteReferenceError(
+                    (*path, "old_final_wh", channel),
+                    f"{channel!r} is no energy counter of driver {device.driver!r} "
+                    f"(counters: {', '.join(sorted(counters)) or 'none'})",
+                )
+        if previous is not None and ex.at_utc <= previous:
+            raise SiteReferenceError((*path, "at"), "exchanges must follow each other in time")
+        previous = ex.at_utc
+
+
 class Site(_Model):
     """The whole site file. Validating it also checks every cross reference (a
     :class:`SiteReferenceError` naming the key path); load it with :func:`load_site` so that
@@ -77,6 +96,7 @@ class Site(_Model):
     communities: list[CommunityConfig] = Field(default_factory=list)
     dispatch: DispatchConfig = DispatchConfig()
     settlement: SettlementConfig = SettlementConfig()
+    plausibility: PlausibilityConfig = PlausibilityConfig()
     lighting: LightingConfig | None = None
 
     @model_validator(mode="after")
@@ -98,6 +118,7 @@ class Site(_Model):
                     f"{d.host}:{d.port} unit {d.unit_id} is also devices.{at[addr]}",
                 )
             at[addr] = i
+            _check_exchanges(i, d)
 
     def _check_members(self) -> None:
         _duplicates("members", "id", [m.id for m in self.members])

@@ -6,7 +6,6 @@ job's tests.
 
 from __future__ import annotations
 
-import itertools
 import math
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -31,9 +30,11 @@ def make_site(
     *,
     key: dict[str, Any] | None = None,
     membership: dict[str, dict[str, Any]] | None = None,
+    exchanges: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Site:
     """A site with one SDM630 grid meter per member and one community of all of them
-    (``membership``: joined/left/participation_pct per member id)."""
+    (``membership``: joined/left/participation_pct per member id; ``exchanges``: the
+    recorded exchanges of a member's meter)."""
     return site_from_data(
         {
             "site": {"name": "Testquartier", "latitude": 51.37, "longitude": 7.70},
@@ -43,6 +44,7 @@ def make_site(
                     "driver": "eastron_sdm630",
                     "host": "127.0.0.1",
                     "unit_id": 1 + i,
+                    "exchanges": (exchanges or {}).get(m, []),
                 }
                 for i, m in enumerate(member_ids)
             ],
@@ -124,10 +126,10 @@ def _float32(x: float) -> float:
 
 
 def growth_wh(readings: Iterable[Reading], start: datetime, end: datetime) -> int:
-    """What a counter grew by from ``start`` to ``end`` (readings there): after a reset the
-    value since the reset counts (the energy before it in that step is unknown)."""
+    """What a counter grew by from ``start`` to ``end`` (readings there)."""
     values = [round(r.value) for r in readings if r.value is not None and start <= r.ts <= end]
-    return sum(b - a if b >= a else b for a, b in itertools.pairwise(values))
+    assert values == sorted(values), "a counter that falls is no growth"
+    return values[-1] - values[0]
 
 
 def without(readings: list[Reading], start: datetime, end: datetime) -> list[Reading]:
@@ -181,17 +183,9 @@ async def test_a_quarter_hour_without_a_reading_after_its_end_stays_open(store: 
     job = MeteringJob(store, site)
     assert await job.close_quarter_hours(T0 + 2 * QH + timedelta(seconds=5)) == 2
     assert list(await stored_intervals(store, "h01", IMPORT_CHANNEL, T0, T0 + 4 * QH)) == [T0]
-    await store.readings.write(
-        counter(
-            "h01-meter",
-            IMPORT_CHANNEL,
-            end + timedelta(minutes=1),
-            end + timedelta(minutes=1),
-            household(400, 2),
-            start_wh=2_000_000,
-        ),
-        now=end,
-    )
+    # the counter's next reading (the same counter, one minute later)
+    later = counter("h01-meter", IMPORT_CHANNEL, T0, end + timedelta(minutes=1), household(400, 2))
+    await store.readings.write(later[-1:], now=end)
     assert await job.close_quarter_hours(T0 + 2 * QH + timedelta(minutes=1, seconds=5)) == 1
     got = await stored_intervals(store, "h01", IMPORT_CHANNEL, T0, T0 + 4 * QH)
     assert list(got) == [T0, T0 + QH]
@@ -225,21 +219,25 @@ async def test_a_gap_is_interpolated_and_restated_when_the_readings_arrive(store
     assert [(h.version, h.restated) for h in history] == [(1, False), (2, True)]
 
 
-async def test_a_counter_reset_counts_the_energy_since_the_reset_as_substitute(
+async def test_a_counter_that_falls_is_no_reset_and_bills_nothing_after_the_fall(
     store: Store,
 ) -> None:
+    """The register restarts at 0 at 08:52:30 with no exchange recorded: the readings after
+    it bill nothing (no reset counting the whole register again); the quarter-hours before
+    it are metered as they were, and the fall is listed."""
     site = make_site(["h01"])
     end = T0 + 8 * QH
     reset = T0 + timedelta(minutes=52, seconds=30)
     imp = counter("h01-meter", IMPORT_CHANNEL, T0, end, household(900, 4), reset_at=reset)
     exp = counter("h01-meter", EXPORT_CHANNEL, T0, end, pv_surplus(0))
     await store.readings.write(imp + exp, now=end)
-    await MeteringJob(store, site).close_quarter_hours(end + timedelta(seconds=5))
+    job = MeteringJob(store, site)
+    await job.close_quarter_hours(end + timedelta(seconds=5))
     got = await stored_intervals(store, "h01", IMPORT_CHANNEL, T0, end)
-    assert [q for _, q in got.values()].count(Quality.SUBSTITUTE) == 1
-    assert got[T0 + 3 * QH][1] is Quality.SUBSTITUTE  # 08:45–09:00 holds the reset
-    assert all(e >= 0 for e, _ in got.values())
-    assert sum(e for e, _ in got.values()) == growth_wh(imp, T0, end)
+    assert list(got) == [T0, T0 + QH, T0 + 2 * QH]  # up to 08:45, the last reading before
+    assert all(q is Quality.GOOD for _, q in got.values())
+    assert sum(e for e, _ in got.values()) == growth_wh(imp, T0, T0 + 3 * QH)
+    assert any("fell" in reason for reason in job.rejected[("h01", IMPORT_CHANNEL)])
 
 
 async def test_closing_every_quarter_hour_gives_the_one_computation_over_all_readings(

@@ -103,8 +103,9 @@ async def test_a_dst_day_settles_exactly_to_the_meters(store: Store) -> None:
     start, end = day_bounds(day)
     assert end - start == 25 * timedelta(hours=1)
     members = ["h01", "h02", "h03", "p04", "h05"]
-    site = make_site(members)
     gap = (start + timedelta(hours=9, minutes=7), start + timedelta(hours=10, minutes=23))
+    # h03's meter is exchanged at 14:02:30; the new one starts at 0, and the exchange is
+    # recorded in the site file with the old meter's last reading as its final value
     reset = start + timedelta(hours=14, minutes=2, seconds=30)
     streams = {
         "h01": meter("h01", start, end, 450, 1500, 1),
@@ -112,6 +113,14 @@ async def test_a_dst_day_settles_exactly_to_the_meters(store: Store) -> None:
         "h03": meter("h03", start, end, 380, 800, 3, reset_at=reset),
         "p04": meter("p04", start, end, 60, 9000, 4),
     }
+    old_meter = [r for r in streams["h03"][0] if r.ts <= reset]
+    new_meter = [r for r in streams["h03"][0] if r.ts > reset]
+    exchange = {
+        "at": reset.isoformat(),
+        "old_final_wh": {IMPORT_CHANNEL: int(old_meter[-1].value or 0)},
+        "new_initial_wh": {IMPORT_CHANNEL: 0},
+    }
+    site = make_site(members, exchanges={"h03": [exchange]})
     delivered = {
         m: (without(i, *gap), e) if m == "h02" else (i, e) for m, (i, e) in streams.items()
     }
@@ -150,14 +159,19 @@ async def test_a_dst_day_settles_exactly_to_the_meters(store: Store) -> None:
     assert final.details["quarter_hours"] == 100
     assert final.details["complete"]
     expected = {
-        m: (growth_wh(i, start, end), growth_wh(e, start, end)) for m, (i, e) in streams.items()
+        m: (growth_wh(i, start, end), growth_wh(e, start, end))
+        for m, (i, e) in streams.items()
+        if m != "h03"
     }
+    # h03: the old meter's growth to its final value, then the new one's from 0
+    h03_import = growth_wh(old_meter, start, reset) + int(new_meter[-1].value or 0)
+    expected["h03"] = (h03_import, growth_wh(streams["h03"][1], start, end))
     check_reconciles(final, expected)
-    # the gap was interpolated (L2), the reset counted from zero (L2), h05 estimated (L3)
+    # the gap was interpolated (L2), the exchange is real (L1), h05 estimated (L3)
     assert final.details["missing_members"] == ["h05"]
     subs = final.details["substitute_quarter_hours"]
     assert subs["h02"]["L2"] >= 5
-    assert subs["h03"]["L2"] == 1
+    assert "h03" not in subs
     assert subs["h05"] == {"L2": 0, "L3": 100}
     assert "h01" not in subs
     assert "p04" not in subs

@@ -1,16 +1,17 @@
 """Quarter-hour energy from register readings: exact, monotone, with quality flags.
 
-1. **A continuous register.** Readings are put in time order (equal or decreasing instants are
-   an error) and turned into a cumulative energy ``E(t_k)`` since the first reading, segment by
-   segment:
+1. **A plausible register.** Readings are put in time order (equal or decreasing instants are
+   an error) and screened by :func:`vpp.metering.plausibility.screen_register`: a reading
+   the register cannot have shown (it fell with no meter exchange recorded and not at its
+   wrap, or it grew faster than the device's rating allows) is left out — it bills nothing,
+   and the readings around it meter the time. A counter that goes down is **never** taken
+   as a reset that bills the whole register again. The rest becomes a cumulative energy
+   ``E(t_k)`` since the first reading, segment by segment:
 
    * the register grew: the difference;
    * a :class:`MeterExchange` lies in the segment (``t_{k−1} ≤ ts < t_k``): the rest of the old
      meter plus the start of the new one, ``(old_final − v_{k−1}) + (v_k − new_initial)``;
-   * the register fell and ``rollover_wh`` is set: it wrapped, ``v_k + rollover − v_{k−1}``;
-   * the register fell otherwise: it was **reset** to zero at an unknown moment; the energy
-     since the reset, ``v_k``, is counted and the energy before it in that segment is unknown,
-     so the segment is a substitute (L2). Never negative consumption.
+   * the register fell and ``rollover_wh`` is set: it wrapped, ``v_k + rollover − v_{k−1}``.
 
 2. **Quarter-hour boundaries.** ``E`` at a boundary is the reading there, or the linear
    interpolation between the readings either side, rounded *down* to whole Wh in integer
@@ -19,10 +20,10 @@
 
 3. **Quality.** An interval is L1 (real) when both of its boundaries are readings or lie in a
    segment no longer than ``max_gap_s`` between good readings; it is L2 (substitute) when a
-   boundary had to be interpolated across a longer gap (missing readings), when a segment it
-   touches holds a reset, or a reading used is itself a substitute. Only intervals whose two
-   boundaries lie inside the span of the readings are produced; nothing is extrapolated.
-   Quarter-hours outside that span get L3 estimates only when asked, by :func:`fill_missing`.
+   boundary had to be interpolated across a longer gap (missing or refused readings), or a
+   reading used is itself a substitute. Only intervals whose two boundaries lie inside the
+   span of the readings are produced; nothing is extrapolated. Quarter-hours outside that
+   span get L3 estimates only when asked, by :func:`fill_missing`.
 
 When late readings fill a gap, computing the intervals again turns L2 into L1 and may move Wh
 between intervals; the store keeps such a restatement as a new version of each interval.
@@ -44,6 +45,7 @@ from kernel.quarterhours import (
     require_qh_boundary,
     require_utc,
 )
+from vpp.metering.plausibility import CounterRules, counter_step, screen_register
 from vpp.metering.quality import IntervalQuality
 from vpp.metering.registers import (
     MeterExchange,
@@ -99,39 +101,25 @@ def _clean(meter_id: str, readings: Iterable[RegisterReading]) -> list[RegisterR
     return out
 
 
-def _segment_energy(
-    meter_id: str,
-    prev: RegisterReading,
-    cur: RegisterReading,
-    exchanges: Sequence[MeterExchange],
-    rollover_wh: int | None,
-) -> tuple[int, bool]:
-    """Energy of one segment between readings, and whether it rests on a guessed reset."""
-    inside = [e for e in exchanges if prev.ts <= e.ts < cur.ts]
-    if len(inside) > 1:
-        raise MeteringInputError(
-            "two meter exchanges between consecutive readings",
-            meter_id=meter_id,
-            ts=inside[1].ts,
-            field="exchanges",
-        )
-    if inside:
-        ex = inside[0]
-        if ex.old_final_wh < prev.value_wh or cur.value_wh < ex.new_initial_wh:
+def _plausible(
+    meter_id: str, readings: list[RegisterReading], rules: CounterRules
+) -> list[RegisterReading]:
+    """The readings the plausibility screen keeps; an exchange they contradict raises."""
+    for ex in rules.exchanges:
+        try:
+            require_utc(ex.ts, "exchange timestamp")
+        except TimeGridError as exc:
+            raise MeteringInputError(str(exc), meter_id=meter_id, field="exchanges") from exc
+    kept, refused = screen_register(readings, rules)
+    for r in refused:
+        if r.step.exchange is not None:
             raise MeteringInputError(
-                f"exchange values (old final {ex.old_final_wh} Wh, new initial "
-                f"{ex.new_initial_wh} Wh) contradict the readings {prev.value_wh} Wh and "
-                f"{cur.value_wh} Wh around it",
+                f"the recorded exchange contradicts the readings: {r.step.detail}",
                 meter_id=meter_id,
-                ts=ex.ts,
+                ts=r.step.exchange.ts,
                 field="exchanges",
             )
-        return (ex.old_final_wh - prev.value_wh) + (cur.value_wh - ex.new_initial_wh), False
-    if cur.value_wh >= prev.value_wh:
-        return cur.value_wh - prev.value_wh, False
-    if rollover_wh is not None and prev.value_wh < rollover_wh:
-        return cur.value_wh + rollover_wh - prev.value_wh, False
-    return cur.value_wh, True
+    return kept
 
 
 def register_intervals(
@@ -139,27 +127,29 @@ def register_intervals(
     readings: Iterable[RegisterReading],
     *,
     exchanges: Sequence[MeterExchange] = (),
-    rollover_wh: int | None = None,
+    rollover_wh: float | None = None,
+    max_power_w: float | None = None,
     max_gap_s: int = 300,
 ) -> tuple[MeteredInterval, ...]:
-    """Quarter-hour energies of one register (see module doc); sorted by quarter-hour."""
-    rs = _clean(meter_id, readings)
-    for ex in exchanges:
-        try:
-            require_utc(ex.ts, "exchange timestamp")
-        except TimeGridError as exc:
-            raise MeteringInputError(str(exc), meter_id=meter_id, field="exchanges") from exc
+    """Quarter-hour energies of one register (see module doc); sorted by quarter-hour.
+
+    Readings the plausibility screen refuses are left out (call
+    :func:`~vpp.metering.plausibility.screen_register` with the same rules to learn which).
+    A recorded exchange that the readings contradict raises :class:`MeteringInputError`
+    naming ``exchanges``: the record is wrong, not the meter."""
+    rules = CounterRules(max_power_w, rollover_wh, tuple(exchanges))
+    rs = _plausible(meter_id, _clean(meter_id, readings), rules)
     if len(rs) < 2:
         return ()
     times = [epoch_us(r.ts) for r in rs]
     cum = [0]
-    doubtful = [False]  # doubtful[k]: segment k−1 → k is not real (reset, substitute reading)
+    doubtful = [False]  # doubtful[k]: segment k−1 → k is not real (long gap, substitute reading)
     for k in range(1, len(rs)):
-        energy, reset = _segment_energy(meter_id, rs[k - 1], rs[k], exchanges, rollover_wh)
-        cum.append(cum[-1] + energy)
+        step = counter_step(rs[k - 1].ts, rs[k - 1].value_wh, rs[k].ts, rs[k].value_wh, rules)
+        cum.append(cum[-1] + int(step.energy_wh))
         substitute = ReadingQuality.SUBSTITUTE in (rs[k - 1].quality, rs[k].quality)
         long_gap = times[k] - times[k - 1] > max_gap_s * 1_000_000
-        doubtful.append(reset or substitute or long_gap)
+        doubtful.append(substitute or long_gap)
     first_b = -(-times[0] // _QH_US)
     last_b = times[-1] // _QH_US
     values: list[int] = []

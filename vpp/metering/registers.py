@@ -1,9 +1,10 @@
 """Energy-register readings and the events that break a register's growth.
 
-A register (import, export, PV) only grows, except when it is reset to zero, wraps at its
-modulus, or the meter is exchanged. The runtime adapts ``kernel.readings.Reading`` into
-:class:`RegisterReading` (the quality strings are the same); the pure core never imports the
-protocols package.
+A register (import, export, PV) only grows, except when it wraps at its size or the meter is
+exchanged (and the exchange is recorded); any other fall is a fault
+(:mod:`vpp.metering.plausibility`), never a reset. The runtime adapts
+``kernel.readings.Reading`` into :class:`RegisterReading` (the quality strings are the
+same); the pure core never imports the protocols package.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from vpp.metering.intervals import (
     register_intervals,
 )
 from vpp.metering.member import member_intervals
+from vpp.metering.plausibility import CounterFault, CounterRules, screen_register
 from vpp.metering.quality import IntervalQuality, worst
 from vpp.metering.registers import (
     MeterExchange,
@@ -64,10 +65,18 @@ def test_a_gap_is_interpolated_and_marked_substitute() -> None:
     assert sum(iv.energy_wh for iv in full) == 640
 
 
-def test_a_counter_reset_never_gives_negative_energy() -> None:
-    ivs = register_intervals("m", readings({0: 5000, 5: 5050, 10: 5100, 12: 20, 15: 50}))
-    assert [iv.energy_wh for iv in ivs] == [150]
-    assert ivs[0].quality is L2  # energy between 10' and the reset is unknown
+def test_a_counter_that_goes_down_bills_nothing_from_the_lower_readings() -> None:
+    # 12' and 15' fell below 5100 Wh with no exchange recorded: no reset, they are left out
+    rs = readings({0: 5000, 5: 5050, 10: 5100, 12: 20, 15: 50, 20: 5150, 30: 5250})
+    ivs = register_intervals("m", rs)
+    # E(15') between 10' (5100) and 20' (5150): 100 + 25; the 10-minute segment is a gap
+    assert energies(ivs) == [(125, L2), (125, L2)]
+    assert sum(iv.energy_wh for iv in ivs) == 5250 - 5000
+    _, refused = screen_register(rs, CounterRules())
+    assert [(r.reading.value_wh, r.step.fault) for r in refused] == [
+        (20, CounterFault.DECREASE),
+        (50, CounterFault.DECREASE),
+    ]
 
 
 def test_a_register_wrap_is_counted_through() -> None:
