@@ -306,6 +306,23 @@ class ReadingRepository:
             row = (await conn.execute(stmt)).first()
         return None if row is None else _reading(row)
 
+    async def first_after(self, device_id: str, channel: str, after: datetime) -> Reading | None:
+        """The oldest reading of one channel with ``ts > after`` (the neighbour a late reading
+        is checked against)."""
+        stmt = (
+            select(raw_readings)
+            .where(
+                raw_readings.c.device_id == device_id,
+                raw_readings.c.channel == channel,
+                raw_readings.c.ts > after,
+            )
+            .order_by(raw_readings.c.ts)
+            .limit(1)
+        )
+        async with read_tx(self._engine, f"read next {device_id}/{channel}") as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else _reading(row)
+
     async def count(self, device_id: str | None = None) -> int:
         """How many raw readings are stored (of one device, if given)."""
         stmt = select(func.count()).select_from(raw_readings)

@@ -35,6 +35,7 @@ from store.migrate import current_revision_engine, head_revision, upgrade_engine
 from store.mirror import InfluxMirror, MirrorConfig
 from store.outbox import DEFAULT_CAPACITY, Outbox
 from store.plans import PlanRepository
+from store.quarantine import QuarantineRepository
 from store.readings import ReadingRepository
 from store.settlement import SettlementRepository
 from store.settlement_reads import SettlementReads
@@ -101,6 +102,7 @@ class Store:
         self._engine = engine
         self.outbox = outbox
         self.readings = ReadingRepository(engine, outbox if self.settings.mirror_readings else None)
+        self.quarantine = QuarantineRepository(engine)
         self.intervals = IntervalRepository(engine)
         self.day_totals = DayTotalRepository(engine)
         self.plans = PlanRepository(engine)
@@ -138,5 +140,8 @@ class Store:
         return InfluxMirror(self.outbox, config)
 
     async def purge_expired_readings(self, now: datetime) -> int:
-        """Apply the retention: delete raw readings older than ``now - raw_retention``."""
-        return await self.readings.purge_older_than(now - self.settings.raw_retention)
+        """Apply the retention: delete raw readings older than ``now - raw_retention``, and
+        quarantined readings received before then; returns the raw readings removed."""
+        cutoff = now - self.settings.raw_retention
+        await self.quarantine.purge_older_than(cutoff)
+        return await self.readings.purge_older_than(cutoff)

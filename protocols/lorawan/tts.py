@@ -8,8 +8,10 @@ TTS side). Fields used::
     uplink_message    required   {f_port, f_cnt (omitted when 0), frm_payload (base64),
                                   decoded_payload, rx_metadata[{rssi, snr}]}
 
-``dev_eui`` is optional in TTS (devices may be registered without it); then the TTS
-``device_id`` becomes the reading's device id. Unknown fields are ignored.
+``dev_eui`` is optional in TTS (devices may be registered without it), but Waldstadt keys a
+sensor's readings by its DevEUI (the one id both network servers report): an uplink without
+it is refused as ``no_dev_eui`` naming ``end_device_ids.dev_eui`` — counted and logged once
+per reason by the bus, not dropped without a word. Unknown fields are ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from kernel.errors import PayloadError
 from protocols.lorawan.uplink import DEV_EUI, Uplink, b64decode_field
+from protocols.mqtt.inbound import MessageRefused
 
 
 class _Model(BaseModel):
@@ -62,13 +65,21 @@ def tts_filter(application_id: str = "+", tenant_id: str = "ttn") -> str:
 
 
 def tts_uplink(msg: TtsUplink, source: str = "tts") -> Uplink:
+    """The network-neutral uplink; :class:`MessageRefused` (``no_dev_eui``) without a DevEUI."""
     ids = msg.end_device_ids
+    if not ids.dev_eui:
+        raise MessageRefused(
+            source,
+            "end_device_ids.dev_eui",
+            "no_dev_eui",
+            f"device {ids.device_id!r} has no DevEUI; register it with one in The Things Stack",
+        )
     up = msg.uplink_message
     rssis = [rx.rssi for rx in up.rx_metadata if rx.rssi is not None]
     snrs = [rx.snr for rx in up.rx_metadata if rx.snr is not None]
     return Uplink(
         network="tts",
-        dev_eui=ids.dev_eui.lower() if ids.dev_eui else ids.device_id,
+        dev_eui=ids.dev_eui.lower(),
         device_name=ids.device_id,
         application_id=ids.application_ids.application_id,
         f_port=up.f_port,

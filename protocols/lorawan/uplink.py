@@ -4,7 +4,10 @@ the canonical readings it yields.
 The frame's bytes are decoded by a codec chosen by fPort (:mod:`protocols.lorawan.codecs`);
 when no codec is registered for the port but the network server decoded the payload itself
 (ChirpStack ``object``, TTS ``decoded_payload``), its numeric fields whose names carry a unit
-suffix (``temperature_c``, ``battery_pct``) become readings; other fields are ignored.
+suffix (``temperature_c``, ``battery_pct``) become readings; other fields are ignored. An
+application frame on a port with neither is refused as ``unknown_fport`` (a sensor configured
+with the wrong port must be seen, not dropped without a word); fPort 0 carries MAC commands
+only and yields no readings.
 
 Readings are keyed by the device's DevEUI in lower-case hex (the one id both network servers
 report); the instant is the network server's reception time in UTC.
@@ -24,6 +27,7 @@ from typing import Any
 from kernel.errors import PayloadError
 from kernel.readings import Reading, unit_for
 from protocols.lorawan.codecs import DEFAULT_CODECS, Codec
+from protocols.mqtt.inbound import MessageRefused
 
 _UNIT_SUFFIXED = re.compile(r"^[a-z][a-z0-9_]*_(w|wh|v|a|hz|pct|c|s|kmh|var|va)$|^vehicle_count$")
 DEV_EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
@@ -58,14 +62,21 @@ def b64decode_field(data: str, source: str, field_name: str) -> bytes:
 
 
 def uplink_readings(uplink: Uplink, codecs: Mapping[int, Codec] = DEFAULT_CODECS) -> list[Reading]:
-    """Readings of one uplink; raises :class:`PayloadError` when its codec refuses the frame."""
+    """Readings of one uplink; raises :class:`PayloadError` when its codec refuses the frame,
+    :class:`MessageRefused` (``unknown_fport``) when nothing can decode its port."""
     if uplink.f_port == 0:
         return []
     codec = codecs.get(uplink.f_port)
     if codec is not None:
         return codec(uplink.device_id, uplink.received_at, uplink.payload)
-    if not uplink.decoded:
-        return []
+    if uplink.decoded is None:
+        raise MessageRefused(
+            uplink.device_id,
+            "fPort" if uplink.network == "chirpstack" else "uplink_message.f_port",
+            "unknown_fport",
+            f"no codec for fPort {uplink.f_port} (known: {', '.join(map(str, sorted(codecs)))})"
+            " and no payload decoded by the network server",
+        )
     out: list[Reading] = []
     for name, value in uplink.decoded.items():
         if isinstance(value, bool) or not isinstance(value, int | float):

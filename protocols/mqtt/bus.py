@@ -207,14 +207,17 @@ class Bus:
         handler: Handler[M],
         *,
         ack: AckMode = "auto",
+        max_bytes: int | None = None,
     ) -> None:
         """Route messages matching ``topic_filter`` through ``model`` to ``handler`` (QoS 1).
 
         The filter is (re-)subscribed on every connection. ``ack="manual"`` needs
-        ``BusConfig(manual_ack=True)``; the handler then calls ``inbound.ack()`` itself."""
+        ``BusConfig(manual_ack=True)``; the handler then calls ``inbound.ack()`` itself.
+        A payload over ``max_bytes`` is refused (``too_large``) before it is parsed."""
         if ack == "manual" and not self.config.manual_ack:
             raise ConfigError("ack", f"{topic_filter}: manual ack needs BusConfig(manual_ack=True)")
-        await self._add_route(Route(topic_filter, model.model_validate_json, handler, ack))
+        route = Route(topic_filter, model.model_validate_json, handler, ack, max_bytes)
+        await self._add_route(route)
 
     async def subscribe_raw(self, topic_filter: str, handler: Handler[bytes]) -> None:
         """Route the bare payload bytes (e.g. availability ``online``/``offline``)."""

@@ -11,11 +11,20 @@ Scheme (one message = one instant of one device; QoS 1; not retained)::
 
 * ``device_id`` is the topic level; it must match ``[A-Za-z0-9_.:-]+``.
 * Channel names are lower-case ``snake_case`` with a unit suffix (``_w``, ``_wh``, ``_pct``,
-  ...); see :data:`kernel.readings.CHANNEL_UNITS`. Non-finite numbers are refused.
-* ``ts`` without an offset is refused (a device's local wall time cannot be guessed).
+  ...); see :data:`kernel.readings.CHANNEL_UNITS`.
+* Validation is **strict**: a value is a JSON number or ``null`` — ``true`` or ``"12.5"`` is
+  refused, not coerced; non-finite numbers and magnitudes beyond :data:`MAX_ABS_VALUE` are
+  refused. The refusal names the field (``values.power_w``).
+* ``ts`` without an offset is refused (a device's local wall time cannot be guessed), and so
+  is one that has no UTC equivalent (year 1 at +01:00).
 * Unknown top-level fields are ignored, so devices can add diagnostics.
+* One message is bounded (:class:`TelemetryLimits`): a larger one is refused whole before it
+  is parsed (``too_large``), one with more values whole after it (``too_many_readings``,
+  field ``values``).
 
 Each value becomes one :class:`~kernel.readings.Reading` (``null`` → quality *unavailable*).
+Whether the readings are *plausible* (a known device, an instant near now, a counter that
+only grows within the device's rating) is the ingest's question (:mod:`scheduler.plausibility`).
 """
 
 from __future__ import annotations
@@ -23,30 +32,50 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from kernel.errors import PayloadError
 from kernel.readings import Quality, Reading, unit_for
 from protocols.mqtt.bus import AckMode, Bus
-from protocols.mqtt.inbound import Inbound
+from protocols.mqtt.inbound import Inbound, MessageRefused
 
 DEFAULT_PREFIX = "waldstadt"
 _DEVICE_ID = re.compile(r"[A-Za-z0-9_.:-]+")
+#: No measurement in any unit comes near this (10^12 Wh is a TWh): beyond it, a value is refused.
+MAX_ABS_VALUE = 1e12
 
 Channel = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Value = Annotated[float, Field(ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)]
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryLimits:
+    """Bounds of one telemetry message: values per message, and its size in bytes."""
+
+    max_readings: int = 256
+    max_message_bytes: int = 65_536
 
 
 class TelemetryPayload(BaseModel):
-    """The JSON body of a telemetry message."""
+    """The JSON body of a telemetry message, validated strictly (no coercion)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False, strict=True)
 
     ts: AwareDatetime
-    values: dict[Channel, float | None]
+    values: dict[Channel, Value | None]
     quality: Quality = Quality.GOOD
+
+    @field_validator("ts")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError(f"{value.isoformat()} has no UTC equivalent") from exc
 
 
 def telemetry_topic(device_id: str, prefix: str = DEFAULT_PREFIX) -> str:
@@ -114,15 +143,30 @@ ReadingSink = Callable[[list[Reading], Inbound[TelemetryPayload]], Awaitable[Non
 
 
 async def subscribe_telemetry(
-    bus: Bus, sink: ReadingSink, *, prefix: str = DEFAULT_PREFIX, ack: AckMode = "auto"
+    bus: Bus,
+    sink: ReadingSink,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    ack: AckMode = "auto",
+    limits: TelemetryLimits | None = None,
 ) -> None:
     """Feed every device's telemetry to ``sink`` as readings.
 
-    With ``ack="manual"`` the sink calls ``inbound.ack()`` once the readings are committed."""
+    With ``ack="manual"`` the sink calls ``inbound.ack()`` once the readings are committed.
+    A message beyond ``limits`` is refused whole, counted and logged by the bus."""
 
+    bounds = limits or TelemetryLimits()
     device_ids: dict[str, str] = {}  # topic → device id; devices reuse their topics
 
     async def handle(inbound: Inbound[TelemetryPayload]) -> None:
+        values = len(inbound.payload.values)
+        if values > bounds.max_readings:
+            raise MessageRefused(
+                inbound.topic,
+                "values",
+                "too_many_readings",
+                f"{values} readings, at most {bounds.max_readings} per message",
+            )
         device_id = device_ids.get(inbound.topic)
         if device_id is None:
             device_id = device_id_from_topic(inbound.topic)
@@ -131,4 +175,10 @@ async def subscribe_telemetry(
             device_ids[inbound.topic] = device_id
         await sink(telemetry_readings(device_id, inbound.payload), inbound)
 
-    await bus.subscribe(telemetry_filter(prefix), TelemetryPayload, handle, ack=ack)
+    await bus.subscribe(
+        telemetry_filter(prefix),
+        TelemetryPayload,
+        handle,
+        ack=ack,
+        max_bytes=bounds.max_message_bytes,
+    )

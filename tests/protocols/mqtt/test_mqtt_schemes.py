@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from kernel.errors import ConfigError, PayloadError
 from kernel.readings import Quality, Reading, unit_for
 from protocols.mqtt.telemetry import (
+    MAX_ABS_VALUE,
     TelemetryPayload,
     device_id_from_topic,
     encode_telemetry,
@@ -80,7 +81,9 @@ def test_telemetry_readings_are_in_utc_with_units_and_quality() -> None:
 
 values = st.dictionaries(
     st.sampled_from(["power_w", "import_energy_wh", "soc_pct", "x_var", "vehicle_count", "zz"]),
-    st.none() | st.integers(-(10**12), 10**12) | st.floats(allow_nan=False, allow_infinity=False),
+    st.none()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(min_value=-MAX_ABS_VALUE, max_value=MAX_ABS_VALUE, allow_nan=False),
     max_size=6,
 )
 
