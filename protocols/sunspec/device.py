@@ -9,6 +9,11 @@ readings (see :mod:`protocols.sunspec.mapping`).
 
 A device that does not answer gives ``Reading.unavailable`` for every channel, logged once
 when it goes and once when it returns (:class:`~protocols.modbus.availability.Availability`).
+
+An inverter whose chain also holds meter models (the inverter and its grid meter on one unit
+id, as SolarEdge units serve them) reads them in the same request but keeps them apart: its
+own channels come from its inverter models only, each meter's from its meter model, under the
+meter's own device id (:func:`~protocols.sunspec.mapping.meter_part_id`, ``<name>:meter``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from protocols.sunspec.mapping import (
     METER_MODELS,
     canonical,
     channels_for,
+    has_meter_parts,
+    meter_part_id,
     points_used,
 )
 from protocols.sunspec.models import model_def
@@ -62,8 +69,19 @@ class SunSpecDevice:
             m for m in sunspec_map.models if m.id in POLLED_MODELS
         )
         self._blocks = plan_blocks([(m.address, m.count) for m in self._polled], max_gap=0)
-        self.channels = channels_for(tuple(m.id for m in self._polled))
+        #: the meters sharing this unit id, by their device ids (see the module doc)
+        parts = has_meter_parts(tuple(m.id for m in self._polled))
+        meters = [m for m in self._polled if parts and m.id in METER_MODELS]
+        self.meter_parts: dict[str, ModelLocation] = {
+            meter_part_id(device_id, i): m for i, m in enumerate(meters)
+        }
+        own = tuple(m.id for m in self._polled if m not in meters)
+        self.channels = channels_for(own)
         self._units = tuple((ch, unit_for(ch)) for ch in self.channels)
+        self._part_units = {
+            part: tuple((ch, unit_for(ch)) for ch in channels_for((m.id,)))
+            for part, m in self.meter_parts.items()
+        }
         # a poll decodes only the points the canonical mapping uses
         self._poll_plans: dict[int, DecodePlan] = {}
         for m in self._polled:
@@ -84,7 +102,16 @@ class SunSpecDevice:
         plans: dict[int, DecodePlan] | None = None,
     ) -> dict[int, dict[str, Value]]:
         """Read and decode the given models (block reads of ≤ 125 registers); all points
-        unless ``plans`` narrows a model's decoding."""
+        unless ``plans`` narrows a model's decoding. By model id: of two models with one id,
+        the later wins (:meth:`read_locations` keeps both)."""
+        return {m.id: v for m, v in (await self.read_locations(locations, plans)).items()}
+
+    async def read_locations(
+        self,
+        locations: Sequence[ModelLocation],
+        plans: dict[int, DecodePlan] | None = None,
+    ) -> dict[ModelLocation, dict[str, Value]]:
+        """:meth:`read_models` by model location."""
         blocks = (
             self._blocks
             if locations is self._polled
@@ -103,7 +130,7 @@ class SunSpecDevice:
                 return everything[address - first : address - first + count]
         else:
             window = RegisterImage(blocks, data).window
-        out: dict[int, dict[str, Value]] = {}
+        out: dict[ModelLocation, dict[str, Value]] = {}
         for m in locations:
             regs = window(m.address, m.count)
             if regs[0] != m.id:
@@ -112,7 +139,7 @@ class SunSpecDevice:
                     f"model {m.id} expected at {m.address}, found id {regs[0]}: map changed",
                 )
             plan = plans.get(m.id) if plans is not None else None
-            out[m.id] = (plan or plan_for(m.id)).decode(regs)
+            out[m] = (plan or plan_for(m.id)).decode(regs)
         return out
 
     @property
@@ -131,24 +158,22 @@ class SunSpecDevice:
         if not self.availability.due():
             return self._unavailable(ts)
         try:
-            models = await self.read_models(self._polled, self._poll_plans)
+            decoded = await self.read_locations(self._polled, self._poll_plans)
         except (DeviceUnavailable, DeviceProtocolError) as exc:
             self.availability.failed(exc.reason)
             self._polled_failed()
             return self._unavailable(ts)
         self.availability.succeeded()
+        parts = self.meter_parts
+        meters = set(parts.values())
+        models = {m.id: v for m, v in decoded.items() if m not in meters}
         self.last_models = models
         self._polled_ok(models)
-        values = canonical(models)
-        dev = self._device_id
-        good, absent, utc_ts = Quality.GOOD, Quality.UNAVAILABLE, ts.astimezone(UTC)
-        # decoded values are finite floats (sentinels, NaN and inf are absent): checked
-        return [
-            Reading.prechecked(dev, ch, v, unit, utc_ts, good)
-            if (v := values.get(ch)) is not None
-            else Reading(dev, ch, None, unit, utc_ts, absent)
-            for ch, unit in self._units
-        ]
+        utc_ts = ts.astimezone(UTC)
+        out = _readings(self._device_id, canonical(models), self._units, utc_ts)
+        for part, m in parts.items():
+            out += _readings(part, canonical({m.id: decoded[m]}), self._part_units[part], utc_ts)
+        return out
 
     def _polled_ok(self, models: dict[int, dict[str, Value]]) -> None:
         """Hook: a poll decoded ``models``."""
@@ -157,17 +182,36 @@ class SunSpecDevice:
         """Hook: a poll failed (the device is away, restarting or its map changed)."""
 
     def _unavailable(self, ts: datetime) -> list[Reading]:
-        return [Reading.unavailable(self._device_id, ch, ts) for ch in self.channels]
+        out = [Reading.unavailable(self._device_id, ch, ts) for ch in self.channels]
+        for part, units in self._part_units.items():
+            out += [Reading.unavailable(part, ch, ts) for ch, _unit in units]
+        return out
 
     async def _channel(self, channel: str) -> Reading:
         for r in await self.read():
-            if r.channel == channel:
+            if r.channel == channel and r.device_id == self._device_id:
                 return r
         return Reading.unavailable(self._device_id, channel, self.clock.now())
 
     async def read_power_w(self) -> Reading:
         """AC power in W (meter: + = import; inverter: + = producing)."""
         return await self._channel("power_w")
+
+
+def _readings(
+    device_id: str,
+    values: dict[str, float | None],
+    units: tuple[tuple[str, str], ...],
+    ts: datetime,
+) -> list[Reading]:
+    good, absent = Quality.GOOD, Quality.UNAVAILABLE
+    # decoded values are finite floats (sentinels, NaN and inf are absent): checked
+    return [
+        Reading.prechecked(device_id, ch, v, unit, ts, good)
+        if (v := values.get(ch)) is not None
+        else Reading(device_id, ch, None, unit, ts, absent)
+        for ch, unit in units
+    ]
 
 
 class SunSpecMeter(SunSpecDevice):

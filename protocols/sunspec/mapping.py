@@ -10,6 +10,12 @@ Sign conventions (see ``kernel.readings``):
 * ``operating_state`` is the SunSpec state enum as a number (model 103 ``St``: 1 off,
   2 sleeping, 3 starting, 4 MPPT, 5 throttled, 6 shutting down, 7 fault, 8 standby; model 701
   ``InvSt``).
+
+An inverter and its meter may share one unit id (SolarEdge units chain the meter's common
+model and a 201–204 model behind the inverter's): both map ``W`` to ``power_w``, so the meter
+is a part of its own, never mixed into the inverter's channels. Its readings carry the device
+id :func:`meter_part_id` (``<device>:meter``; a second meter ``<device>:meter2`` …), which a
+site file names as a member's grid meter.
 """
 
 from __future__ import annotations
@@ -66,6 +72,33 @@ _DER_701 = {
     "InvSt": "operating_state",
 }
 _NAMEPLATE = {"WRtg": "rated_power_w"}
+
+#: What follows the device id in the id of a meter that shares an inverter's unit id.
+METER_PART = "meter"
+
+
+def meter_part_id(device_id: str, index: int = 0) -> str:
+    """The device id of the ``index``-th (from 0) meter on an inverter's unit id."""
+    return f"{device_id}:{METER_PART}" + (str(index + 1) if index else "")
+
+
+def meter_part_of(part_id: str) -> tuple[str, int] | None:
+    """``(device id, meter index)`` of a meter part's id; ``None`` for any other id."""
+    device_id, sep, part = part_id.partition(":")
+    if not sep or not part.startswith(METER_PART):
+        return None
+    number = part[len(METER_PART) :]
+    if number == "":
+        return device_id, 0
+    if number.isdigit() and int(number) >= 2 and not number.startswith("0"):
+        return device_id, int(number) - 1
+    return None
+
+
+def has_meter_parts(model_ids: tuple[int, ...]) -> bool:
+    """Whether a chain's meter models are parts of their own (an inverter leads the chain)."""
+    meters = any(m in METER_MODELS for m in model_ids)
+    return meters and any(m in INVERTER_MODELS or m == DER_MEASURE_MODEL for m in model_ids)
 
 
 def _numeric(value: Value) -> float | None:

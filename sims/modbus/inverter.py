@@ -111,13 +111,17 @@ class SunSpecInverterSim(SimUnit):
         self.energy_wh = energy_wh
         self.limit = LimitState()
         self.reverts = 0  # how many times the limit dropped by itself
-        self.image = SunSpecImage(base, _models(serial, rated_w, self.sf))
+        self.image = SunSpecImage(base, self._chain(serial))
         self.add_bank("holding", base, self.image.registers)
         self._limit_regs = {self.image.point_address(123, n): n for n in _LIMIT_POINTS}
         self.writable = set(self._limit_regs)
         self._t = clock.monotonic()
         self.power_w = 0.0
         self.refresh()
+
+    def _chain(self, serial: str) -> list[tuple[int, dict[str, Raw]]]:
+        """The model chain's initial points (a subclass may append models)."""
+        return _models(serial, self.rated_w, self.sf)
 
     def available_w(self, at_mono: float) -> float:
         """What the panels could deliver at clock-monotonic ``at_mono``, before any limit."""
