@@ -121,6 +121,7 @@ async def serve(url: str, now: datetime, workers: int) -> AsyncIterator[str]:
     } | {
         "WALDSTADT_DATABASE_URL": url,
         "WALDSTADT_SECRET_KEY": SECRET,
+        "WALDSTADT_AUDIT_KEY": "bench-audit-key-" + "0" * 16,
         "WALDSTADT_LOG_LEVEL": "WARNING",
         "BENCH_API_NOW": now.isoformat(),
     }  # fmt: skip

@@ -2,13 +2,18 @@
 
 The site file describes the world (devices, members, streets); these settings describe the
 process: where the database and the broker are, the time zone, and secrets. Placeholder
-secrets are refused unless the process runs the demo.
+secrets are refused unless the process runs the demo, and so are secrets too short to resist
+guessing: ``secret_key`` (signs web tokens) 16 characters, ``audit_key`` (keys the audit
+chain; required outside the demo and distinct from ``secret_key``) and ``metrics_token`` 32,
+``broker_password`` and ``influx_token`` 12. The demo is only ``waldstadt demo``:
+``waldstadt run`` refuses ``WALDSTADT_MODE=demo``.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +24,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from kernel.errors import ConfigError
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "demo"})
+#: Each secret setting and the fewest characters it may have outside the demo.
+SECRET_MIN_LENGTHS: dict[str, int] = {
+    "secret_key": 16,
+    "audit_key": 32,
+    "metrics_token": 32,
+    "broker_password": 12,
+    "influx_token": 12,
+}
 
 
 class Settings(BaseSettings):
@@ -43,6 +56,20 @@ class Settings(BaseSettings):
     influx_org: str = "waldstadt"
     influx_bucket: str = "waldstadt"
     reading_retention_days: int = Field(default=90, ge=1)
+    audit_key: SecretStr | None = Field(
+        default=None, description="HMAC key of the audit chain; required outside the demo"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="bearer token of /metrics; without one it answers loopback only"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks (10.0.0.0/8) of reverse proxies "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed; none by default",
+    )
+    hsts_max_age_s: int = Field(
+        default=31_536_000, ge=0, description="HSTS max-age sent on https responses; 0: none"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("timezone")
@@ -74,19 +101,40 @@ class Settings(BaseSettings):
             raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {item!r}") from exc
+        return value
+
     @model_validator(mode="after")
     def _no_placeholder_secrets_outside_the_demo(self) -> Settings:
         if self.mode == "demo":
             return self
-        if self.secret_key.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("secret_key: a placeholder secret is refused outside the demo")
-        if len(self.secret_key.get_secret_value()) < 16:
-            raise ValueError("secret_key: must be at least 16 characters")
-        if self.broker_password is not None and (
-            self.broker_password.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
-        ):
-            raise ValueError("broker_password: a placeholder secret is refused outside the demo")
+        for name, min_length in SECRET_MIN_LENGTHS.items():
+            secret: SecretStr | None = getattr(self, name)
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            if value.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"{name}: a placeholder secret is refused outside the demo")
+            if len(value) < min_length:
+                raise ValueError(f"{name}: must be at least {min_length} characters")
+        if self.audit_key is None:
+            raise ValueError("audit_key: required outside the demo (the audit chain's HMAC key)")
+        if self.audit_key.get_secret_value() == self.secret_key.get_secret_value():
+            raise ValueError("audit_key: must differ from secret_key")
         return self
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """:attr:`trusted_proxies` parsed (an address is a network of one)."""
+        parts = (part.strip() for part in self.trusted_proxies.split(","))
+        return tuple(ip_network(part, strict=False) for part in parts if part)
 
     @property
     def broker_host_port(self) -> tuple[str, int] | None:

@@ -8,13 +8,17 @@ one line on stderr and exit code 1:
 * site file: ``<file>:<line>: <key>: <reason>``
 * environment: ``environment: WALDSTADT_<NAME>: <reason>``
 
-``demo`` runs the simulated town through the same service (:mod:`app.demo`).
-Ctrl-C stops either cleanly.
+``run`` refuses ``WALDSTADT_MODE=demo``: the demo's public secrets and logins belong to
+``waldstadt demo`` only, never to a service on real devices. ``demo`` runs the simulated town
+through the same service (:mod:`app.demo`). Ctrl-C stops either cleanly; so does SIGTERM
+(what systemd and container runtimes send), with one log line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -26,22 +30,54 @@ from kernel.errors import ConfigError, WaldstadtError
 from scheduler.settings import Settings
 from scheduler.site import Site
 
+log = logging.getLogger(__name__)
+
 
 def _environment_error(exc: ConfigError) -> str:
     return f"environment: {exc.field}: {exc.reason}"
 
 
 async def run_site(settings: Settings, site: Site, clock: Clock | None = None) -> None:
-    """The service and its web app in this event loop, until cancelled (Ctrl-C)."""
+    """The service and its web app in this event loop, until cancelled (Ctrl-C) or SIGTERM,
+    which logs one line and leaves through the same clean shutdown."""
     from api.app import create_app
     from app.heap import freeze_startup_heap
     from app.service import Service
     from app.web import serve_web
 
-    async with Service(settings, site, clock or RealClock()) as service:
-        app = create_app(settings, runtime=service, store=service.store)
-        freeze_startup_heap()
-        await serve_web(app, settings.http_host, settings.http_port)
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        if not terminated and main is not None:
+            terminated = True
+            log.info("SIGTERM received: stopping the service")
+            main.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    try:
+        async with Service(settings, site, clock or RealClock()) as service:
+            app = create_app(settings, runtime=service, store=service.store)
+            freeze_startup_heap()
+            await serve_web(app, settings.http_host, settings.http_port)
+    except asyncio.CancelledError:
+        if not terminated or main is None:
+            raise
+        main.uncancel()
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def production_settings() -> Settings:
+    """The environment's settings, refusing the demo mode (:class:`ConfigError`)."""
+    from scheduler.settings import load_settings
+
+    settings = load_settings()
+    if settings.mode == "demo":
+        raise ConfigError("WALDSTADT_MODE", "demo mode only through 'waldstadt demo'")
+    return settings
 
 
 def run_command(
@@ -49,11 +85,10 @@ def run_command(
 ) -> None:
     """Run the service for a site against its real devices, broker and database."""
     from scheduler.observability import configure_logging
-    from scheduler.settings import load_settings
     from scheduler.site import load_site
 
     try:
-        settings = load_settings()
+        settings = production_settings()
     except ConfigError as exc:
         typer.echo(_environment_error(exc), err=True)
         raise typer.Exit(1) from exc
@@ -65,6 +100,7 @@ def run_command(
     configure_logging(settings.log_level)
     try:
         asyncio.run(run_site(settings, parsed))
+        typer.echo("stopped")
     except KeyboardInterrupt:
         typer.echo("stopped")
     except ConfigError as exc:

@@ -11,7 +11,11 @@ from typer.testing import CliRunner, Result
 from app.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.yaml"
-ENV = {"WALDSTADT_MODE": "demo", "WALDSTADT_BROKER_URL": "mqtt://127.0.0.1:1"}
+ENV = {
+    "WALDSTADT_SECRET_KEY": "s" * 32,
+    "WALDSTADT_AUDIT_KEY": "a" * 32,
+    "WALDSTADT_BROKER_URL": "mqtt://127.0.0.1:1",
+}
 
 
 @pytest.fixture(autouse=True)

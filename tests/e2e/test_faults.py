@@ -31,7 +31,7 @@ from scheduler.settings import Settings
 from sims.modbus.inverter import SunSpecInverterSim
 from sims.town import SimTown
 from store.schema import commands, member_intervals
-from tests.api.conftest import FAST_HASHER, PASSWORD, SECRET, login
+from tests.api.conftest import AUDIT_KEY, FAST_HASHER, PASSWORD, SECRET, login
 from tests.e2e.conftest import (
     COMMUNITY,
     PLANT,
@@ -54,7 +54,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @contextlib.asynccontextmanager
 async def operator_client(service: Service, db_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The web app on the running service, with an operator logged in."""
-    settings = Settings(mode="production", database_url=db_url, secret_key=SECRET)  # type: ignore[arg-type]
+    settings = Settings(
+        mode="production", database_url=db_url, secret_key=SECRET, audit_key=AUDIT_KEY
+    )  # type: ignore[arg-type]
     app = create_app(settings, runtime=service, store=service.store)
     app.state.waldstadt.hasher = FAST_HASHER
     await add_user(

@@ -62,6 +62,7 @@ def waldstadt_run(site: Path, db: Path, broker: Any) -> Iterator[subprocess.Pope
         "WALDSTADT_BROKER_URL": f"mqtt://{broker.host}:{broker.port}",
         "WALDSTADT_BROKER_CLIENT_ID": "killtest-controller",
         "WALDSTADT_SECRET_KEY": "k" * 32,
+        "WALDSTADT_AUDIT_KEY": "a" * 32,
         "WALDSTADT_HTTP_PORT": str(free_port()),
         "WALDSTADT_LOG_LEVEL": "WARNING",
     }

@@ -11,7 +11,11 @@ from typer.testing import CliRunner
 from app.commands.service import register
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "site.yaml"
-GOOD_ENV = {"WALDSTADT_MODE": "demo", "WALDSTADT_BROKER_URL": "mqtt://127.0.0.1:1"}
+GOOD_ENV = {
+    "WALDSTADT_SECRET_KEY": "s" * 32,
+    "WALDSTADT_AUDIT_KEY": "a" * 32,
+    "WALDSTADT_BROKER_URL": "mqtt://127.0.0.1:1",
+}
 
 
 def cli() -> typer.Typer:
@@ -84,4 +88,14 @@ def test_a_placeholder_secret_is_refused_outside_the_demo() -> None:
     assert result.exit_code == 1
     assert result.output.strip() == (
         "environment: WALDSTADT_SECRET_KEY: a placeholder secret is refused outside the demo"
+    )
+
+
+def test_run_refuses_the_demo_mode() -> None:
+    """The demo's public secrets never run real devices: only ``waldstadt demo`` is a demo."""
+    env = {"WALDSTADT_MODE": "demo", "WALDSTADT_BROKER_URL": "mqtt://127.0.0.1:1"}
+    result = CliRunner().invoke(cli(), ["run", "--site", str(EXAMPLE)], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "environment: WALDSTADT_MODE: demo mode only through 'waldstadt demo'"
     )

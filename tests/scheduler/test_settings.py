@@ -6,6 +6,7 @@ from kernel.errors import ConfigError
 from scheduler.settings import load_settings
 
 GOOD_SECRET = "x" * 32
+GOOD_AUDIT_KEY = "a" * 32
 
 
 def test_defaults_in_demo_mode(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -18,6 +19,7 @@ def test_defaults_in_demo_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WALDSTADT_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("WALDSTADT_AUDIT_KEY", GOOD_AUDIT_KEY)
     monkeypatch.setenv("WALDSTADT_BROKER_URL", "mqtt://broker.local")
     monkeypatch.setenv("WALDSTADT_DATABASE_URL", "postgresql+asyncpg://u@db/waldstadt")
     s = load_settings()
@@ -35,6 +37,32 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
             {"WALDSTADT_SECRET_KEY": GOOD_SECRET, "WALDSTADT_BROKER_PASSWORD": "changeme"},
             "WALDSTADT_BROKER_PASSWORD",
             "placeholder",
+        ),
+        ({"WALDSTADT_SECRET_KEY": GOOD_SECRET}, "WALDSTADT_AUDIT_KEY", "required"),
+        (
+            {"WALDSTADT_SECRET_KEY": GOOD_SECRET, "WALDSTADT_AUDIT_KEY": GOOD_SECRET},
+            "WALDSTADT_AUDIT_KEY",
+            "differ from secret_key",
+        ),
+        (
+            {"WALDSTADT_SECRET_KEY": GOOD_SECRET, "WALDSTADT_AUDIT_KEY": "a" * 31},
+            "WALDSTADT_AUDIT_KEY",
+            "32 characters",
+        ),
+        (
+            {"WALDSTADT_SECRET_KEY": GOOD_SECRET, "WALDSTADT_INFLUX_TOKEN": "changeme"},
+            "WALDSTADT_INFLUX_TOKEN",
+            "placeholder",
+        ),
+        (
+            {"WALDSTADT_SECRET_KEY": GOOD_SECRET, "WALDSTADT_METRICS_TOKEN": "short"},
+            "WALDSTADT_METRICS_TOKEN",
+            "32 characters",
+        ),
+        (
+            {"WALDSTADT_SECRET_KEY": GOOD_SECRET, "WALDSTADT_TRUSTED_PROXIES": "10.0.0.1,proxy"},
+            "WALDSTADT_TRUSTED_PROXIES",
+            "not an address",
         ),
         (
             {"WALDSTADT_SECRET_KEY": GOOD_SECRET, "WALDSTADT_TIMEZONE": "Europe/Iserlohn"},
