@@ -9,7 +9,8 @@ same instant::
     async def create_override(body: OverrideCreate, caller: Operator, acting: ActingDep):
         async def act(now: datetime) -> tuple[int, CommandPublic]:
             ...
-            await record_action(acting.store, caller, "command.override", body.target,
+            await record_action(acting.store, acting.state.audit_key, caller,
+                                "command.override", body.target,
                                 result="accepted", now=now, old_value=old, new_value=new)
             return 201, public(stored)
 

@@ -7,8 +7,13 @@
     app = create_app(settings, store=opened_store)       # share a Store the caller opened
 
 The lifespan opens ``Store(settings.database_url)`` unless a store is given, and closes only
-what it opened. Nothing happens at import or in ``create_app`` itself: no database, no
-socket, no thread.
+what it opened; either way it seals an audit log written before the audit key
+(:meth:`store.audit.AuditRepository.seal`). Nothing happens at import or in ``create_app``
+itself: no database, no socket, no thread.
+
+Every request first passes :mod:`api.middleware`: the client address (trusted proxies only),
+the security headers and the body-size limit of its route (:data:`BODY_LIMITS`), before any
+route, dependency or authentication runs.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import Authenticator
+from api.deps import TOKEN_URL
 from api.errors import document_field_errors, install_error_handlers
+from api.middleware import BodyLimit, BodyLimits, SecurityHeaders, TrustedProxies
 from api.routers import (
     alarms,
     assets,
@@ -38,6 +45,7 @@ from api.routers import (
     settlement,
     system,
 )
+from api.routers.lighting.backtest import MAX_CSV_BYTES
 from api.runtime import Runtime
 from api.state import AppState, HttpMetrics
 from api.web import STATIC_DIR
@@ -46,6 +54,22 @@ from scheduler.settings import Settings
 from store import Store
 
 API_PREFIX = "/api/v1"
+_KIB = 1024
+_MIB = 1024 * _KIB
+
+#: Largest request body per route, in bytes: 1 MiB unless named here. Logins are small
+#: forms; the backtest takes its CSV (plus the form's framing); a whole lighting
+#: configuration of a large town (10,000 luminaires ≈ 2 MB of JSON) is the largest document.
+BODY_LIMITS = BodyLimits(
+    default_bytes=_MIB,
+    exact={
+        TOKEN_URL: 16 * _KIB,
+        "/login": 16 * _KIB,
+        "/logout": 16 * _KIB,
+        f"{API_PREFIX}/lighting/backtest": MAX_CSV_BYTES + 64 * _KIB,
+        f"{API_PREFIX}/lighting/config": 16 * _MIB,
+    },
+)
 
 DESCRIPTION = """\
 Waldstadt's web API: the energy-sharing community (balances, statements, plans, alarms,
@@ -109,6 +133,8 @@ def create_app(
                 state.store = await stack.enter_async_context(Store(settings.database_url))
                 # day and month views read the day totals of the configured zone
                 await state.store.day_totals.ensure_zone(settings.timezone, now=state.clock.now())
+            assert state.store is not None
+            await state.store.audit.seal(state.audit_key, state.clock.now())
             try:
                 yield
             finally:
@@ -129,7 +155,11 @@ def create_app(
     app.state.waldstadt = state
     install_error_handlers(app)
     document_field_errors(app)
+    # the last added runs first: proxies → headers → body limit → metrics → routes
     app.add_middleware(HttpMetricsMiddleware, metrics=state.http_metrics)
+    app.add_middleware(BodyLimit, limits=BODY_LIMITS)
+    app.add_middleware(SecurityHeaders, hsts_max_age_s=settings.hsts_max_age_s)
+    app.add_middleware(TrustedProxies, networks=settings.trusted_proxy_networks)
     include_routes(app)
     return app
 
@@ -157,4 +187,4 @@ def include_routes(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "BODY_LIMITS", "create_app"]

@@ -1,9 +1,11 @@
 """Rate limits (429) and ``Idempotency-Key`` replay, both per app and in memory.
 
-**Rate limit:** a token bucket per key (the account for authenticated calls, the client
-address plus username for logins): ``capacity`` requests at once, refilled at
-``refill_per_s``. In memory, so with several API processes each enforces its own share; a
-reverse proxy's limit belongs in front of them anyway.
+**Rate limit:** a token bucket per key (the account for authenticated calls; for logins the
+client address, whatever usernames it tries, and one bucket for all logins together):
+``capacity`` requests at once, refilled at ``refill_per_s``. In memory, so with several API
+processes each enforces its own share; a reverse proxy's limit belongs in front of them
+anyway. The per-account login lockout is in the database (:class:`api.auth.Lockout`), so it
+holds across processes.
 
 **Idempotency:** an acting POST with an ``Idempotency-Key`` header is done once per
 (account, key); repeating it returns the first response unchanged (with
@@ -30,8 +32,11 @@ class RateLimit:
 
 #: Per account: bursts of 240 requests, 20 per second sustained.
 API_LIMIT = RateLimit(capacity=240, refill_per_s=20)
-#: Per client address and username: 10 login attempts, then one every 6 s.
+#: Per client address (any usernames): 10 login attempts, then one every 6 s.
 LOGIN_LIMIT = RateLimit(capacity=10, refill_per_s=1 / 6)
+#: All logins of the process together: bursts of 100, then 5 per second (about what one core
+#: checks with argon2's defaults), so a spray from many addresses is throttled too.
+LOGIN_GLOBAL_LIMIT = RateLimit(capacity=100, refill_per_s=5)
 
 
 class RateLimiter:
@@ -133,6 +138,7 @@ class IdempotencyCache:
 
 __all__ = [
     "API_LIMIT",
+    "LOGIN_GLOBAL_LIMIT",
     "LOGIN_LIMIT",
     "IdempotencyCache",
     "IdempotencyConflict",

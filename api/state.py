@@ -12,13 +12,35 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from api.auth import Authenticator, LocalAuthenticator, TokenSigner, default_hasher
-from api.limits import API_LIMIT, LOGIN_LIMIT, IdempotencyCache, RateLimiter
+from api.auth import Authenticator, LocalAuthenticator, Lockout, TokenSigner, default_hasher
+from api.limits import (
+    API_LIMIT,
+    LOGIN_GLOBAL_LIMIT,
+    LOGIN_LIMIT,
+    IdempotencyCache,
+    RateLimiter,
+)
+from api.passwords import HashPool
 from api.runtime import Runtime
 from kernel.clock import Clock, RealClock
+from kernel.errors import ConfigError
 from scheduler.observability import Metrics
 from scheduler.settings import Settings
 from store import Store
+from store.audit import AuditKey
+
+#: The demo's audit key: public like the demo's logins (``waldstadt run`` requires a key of
+#: its own, ``WALDSTADT_AUDIT_KEY``).
+DEMO_AUDIT_KEY = "waldstadt demo audit key: public, demo only"
+
+
+def audit_key_of(settings: Settings) -> AuditKey:
+    """The audit chain's key: ``WALDSTADT_AUDIT_KEY``, or in the demo the public demo key."""
+    if settings.audit_key is not None:
+        return AuditKey.from_text(settings.audit_key.get_secret_value())
+    if settings.mode == "demo":
+        return AuditKey.from_text(DEMO_AUDIT_KEY)
+    raise ConfigError("WALDSTADT_AUDIT_KEY", "required outside the demo", "environment")
 
 
 class HttpMetrics:
@@ -46,8 +68,9 @@ class HttpMetrics:
 class AppState:
     """``runtime`` is None when the app serves from the store alone (tests, benchmarks).
     ``authenticator`` replaces the local accounts (the OIDC seam).
-    ``auth_clock`` gives the wall time for token expiry: a demo's simulated clock runs 144×
-    faster, and a login must not expire in 25 real seconds."""
+    ``auth_clock`` gives the wall time for token expiry and login locks: a demo's simulated
+    clock runs 144× faster, and a login must not expire in 25 real seconds. ``hasher`` is
+    read when the first password is checked (tests set a cheaper one before that)."""
 
     settings: Settings
     runtime: Runtime | None
@@ -59,7 +82,23 @@ class AppState:
     authenticator: Authenticator | None = None
     api_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(API_LIMIT))
     login_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(LOGIN_LIMIT))
+    login_global_limiter: RateLimiter = field(
+        default_factory=lambda: RateLimiter(LOGIN_GLOBAL_LIMIT)
+    )
+    lockout: Lockout = field(default_factory=Lockout)
     idempotency: IdempotencyCache = field(default_factory=IdempotencyCache)
+    _hash_pool: HashPool | None = None
+
+    @property
+    def hash_pool(self) -> HashPool:
+        """Password hashing off the event loop, bounded (made with :attr:`hasher`)."""
+        if self._hash_pool is None or self._hash_pool.hasher is not self.hasher:
+            self._hash_pool = HashPool(self.hasher)
+        return self._hash_pool
+
+    @property
+    def audit_key(self) -> AuditKey:
+        return audit_key_of(self.settings)
 
     @property
     def signer(self) -> TokenSigner:
@@ -71,7 +110,7 @@ class AppState:
             if self.store is None:
                 raise RuntimeError("no authenticator: the store is not open")
             self.authenticator = LocalAuthenticator(
-                self.store, self.signer, self.auth_clock, self.hasher
+                self.store, self.signer, self.auth_clock, self.hash_pool, self.lockout
             )
         return self.authenticator
 
@@ -85,4 +124,4 @@ class AppState:
         return own.render() + generate_latest(self.http_metrics.registry)
 
 
-__all__ = ["AppState", "HttpMetrics"]
+__all__ = ["DEMO_AUDIT_KEY", "AppState", "HttpMetrics", "audit_key_of"]

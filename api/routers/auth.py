@@ -1,38 +1,41 @@
-"""Logging in (OAuth2 password flow → bearer token) and who the caller is."""
+"""Logging in (OAuth2 password flow → bearer token), logging out, and who the caller is."""
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
+from api.auth import LoginThrottled, TokenKind
 from api.deps import Caller, State
-from api.errors import too_many_requests, unauthorized
+from api.errors import unauthorized
+from api.login import throttled_login
 from api.schemas.auth import MePublic, TokenPublic
 from kernel.errors import AuthError
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+TOO_MANY = (
+    "too many attempts (from this address, or overall) or the account is locked after "
+    "failed logins; Retry-After says when to try again"
+)
 
 
 @router.post(
     "/auth/token",
     response_model=TokenPublic,
     summary="Log in with username and password (OAuth2 password form)",
-    responses={401: {"description": "wrong credentials"}, 429: {"description": "too many"}},
+    responses={401: {"description": "wrong credentials"}, 429: {"description": TOO_MANY}},
 )
 async def token(
     request: Request,
     state: State,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenPublic:
-    client = request.client.host if request.client else "unknown"
-    wait = state.login_limiter.take(f"{client}:{form.username}", state.auth_clock.monotonic())
-    if wait > 0:
-        raise too_many_requests(max(1, math.ceil(wait)))
     try:
-        issued = await state.auth().login(form.username, form.password)
+        issued = await throttled_login(state, request, form.username, form.password, TokenKind.API)
+    except LoginThrottled as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from exc
     except AuthError as exc:
         raise unauthorized(str(exc)) from exc
     return TokenPublic(
@@ -40,6 +43,17 @@ async def token(
         expires_at=issued.expires_at,
         role=issued.principal.role,
     )
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    response_class=Response,
+    summary="End the session of this token (it is refused from now on)",
+)
+async def logout(caller: Caller, state: State) -> Response:
+    await state.auth().logout(caller)
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=MePublic, summary="The caller's account")

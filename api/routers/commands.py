@@ -113,6 +113,7 @@ async def create_override(body: OverrideCreate, caller: Operator, acting: Acting
         _, stored = await store.commands.insert(command)
         await record_action(
             store,
+            acting.state.audit_key,
             caller,
             "command.override",
             body.target,

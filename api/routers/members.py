@@ -257,6 +257,7 @@ async def deletion_request(
         now = clock.now()
         rec = await record_action(
             store,
+            state.audit_key,
             caller,
             "gdpr.deletion_requested",
             f"member:{member_id}",

@@ -132,6 +132,7 @@ async def erase(body: ErasureCreate, caller: Operator, acting: ActingDep) -> obj
         readings = await store.readings.delete_devices(devices)
         rec = await record_action(
             store,
+            acting.state.audit_key,
             caller,
             ERASED,
             f"member:{body.member_id}",

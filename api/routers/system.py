@@ -3,19 +3,27 @@
 ``/health`` answers as long as the process serves HTTP. ``/ready`` asks the runtime (broker
 connected, database reachable, last cycle recent) or, without a runtime, checks the database
 itself; it is 503 with the reasons when anything is degraded. ``/metrics`` is the Prometheus
-text of the runtime's registry (or the app's own) followed by the HTTP counters.
+text of the runtime's registry (or the app's own) followed by the HTTP counters. It names
+devices (which households have a battery or a wallbox), so it is not public: with
+``WALDSTADT_METRICS_TOKEN`` set it wants ``Authorization: Bearer <that token>`` from
+anywhere; without one it answers the loopback address only (a Prometheus on the same host,
+or a tunnel), 403 for everyone else. Behind a reverse proxy on the same host, configure it
+as a trusted proxy (or set the token), or every request looks local.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+from ipaddress import ip_address
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from api.deps import State
+from api.errors import forbidden, unauthorized
 from kernel.errors import WaldstadtError
 from scheduler.health import Check, Readiness
 
@@ -75,7 +83,26 @@ async def ready(state: State) -> JSONResponse:
     "/metrics",
     summary="Prometheus metrics (text exposition format)",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}},
+        401: {"description": "WALDSTADT_METRICS_TOKEN is set and was not sent"},
+        403: {"description": "no metrics token is set and the caller is not on loopback"},
+    },
 )
-async def metrics(state: State) -> Response:
+async def metrics(state: State, request: Request) -> Response:
+    expected = state.settings.metrics_token
+    if expected is not None:
+        sent = request.headers.get("authorization", "")
+        want = f"Bearer {expected.get_secret_value()}"
+        if not hmac.compare_digest(sent.encode(), want.encode()):
+            raise unauthorized("metrics need Authorization: Bearer <WALDSTADT_METRICS_TOKEN>")
+    elif not _loopback(request.client.host if request.client else None):
+        raise forbidden("metrics answer on loopback only; set WALDSTADT_METRICS_TOKEN")
     return Response(state.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ip_address(host).is_loopback
+    except ValueError:
+        return False

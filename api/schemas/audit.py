@@ -33,3 +33,17 @@ class ChainReportPublic(BaseModel):
     head_hash: str = Field(description="hash of the newest verified record; publish it")
     bad_id: int | None = None
     reason: str | None = None
+    unkeyed: int = Field(
+        default=0,
+        description="records written before the audit key (plain SHA-256), sealed by the "
+        "first keyed record: protected from the seal on, not before",
+    )
+    key_id: str = Field(description="names the key the chain was checked with (not the key)")
+
+
+class AuditHeadPublic(BaseModel):
+    count: int = Field(description="records in the chain")
+    head_hash: str = Field(description="HMAC of the newest record")
+    head: str = Field(description="COUNT:HASH, as `waldstadt audit verify --head` takes it")
+    key_id: str = Field(description="names the key of the chain (not the key)")
+    unkeyed: int = Field(description="records written before the key (see /audit/verify)")

@@ -27,7 +27,7 @@ async def audit_page(
         return who
     state = state_of(request)
     assert state.store is not None
-    report = await state.store.audit.verify()
+    report = await state.store.audit.verify(state.audit_key)
     last = (before_id - 1) if before_id is not None else report.checked
     first_after = max(0, last - PAGE_SIZE)
     records = await state.store.audit.records(first_after, PAGE_SIZE)

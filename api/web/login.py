@@ -1,7 +1,9 @@
 """Logging in and out, the start page (each role's home) and the language switch.
 
 The login form posts with the CSRF token of the pre-session cookie (:mod:`api.web.session`);
-logins are rate-limited per client and account like the API's token endpoint.
+logins are throttled like the API's token endpoint (:func:`api.login.throttled_login`: per
+client address, overall, and the account's lockout). The logout revokes the session on the
+server, not only the cookie in this browser.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from api.auth import LoginThrottled, TokenKind
+from api.login import throttled_login
+from api.passwords import MAX_PASSWORD_LENGTH
 from api.web.i18n import LANG_COOKIE, LANGUAGES
 from api.web.render import HOME, render, safe_next, state_of
 from api.web.session import (
@@ -54,7 +59,7 @@ async def login_page(request: Request, next: str | None = None) -> Response:
 async def login_submit(
     request: Request,
     username: Annotated[str, Form(max_length=200)] = "",
-    password: Annotated[str, Form(max_length=1000)] = "",
+    password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
@@ -63,14 +68,14 @@ async def login_submit(
         return render(
             request, "login.html", None, status_code=403, next=next, error_key="csrf_failed"
         )
-    client = request.client.host if request.client else "unknown"
-    wait = state.login_limiter.take(f"{client}:{username}", state.auth_clock.monotonic())
-    if wait > 0:
-        return render(
+    try:
+        issued = await throttled_login(state, request, username, password, TokenKind.PAGE)
+    except LoginThrottled as exc:
+        slow_down = render(
             request, "login.html", None, status_code=429, next=next, error_key="login_slow_down"
         )
-    try:
-        issued = await state.auth().login(username, password)
+        slow_down.headers["Retry-After"] = str(exc.retry_after_s)
+        return slow_down
     except AuthError:
         return render(
             request, "login.html", None, status_code=401, next=next, error_key="login_failed"
@@ -83,8 +88,12 @@ async def login_submit(
 
 @router.post("/logout", response_model=None)
 async def logout(request: Request, csrf: Annotated[str, Form(max_length=200)] = "") -> Response:
-    if not csrf_ok(state_of(request), request, csrf):
+    state = state_of(request)
+    if not csrf_ok(state, request, csrf):
         return render(request, "error.html", None, status_code=403, message_key="csrf_failed")
+    principal = await session_principal(state, request)
+    if principal is not None:
+        await state.auth().logout(principal)
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response

@@ -49,13 +49,17 @@ HOME: dict[Role, str] = {
     Role.AUDITOR: "/audit",
 }
 
-#: What the pages may be framed by and load (nothing but this site).
+#: What the pages may be framed by and load (nothing but this site): scripts and styles from
+#: /static only (the inline ``<script type="application/json">`` blocks are data, not code),
+#: forms post to this site only, no plugins, no ``<base>``, never framed. The other headers
+#: (nosniff, Referrer-Policy, HSTS) come from :class:`api.middleware.SecurityHeaders`.
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "frame-ancestors 'none'"
+        "default-src 'self'; script-src 'self'; img-src 'self' data:; "
+        "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
     ),
 }
 

@@ -1,9 +1,12 @@
 """The pages' session: a cookie carrying the API's signed bearer token, and CSRF tokens.
 
-* **Session:** ``waldstadt_session`` holds the token a login issues (the same
-  ``v1.<payload>.<sig>`` the API's ``/auth/token`` returns), HttpOnly, SameSite=Lax, Secure
-  when the request came over https, and expires with the token. Each request checks it with
-  the app's authenticator, so a disabled account or a changed role is logged out at once.
+* **Session:** ``waldstadt_session`` holds the token a login issues, of kind ``page`` (the
+  API refuses it as a bearer token, and the pages refuse the API's tokens), HttpOnly,
+  SameSite=Lax, Secure when the request came over https (behind a trusted proxy: its
+  ``X-Forwarded-Proto``), and expires with the token. It names a row of ``user_sessions``:
+  the logout revokes it on the server, so a copied cookie dies with the logout too. Each
+  request checks it with the app's authenticator, so a disabled account, a changed password
+  or a changed role is logged out at once.
 * **CSRF:** every form POST carries a ``csrf`` field (JavaScript sends ``X-CSRF-Token``). The
   token is an HMAC under the app's secret of the session token, or, before a login, of a
   random ``waldstadt_presession`` cookie; a POST whose token does not match is refused with
@@ -20,7 +23,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.auth import IssuedToken, Principal
+from api.auth import IssuedToken, Principal, TokenKind
 from api.state import AppState
 from kernel.errors import AuthError
 
@@ -89,7 +92,7 @@ async def session_principal(state: AppState, request: Request) -> Principal | No
     if not token or state.store is None:
         return None
     try:
-        return await state.auth().authenticate(token)
+        return await state.auth().authenticate(token, TokenKind.PAGE)
     except AuthError:
         return None
 

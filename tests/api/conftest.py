@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -28,8 +29,14 @@ from scheduler.observability import Metrics
 from scheduler.settings import Settings
 from scheduler.site import Site
 from store import Store
+from store.audit import AuditKey
+from store.engine import write_tx
+from store.schema import user_sessions
 
 SECRET = "test-secret-key-0123456789abcdef"
+AUDIT_KEY = "test-audit-key-0123456789abcdef-0123"
+#: The key the apps of these tests chain the audit log with.
+AUDIT = AuditKey.from_text(AUDIT_KEY)
 PASSWORD = "correct horse battery"
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -69,8 +76,19 @@ class TinyRuntime:
         return LiveView(None)
 
 
-def settings_for(url: str) -> Settings:
-    return Settings(mode="production", database_url=url, secret_key=SECRET)  # type: ignore[arg-type]
+def settings_for(url: str, **extra: Any) -> Settings:
+    return Settings(
+        mode="production",
+        database_url=url,
+        secret_key=SECRET,  # type: ignore[arg-type]
+        audit_key=AUDIT_KEY,  # type: ignore[arg-type]
+        **extra,
+    )
+
+
+def session_of(username: str) -> str:
+    """The session that :func:`bearer`'s tokens of ``username`` name (made by ``accounts``)."""
+    return f"test-session-{username}"
 
 
 @pytest.fixture
@@ -89,18 +107,35 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def accounts(store: Store) -> dict[str, tuple[Role, str | None]]:
+    """The accounts of :data:`ACCOUNTS`, each with one open API session (a day long) that
+    :func:`bearer` names, as a login would have made it."""
+    now = datetime.now(UTC)
     for username, (role, member_id) in ACCOUNTS.items():
         await add_user(
             store, username, PASSWORD, role, now=NOW, member_id=member_id, hasher=FAST_HASHER
         )
+        async with write_tx(store.engine, "test session") as conn:
+            await conn.execute(
+                user_sessions.insert().values(
+                    session_id=session_of(username),
+                    username=username,
+                    kind="api",
+                    created_at=now,
+                    expires_at=now + timedelta(days=1),
+                    revoked_at=None,
+                )
+            )
     return ACCOUNTS
 
 
 def bearer(username: str, *, now: datetime | None = None, secret: str = SECRET) -> dict[str, str]:
-    """An Authorization header for an account of :data:`ACCOUNTS`, signed like a login's."""
+    """An Authorization header for an account of :data:`ACCOUNTS`, signed like a login's and
+    naming the account's session of the ``accounts`` fixture."""
     role, member_id = ACCOUNTS[username]
     issued = TokenSigner(secret).issue(
-        Principal(username, role, member_id), now=now or datetime.now(UTC)
+        Principal(username, role, member_id),
+        session_id=session_of(username),
+        now=now or datetime.now(UTC),
     )
     return {"Authorization": f"Bearer {issued.access_token}"}
 

@@ -12,7 +12,7 @@ from api.auth import TOKEN_TTL, Principal, Role, TokenSigner
 from api.limits import RateLimit, RateLimiter
 from kernel.errors import AuthError
 from store import Store
-from tests.api.conftest import FAST_HASHER, NOW, PASSWORD, bearer, login
+from tests.api.conftest import FAST_HASHER, NOW, PASSWORD, bearer, login, session_of
 
 pytestmark = pytest.mark.usefixtures("accounts")
 
@@ -72,7 +72,7 @@ async def test_edited_token_payload_is_401(client: httpx.AsyncClient) -> None:
     token = bearer("anna")["Authorization"].removeprefix("Bearer ")
     version, _payload, sig = token.split(".")
     forged = TokenSigner("x" * 20).issue(
-        Principal("anna", Role.OPERATOR, None), now=datetime.now(UTC)
+        Principal("anna", Role.OPERATOR, None), session_id=session_of("anna"), now=datetime.now(UTC)
     )
     forged_payload = forged.access_token.split(".")[1]
     r = await client.get(
@@ -96,7 +96,7 @@ async def test_disabling_an_account_stops_its_tokens_and_logins(
 ) -> None:
     headers = bearer("ben")
     assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
-    await store.users.set_disabled("ben", True)
+    await store.users.set_disabled("ben", True, now=NOW)
     r = await client.get("/api/v1/me", headers=headers)
     assert r.status_code == 401
     r = await client.post("/api/v1/auth/token", data={"username": "ben", "password": PASSWORD})
@@ -104,16 +104,20 @@ async def test_disabling_an_account_stops_its_tokens_and_logins(
     assert r.json() == {"detail": "account disabled"}
 
 
-async def test_login_attempts_are_rate_limited(client: httpx.AsyncClient, app: FastAPI) -> None:
+async def test_login_attempts_are_rate_limited_per_address(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
     app.state.waldstadt.login_limiter = RateLimiter(RateLimit(capacity=3, refill_per_s=0.01))
     codes = []
-    for _ in range(4):
-        r = await client.post("/api/v1/auth/token", data={"username": "anna", "password": "bad"})
+    for name in ("anna", "ben", "olga", "lena"):  # any usernames: the address is limited
+        r = await client.post("/api/v1/auth/token", data={"username": name, "password": "bad"})
         codes.append(r.status_code)
     assert codes == [401, 401, 401, 429]
     assert int(r.headers["Retry-After"]) >= 1
-    # another username from the same address still has its own attempts
-    await login(client, "ben")
+    # another address still has its own attempts
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 4711))
+    async with httpx.AsyncClient(transport=transport, base_url="http://waldstadt.test") as other:
+        await login(other, "ben")
 
 
 async def test_api_calls_are_rate_limited_per_account(
@@ -136,10 +140,12 @@ def test_token_bucket_refills_over_time() -> None:
 def test_signer_rejects_garbage_and_round_trips() -> None:
     signer = TokenSigner("k" * 20)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    issued = signer.issue(Principal("x", Role.AUDITOR), now=now)
-    assert signer.verify(issued.access_token, now=now) == Principal("x", Role.AUDITOR)
-    assert issued.expires_at == now + TOKEN_TTL
-    for bad in ("", "v1..", "v2.a.b", "v1.!!.x"):
+    issued = signer.issue(Principal("x", Role.AUDITOR), session_id="s1", now=now)
+    claims = signer.verify(issued.access_token, now=now)
+    assert claims.principal == Principal("x", Role.AUDITOR)
+    assert (claims.session_id, claims.credentials_version, claims.kind) == ("s1", 0, "api")
+    assert claims.expires_at == issued.expires_at == now + TOKEN_TTL
+    for bad in ("", "v2..", "v1.a.b", "v2.!!.x"):
         with pytest.raises(AuthError):
             signer.verify(bad, now=now)
 

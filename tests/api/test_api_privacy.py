@@ -23,7 +23,7 @@ from scheduler.observability import Metrics
 from scheduler.site import Site, load_site_text
 from store import Store
 from store.intervals import Interval
-from tests.api.conftest import FAST_HASHER, NOW, bearer, login, settings_for
+from tests.api.conftest import AUDIT, FAST_HASHER, NOW, bearer, login, settings_for
 from tests.scheduler.test_site import SITE
 
 pytestmark = pytest.mark.usefixtures("accounts")
@@ -100,7 +100,7 @@ async def check_gone_and_kept(client: httpx.AsyncClient, store: Store, anna: str
         ("olga", "gdpr.erased", "member:m01"),
     ]
     assert records[1].new_value["readings_deleted"] == 12
-    assert (await store.audit.verify()).ok
+    assert (await store.audit.verify(AUDIT)).ok
 
 
 async def test_a_request_is_listed_then_erased_as_far_as_no_duty_keeps_the_data(

@@ -18,7 +18,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from api.auth import Role
-from tests.api.conftest import PASSWORD, ROLE_USER, bearer
+from tests.api.conftest import PASSWORD, ROLE_USER, bearer, login
 
 PUBLIC = frozenset({None, *Role})
 ALL_ROLES = frozenset(Role)
@@ -33,6 +33,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
     ("GET", "/ready"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("POST", "/api/v1/auth/logout"): ALL_ROLES,
     ("GET", "/api/v1/me"): ALL_ROLES,
     ("GET", "/api/v1/members/{member_id}/balances"): frozenset({OP, MEMBER}),
     ("GET", "/api/v1/members/{member_id}/statements"): frozenset({OP, MEMBER}),
@@ -57,6 +58,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role | None]] = {
     ("POST", "/api/v1/privacy/erasures"): frozenset({OP}),
     ("GET", "/api/v1/audit/records"): frozenset({OP, AUDITOR}),
     ("GET", "/api/v1/audit/verify"): frozenset({OP, AUDITOR}),
+    ("GET", "/api/v1/audit/head"): frozenset({OP, AUDITOR}),
     ("GET", "/api/v1/lighting/config"): frozenset({OP, LIGHT}),
     ("PUT", "/api/v1/lighting/config"): frozenset({LIGHT}),
     ("GET", "/api/v1/lighting/config/versions"): frozenset({OP, LIGHT}),
@@ -156,6 +158,9 @@ async def call(client: httpx.AsyncClient, method: str, path: str, role: Role | N
         user = ROLE_USER[role] if role is not None else "anna"
         r = await client.post(url, data={"username": user, "password": PASSWORD})
         return r.status_code
+    if path == "/api/v1/auth/logout" and role is not None:
+        # a session of its own: the shared one of bearer() must outlive this call
+        headers = {"Authorization": f"Bearer {await login(client, ROLE_USER[role])}"}
     kwargs = BODIES.get(path, {})
     r = await client.request(method, url, headers=headers, params=QUERY.get(path), **kwargs)
     assert r.status_code < 500, (method, path, role, r.text)

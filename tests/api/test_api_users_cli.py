@@ -15,7 +15,7 @@ from api.app import create_app
 from app.commands.users import register
 from kernel.errors import ConfigError
 from store import Store
-from tests.api.conftest import FAST_HASHER, NOW, SECRET, settings_for
+from tests.api.conftest import AUDIT, AUDIT_KEY, FAST_HASHER, NOW, SECRET, settings_for
 
 Invoke = Callable[..., tuple[int, str]]
 
@@ -30,7 +30,11 @@ def invoke(store_url: str) -> Invoke:
 
     register(app)
     runner = CliRunner()
-    env = {"WALDSTADT_DATABASE_URL": store_url, "WALDSTADT_SECRET_KEY": SECRET}
+    env = {
+        "WALDSTADT_DATABASE_URL": store_url,
+        "WALDSTADT_SECRET_KEY": SECRET,
+        "WALDSTADT_AUDIT_KEY": AUDIT_KEY,
+    }
 
     def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
         result = runner.invoke(app, list(args), input=stdin, env=env)
@@ -61,7 +65,7 @@ def test_add_list_disable(invoke: Invoke, store_url: str) -> None:
     )
     assert (code, out.strip()) == (0, "created anna (member) for member m01")
     code, out = invoke(
-        "users", "add", "olga", "--role", "operator", stdin="pw-olga-123\npw-olga-123\n"
+        "users", "add", "olga", "--role", "operator", stdin="gate-keeper-7731\ngate-keeper-7731\n"
     )
     assert code == 0, out
     assert users_in(store_url) == [
@@ -89,6 +93,11 @@ BAD_INPUT: list[tuple[list[str], str, str]] = [
     (["x", "--role", "auditor", "--member", "m1"], "long enough pw\n", "'member'"),
     (["bad name", "--role", "auditor"], "long enough pw\n", "'username'"),
     (["x", "--role", "auditor"], "short\n", "'password'"),
+    (["x", "--role", "auditor"], "12345678\n", "'password'"),
+    (["x", "--role", "auditor"], "password\n", "'password'"),
+    (["x", "--role", "auditor"], "Password1234!\n", "'password'"),  # common + suffix
+    (["x", "--role", "auditor"], "1qaz2wsx3edc\n", "'password'"),  # common, 12 long
+    (["x", "--role", "auditor"], "abababababababab\n", "'password'"),
 ]
 
 
@@ -101,13 +110,9 @@ def test_add_refuses_bad_input_naming_the_field(invoke: Invoke, store_url: str) 
 
 
 def test_taken_username_and_unknown_user_are_errors(invoke: Invoke) -> None:
-    assert (
-        invoke("users", "add", "x", "--role", "auditor", "--password-stdin", stdin="12345678\n")[0]
-        == 0
-    )
-    code, out = invoke(
-        "users", "add", "x", "--role", "auditor", "--password-stdin", stdin="12345678\n"
-    )
+    pw = "a long enough password\n"
+    assert invoke("users", "add", "x", "--role", "auditor", "--password-stdin", stdin=pw)[0] == 0
+    code, out = invoke("users", "add", "x", "--role", "auditor", "--password-stdin", stdin=pw)
     assert code == 2
     assert "already taken" in out
     code, out = invoke("users", "disable", "nobody")
@@ -118,7 +123,7 @@ def test_taken_username_and_unknown_user_are_errors(invoke: Invoke) -> None:
 def audit_in(url: str) -> list[tuple[str, str, object, object]]:
     async def read() -> list[tuple[str, str, object, object]]:
         async with Store(url) as store:
-            assert (await store.audit.verify()).ok
+            assert (await store.audit.verify(AUDIT)).ok
             return [
                 (r.entry.action, r.entry.target, r.entry.old_value, r.entry.new_value)
                 for r in await store.audit.records()
@@ -130,7 +135,7 @@ def audit_in(url: str) -> list[tuple[str, str, object, object]]:
 async def test_demo_users_log_in_with_their_printed_passwords(store: Store, store_url: str) -> None:
     logins = await ensure_demo_users(store, "h01", now=NOW, hasher=FAST_HASHER)
     assert [(u, r) for u, _, r in logins] == [(u, r.value) for u, _, r in DEMO_USERS]
-    await store.users.set_disabled("member", True)
+    await store.users.set_disabled("member", True, now=NOW)
     again = await ensure_demo_users(store, "h01", now=NOW, hasher=FAST_HASHER)
     assert again == logins
     app = create_app(settings_for(store_url), store=store)

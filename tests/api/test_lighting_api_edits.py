@@ -9,7 +9,7 @@ import pytest
 
 from lighting.config import LightingConfig
 from store import Store
-from tests.api.conftest import bearer
+from tests.api.conftest import AUDIT, bearer
 from tests.api.lighting_helpers import LIGHT, audit_of, document, fields, seed, steps
 
 pytestmark = pytest.mark.usefixtures("accounts")
@@ -129,7 +129,7 @@ async def test_program_edits_are_validated_versioned_and_audited(
     assert update.new_value["steps"][1]["level_pct"] == 55
     [create] = await audit_of(store, "lighting.program.create")
     assert (create.old_value, create.new_value["name"]) == (None, "Spät")
-    assert (await store.audit.verify()).ok
+    assert (await store.audit.verify(AUDIT)).ok
 
 
 async def test_calendars_and_assignments(client: httpx.AsyncClient, store: Store) -> None:

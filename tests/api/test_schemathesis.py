@@ -52,15 +52,15 @@ from api.audit import record_action
 from api.auth import Principal, Role
 from api.limits import RateLimit, RateLimiter
 from lighting.config import LightingConfig
-from scheduler.settings import Settings
 from sims.demo_site import demo_lighting_data
 from sims.town import load_town
 from store import Store
+from store.audit import AuditKey
 from store.commands import Command
 from store.intervals import Interval
 from store.lighting_config import lighting_hash
 from store.settlement import Statement
-from tests.api.conftest import FAST_HASHER, NOW, PASSWORD, SECRET, TinyRuntime
+from tests.api.conftest import AUDIT_KEY, FAST_HASHER, NOW, PASSWORD, TinyRuntime, settings_for
 from tests.db_fixtures import create_pg_database, drop_pg_database, pg_url
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
@@ -157,7 +157,8 @@ async def seed(url: str, lighting: LightingConfig) -> None:
             Command("c-1", "h01-battery", {"power_w": 500}, NOW, NOW + timedelta(minutes=10))
         )
         await record_action(
-            store, Principal("olga", Role.OPERATOR, None), "command.override", "h01-battery",
+            store, AuditKey.from_text(AUDIT_KEY), Principal("olga", Role.OPERATOR, None),
+            "command.override", "h01-battery",
             result="accepted", now=NOW, new_value={"power_w": 500}, command_id="c-1",
         )  # fmt: skip
 
@@ -172,7 +173,7 @@ def make_target(url: str) -> Target:
     lighting = LightingConfig.model_validate(demo_lighting_data(load_town()))
     asyncio.run(seed(url, lighting))
     runtime = TinyRuntime()
-    settings = Settings(mode="production", database_url=url, secret_key=SECRET)
+    settings = settings_for(url)
     app = create_app(settings, runtime=runtime)
     state = app.state.waldstadt
     state.hasher = FAST_HASHER

@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from lighting.config import LightingConfig
 from store import AuditEntry, Interval, Statement, Store
+from store.audit import AuditKey
 from store.engine import write_tx
 from store.errors import AppendOnlyViolation
 from store.schema import APPEND_ONLY_TABLES
@@ -25,7 +26,8 @@ async def fill(store: Store) -> None:
     await store.alarms.raise_alarm(
         "k", source="s", kind="lamp_failure", severity="warning", message="m", now=T0
     )
-    await store.audit.append(AuditEntry(T0, "op", "operator", "override", "lamp-1", "ok"))
+    key = AuditKey(b"append-only test key 0123456789")
+    await store.audit.append(AuditEntry(T0, "op", "operator", "override", "lamp-1", "ok"), key)
     await store.lighting_config.append(
         LightingConfig(programs=[], calendars=[]), base_hash="", created_by="a", change="c", now=T0
     )

@@ -105,13 +105,13 @@ async def test_users(store: Store) -> None:
         await store.users.create("carl", "h", "member", now=T0)
     with pytest.raises(StoreError, match="unknown role"):
         await store.users.create("dora", "h", "root", now=T0)
-    await store.users.set_disabled("anna", True)
-    await store.users.set_password_hash("bert", "$argon2id$z")
+    await store.users.set_disabled("anna", True, now=T0)
+    await store.users.set_password_hash("bert", "$argon2id$z", now=T0)
     anna, bert = await store.users.all()
     assert anna.disabled
     assert bert.password_hash == "$argon2id$z"
     with pytest.raises(StoreError, match="no such user"):
-        await store.users.set_disabled("nobody", True)
+        await store.users.set_disabled("nobody", True, now=T0)
 
 
 async def test_ping_answers_with_a_real_query(store: Store) -> None:

@@ -35,7 +35,7 @@ from sims.town import StreetSpec, TownConfig
 from store import Store
 from store.intervals import Interval
 from store.settlement import Statement
-from tests.api.conftest import FAST_HASHER, PASSWORD, SECRET
+from tests.api.conftest import AUDIT_KEY, FAST_HASHER, PASSWORD, SECRET
 
 #: 2026-11-25 13:00 Europe/Berlin; the local day began at 2026-11-24 23:00 UTC.
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -212,6 +212,7 @@ def app(web_store: Store, tmp_path: Path) -> FastAPI:
         mode="production",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'web.db'}",
         secret_key=SECRET,  # type: ignore[arg-type]
+        audit_key=AUDIT_KEY,  # type: ignore[arg-type]
         timezone="Europe/Berlin",
     )
     app = create_app(settings, store=web_store, runtime=PageRuntime())

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from api.web.i18n import check_catalogue, parse_accept_language
 from api.web.render import safe_next
 from store import Store
+from tests.api.conftest import AUDIT
 from tests.web.conftest import ACCOUNTS, CSRF_RE, MEMBERS, client_for, form_login
 
 #: page → the accounts that may open it
@@ -67,10 +68,11 @@ async def test_login_sets_an_httponly_lax_cookie_and_lands_on_the_role_page(app:
         assert "HttpOnly" in cookie
         assert "SameSite=lax" in cookie
         assert (await c.get("/")).headers["location"] == "/operator"
-        # the same token works as the API's bearer token
+        # the page session is not an API token (with or without CSRF)
         session = c.cookies["waldstadt_session"]
         me = await c.get("/api/v1/me", headers={"Authorization": f"Bearer {session}"})
-        assert me.json()["role"] == "operator"
+        assert me.status_code == 401
+        assert me.json()["detail"] == "a page session token is not valid here"
         # logout needs the CSRF token; then the pages redirect again
         out = await c.post("/logout", data={"csrf": "0" * 64})
         assert out.status_code == 403
@@ -79,6 +81,9 @@ async def test_login_sets_an_httponly_lax_cookie_and_lands_on_the_role_page(app:
         assert token is not None
         out = await c.post("/logout", data={"csrf": token.group(1)})
         assert out.status_code == 303
+        assert (await c.get("/operator")).status_code == 303
+        # the logout ended the session on the server: a copy of the cookie is dead too
+        c.cookies.set("waldstadt_session", session)
         assert (await c.get("/operator")).status_code == 303
 
 
@@ -111,7 +116,7 @@ async def test_posts_without_the_csrf_token_are_refused(
             data={"username": "anna", "password": "correct horse battery", "csrf": other.group(1)},
         )
         assert r.status_code == 403
-    before = await web_store.audit.verify()
+    before = await web_store.audit.verify(AUDIT)
     olga = clients["olga"]
     r = await olga.post(
         "/operator/override",
@@ -124,7 +129,7 @@ async def test_posts_without_the_csrf_token_are_refused(
         },
     )
     assert r.status_code == 403
-    assert (await web_store.audit.verify()).checked == before.checked
+    assert (await web_store.audit.verify(AUDIT)).checked == before.checked
     preview = await clients["lena"].post(
         "/lighting/preview", json={"segment": "waldweg", "night": "2026-11-25"}
     )

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from scheduler.live import LiveView
 from store import Store
+from tests.api.conftest import PASSWORD
 from tests.web.conftest import CSRF_RE
 
 
@@ -92,7 +93,10 @@ async def test_the_operator_page_lists_open_deletion_requests(
 ) -> None:
     olga = clients["olga"]
     assert 'id="deletion-requests"' not in (await olga.get("/operator")).text
-    token = clients["anna"].cookies.get("waldstadt_session")  # the session holds her token
+    login = await clients[""].post(
+        "/api/v1/auth/token", data={"username": "anna", "password": PASSWORD}
+    )
+    token = login.json()["access_token"]  # an API token (her page session is not one)
     asked = await clients["anna"].post(
         "/api/v1/members/m01/deletion-request",
         json={"note": "Bitte alles löschen"},

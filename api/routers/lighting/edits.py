@@ -169,6 +169,7 @@ async def store_change(
     applied, detail = await _apply(acting.state.runtime, config, stored.version)
     await record_action(
         acting.store,
+        acting.state.audit_key,
         caller,
         edit.action,
         edit.target,
