@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from app.commands.audit import register as _register_audit
+from app.commands.broker import register as _register_broker
 from app.commands.service import register as _register_service
 from app.commands.site import register as _register_site
 from app.commands.users import register as _register_users
@@ -50,6 +51,7 @@ _register_service(app)
 _register_site(app)
 _register_users(app)
 _register_audit(app)
+_register_broker(app)
 
 if __name__ == "__main__":
     app()

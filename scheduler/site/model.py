@@ -16,6 +16,7 @@ from lighting.config import LightingConfig
 from protocols.modbus.factory import SUNSPEC
 from protocols.modbus.template import load_template
 from scheduler.site.assets import DeviceConfig, MemberConfig, SiteInfo
+from scheduler.site.broker import BrokerConfig
 from scheduler.site.community import (
     CommunityConfig,
     DispatchConfig,
@@ -98,6 +99,7 @@ class Site(_Model):
     settlement: SettlementConfig = SettlementConfig()
     plausibility: PlausibilityConfig = PlausibilityConfig()
     lighting: LightingConfig | None = None
+    broker: BrokerConfig = BrokerConfig()
 
     @model_validator(mode="after")
     def _references_hold(self) -> Self:
