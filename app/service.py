@@ -41,7 +41,7 @@ from typing import Protocol, Self, TypeVar
 from kernel.clock import Clock
 from kernel.errors import ConfigError, WaldstadtError
 from protocols.mqtt.bus import Bus
-from protocols.mqtt.config import BusConfig
+from scheduler.broker_connection import bus_config
 from scheduler.controller import Controller, site_controller
 from scheduler.cycle import CycleReport
 from scheduler.devices import SiteDevices
@@ -295,18 +295,7 @@ class Service:
         return store
 
     async def _open_bus(self, stack: contextlib.AsyncExitStack) -> None:
-        s = self.settings
-        password = s.broker_password.get_secret_value() if s.broker_password else None
-        bus = Bus(
-            BusConfig(
-                client_id=s.broker_client_id,
-                host=self._broker[0],
-                port=self._broker[1],
-                username=s.broker_username,
-                password=password,
-                manual_ack=True,
-            )
-        )
+        bus = Bus(bus_config(self.settings, self._broker))  # TLS for mqtts://
         # Telemetry is routed before the connection: a persistent session hands over the QoS 1
         # messages queued while the service was down right after CONNACK, and a route added
         # later would miss them (the bus acknowledges what no route takes).

@@ -23,7 +23,6 @@ from kernel.clock import RealClock
 from kernel.errors import ConfigError
 from kernel.readings import Reading
 from protocols.mqtt.bus import Bus
-from protocols.mqtt.config import BusConfig
 from protocols.mqtt.inbound import Inbound
 from protocols.mqtt.telemetry import (
     DEFAULT_PREFIX,
@@ -31,6 +30,7 @@ from protocols.mqtt.telemetry import (
     subscribe_telemetry,
     telemetry_filter,
 )
+from scheduler.broker_connection import bus_config
 from scheduler.settings import Settings
 from store import Store
 from store.readings import WriteResult
@@ -152,15 +152,7 @@ async def run_ingest(settings: Settings, *, prefix: str = DEFAULT_PREFIX) -> Non
     hp = settings.broker_host_port
     if hp is None:
         raise ConfigError("WALDSTADT_BROKER_URL", "ingest needs a broker", "environment")
-    password = settings.broker_password.get_secret_value() if settings.broker_password else None
-    config = BusConfig(
-        client_id=settings.broker_client_id,
-        host=hp[0],
-        port=hp[1],
-        username=settings.broker_username,
-        password=password,
-        manual_ack=True,
-    )
+    config = bus_config(settings)  # TLS for mqtts://
     clock = RealClock()
     async with (
         Store(settings.database_url) as store,

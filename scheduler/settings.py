@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     broker_username: str | None = None
     broker_password: SecretStr | None = None
     broker_client_id: str = "waldstadt-controller"
+    #: ``mqtts://`` only: the CA that signed the broker's certificate (none: the system's CAs),
+    #: and the client's own certificate and key when the broker asks for one
+    broker_ca_file: str | None = None
+    broker_cert_file: str | None = None
+    broker_key_file: str | None = None
     timezone: str = "Europe/Berlin"
     secret_key: SecretStr = SecretStr("changeme")
     http_host: str = "127.0.0.1"
@@ -110,6 +115,25 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not an address or network: {item!r}") from exc
         return value
+
+    @field_validator("broker_ca_file", "broker_cert_file", "broker_key_file")
+    @classmethod
+    def _readable_file(cls, value: str | None) -> str | None:
+        if value is not None and not os.path.isfile(value):
+            raise ValueError(f"no such file: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files_only_with_mqtts(self) -> Settings:
+        """TLS files with a plain ``mqtt://`` URL would be silently unused: refused, naming
+        the variable; a key without its certificate likewise."""
+        plain = self.broker_url is None or urlsplit(self.broker_url).scheme != "mqtts"
+        for name in ("broker_ca_file", "broker_cert_file", "broker_key_file"):
+            if plain and getattr(self, name) is not None:
+                raise ValueError(f"{name}: only for an mqtts:// WALDSTADT_BROKER_URL (TLS)")
+        if self.broker_key_file is not None and self.broker_cert_file is None:
+            raise ValueError("broker_key_file: needs WALDSTADT_BROKER_CERT_FILE too")
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_outside_the_demo(self) -> Settings:

@@ -86,6 +86,16 @@ def tls_context(
     return context
 
 
+def connect_failure(exc: OSError | ValueError, tls: bool) -> str:
+    """Why a connection attempt failed, in words an operator can act on: a failed TLS
+    handshake says whether the certificate was refused or the listener speaks no TLS."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS: certificate verify failed, the broker is not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError) or (tls and isinstance(exc, ConnectionResetError)):
+        return f"TLS handshake failed, is it a TLS listener? ({exc})"
+    return f"connect: {exc}"
+
+
 @dataclass(frozen=True, slots=True)
 class BusStats:
     received: int

@@ -45,7 +45,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from kernel.errors import BrokerUnavailable
-from protocols.mqtt.config import OFFLINE, BusConfig
+from protocols.mqtt.config import OFFLINE, BusConfig, connect_failure
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ class MqttConnection:
             connecting.add_done_callback(self._abandon)
             raise
         except (OSError, ValueError) as exc:
-            raise BrokerUnavailable(self.config.broker, f"connect: {exc}") from exc
+            reason = connect_failure(exc, self.config.tls is not None)
+            raise BrokerUnavailable(self.config.broker, reason) from exc
         self._attach()
         try:
             async with asyncio.timeout(CONNACK_TIMEOUT_S):
