@@ -120,7 +120,7 @@ def demo_command(
         Path | None, typer.Option(help="town file (default: sims/default_town.yaml)")
     ] = None,
     broker: Annotated[
-        str | None, typer.Option(help="mqtt://host:port of a broker; default: embedded amqtt")
+        str | None, typer.Option(help="mqtt://[user:pw@]host:port of a broker; default: its own")
     ] = None,
     duration: Annotated[
         float | None, typer.Option(help="stop after this many real seconds")

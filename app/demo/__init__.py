@@ -1,9 +1,10 @@
 """``waldstadt demo``: the simulated town run by the same service a Stadtwerk runs.
 
-What it starts, all on this machine: an MQTT broker (embedded amqtt unless ``--broker`` names
-one), the simulated town of ``sims/default_town.yaml`` (or ``--town``) in a process of its own
-(:mod:`app.demo.town`) on a simulated clock shared with the controller (default 144×: one
-simulated day in ten real minutes), the site document of that town
+What it starts, all on this machine: an MQTT broker (a Mosquitto with the credentials and ACL
+``waldstadt broker-config`` writes for the town, unless ``--broker`` names one:
+:mod:`app.demo.broker`), the simulated town of ``sims/default_town.yaml`` (or ``--town``) in
+a process of its own (:mod:`app.demo.town`) on a simulated clock shared with the controller
+(default 144×: one simulated day in ten real minutes), the site document of that town
 (:func:`sims.demo_site.demo_site_data`, devices on their loopback ports), then
 :class:`app.service.Service` with SQLite and the web app on http://127.0.0.1:8000
 (:mod:`app.demo.run`). It creates one demo login per role and prints them, then every few

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from pydantic import SecretStr
+
+from app.demo.broker import DemoBroker, demo_broker
 from app.demo.pace import Pace
 from app.demo.readout import DemoStatus, collect, render
-from app.demo.town import TownInfo, TownProcess
+from app.demo.town import TownBroker, TownInfo, TownProcess
 from app.heap import freeze_startup_heap
 from app.service import Service
 from app.web import serve_web
@@ -38,6 +41,10 @@ def demo_start(tz: str) -> datetime:
     return datetime.combine(today, wall_time(5, 30), zone).astimezone(UTC)
 
 
+def _town_broker(broker: DemoBroker) -> TownBroker:
+    return TownBroker(broker.host, broker.port, broker.description, broker.town)
+
+
 def _database(database_url: str | None) -> str:
     if database_url:
         return database_url
@@ -51,6 +58,8 @@ class Demo:
     town: TownInfo
     clock: SimClock
     pace: Pace
+    #: the broker and its logins (the demo's own Mosquitto, or the one of ``--broker``)
+    broker: DemoBroker
 
 
 @contextlib.asynccontextmanager
@@ -61,21 +70,31 @@ async def demo_service(
     database_url: str | None = None,
     port: int | None = None,
 ) -> AsyncIterator[Demo]:
-    """The town (in its own process, with the embedded broker unless ``broker_url``), its
-    site, and the running :class:`Service` on it; with ``port`` also the web app. The clock
-    starts at the town file's ``start`` (default: today 05:30 local) once the town's process
-    has loaded, at ``speed`` (default: the town file's), and slows down by itself when the
-    controller cannot keep up (:class:`~app.demo.pace.Pace`)."""
+    """The town (in its own process, on the demo's own Mosquitto with credentials and ACL
+    unless ``broker_url``: :mod:`app.demo.broker`), its site, and the running
+    :class:`Service` on it; with ``port`` also the web app. The clock starts at the town
+    file's ``start`` (default: today 05:30 local) once the town's process has loaded, at
+    ``speed`` (default: the town file's), and slows down by itself when the controller cannot
+    keep up (:class:`~app.demo.pace.Pace`)."""
     town_cfg = load_town(town_path)
     target = speed or town_cfg.speed
-    async with TownProcess(town_path, broker_url, target) as proc:
+    async with (
+        demo_broker(town_cfg, broker_url) as broker,
+        TownProcess(town_path, _town_broker(broker), target) as proc,
+    ):
         start = town_cfg.start or demo_start(town_cfg.timezone)
         clock, sim = await proc.start(start)
-        site = site_from_data(demo_site_data(town_cfg, sim.endpoints), "demo site")
+        data = demo_site_data(town_cfg, sim.endpoints)
+        if broker.section is not None:
+            data["broker"] = dict(broker.section)
+        site = site_from_data(data, "demo site")
+        login = broker.controller
         settings = Settings(
             mode="demo",
             database_url=_database(database_url),
-            broker_url=f"mqtt://{sim.host}:{sim.mqtt_port}",
+            broker_url=broker.url,
+            broker_username=login.username if login else None,
+            broker_password=SecretStr(login.password) if login else None,
             # a fresh session per run: a broker outside the demo may still hold the queue of
             # an earlier run's session (stale reports of the same simulated day)
             broker_client_id=f"waldstadt-demo-{uuid.uuid4().hex[:8]}",
@@ -96,7 +115,7 @@ async def demo_service(
                 app = create_app(settings, runtime=service, store=service.store)
                 web = tasks.create_task(serve_web(app, "127.0.0.1", port), name="demo web")
             try:
-                yield Demo(service, sim, clock, pace)
+                yield Demo(service, sim, clock, pace, broker)
             finally:
                 pacer.cancel()
                 if web is not None:

@@ -13,18 +13,16 @@ import logging
 import multiprocessing
 import signal
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Self
-from urllib.parse import urlsplit
 
 from kernel.clock import SharedRate, SimClock
-from protocols.mqtt.embedded import EmbeddedBroker
 from sims.modbus.fleet import Endpoint
-from sims.town import SimTown, load_town
+from sims.town import SimTown, TownLogins, load_town
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,19 +38,20 @@ class TownInfo:
     sensors: int
 
 
-@contextlib.contextmanager
-def _broker(broker_url: str | None) -> Iterator[tuple[str, int, str]]:
-    if broker_url:
-        parts = urlsplit(broker_url)
-        yield parts.hostname or "127.0.0.1", parts.port or 1883, broker_url
-        return
-    with EmbeddedBroker() as embedded:
-        yield embedded.host, embedded.port, f"embedded amqtt on 127.0.0.1:{embedded.port}"
+@dataclass(frozen=True, slots=True)
+class TownBroker:
+    """The broker the town connects to, and as whom (:mod:`app.demo.broker`)."""
+
+    host: str
+    port: int
+    description: str
+    logins: TownLogins
 
 
-def _town_child(conn: Connection, town_path: str, broker_url: str | None, rate: SharedRate) -> None:
-    """The town's process: loads, says so, then starts the broker (unless given) and every
-    simulator on the clock the parent starts, and runs until the parent says stop."""
+def _town_child(conn: Connection, town_path: str, broker: TownBroker, rate: SharedRate) -> None:
+    """The town's process: loads, says so, then starts every simulator on the clock the
+    parent starts, and runs until the parent says stop. The credentials come through the
+    process's pipe, never its command line."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us (Ctrl-C goes to both)
     logging.basicConfig(level=logging.WARNING)
 
@@ -62,24 +61,24 @@ def _town_child(conn: Connection, town_path: str, broker_url: str | None, rate: 
         start = await asyncio.to_thread(conn.recv)
         assert isinstance(start, datetime)
         clock = SimClock(start, rate=rate)  # the parent's clock: same start, same rate
-        with _broker(broker_url) as (host, port, desc):
-            async with SimTown(cfg, clock, host, port) as sim:
-                conn.send(
-                    TownInfo(host, port, desc, dict(sim.modbus.endpoints),
-                             len(sim.modbus.gateways), len(sim.light_ids), len(sim.sensors))
-                )  # fmt: skip
-                await asyncio.to_thread(conn.recv)  # any message: stop
+        host, port = broker.host, broker.port
+        async with SimTown(cfg, clock, host, port, logins=broker.logins) as sim:
+            conn.send(
+                TownInfo(host, port, broker.description, dict(sim.modbus.endpoints),
+                         len(sim.modbus.gateways), len(sim.light_ids), len(sim.sensors))
+            )  # fmt: skip
+            await asyncio.to_thread(conn.recv)  # any message: stop
 
     asyncio.run(main())
 
 
 class TownProcess:
-    """``async with TownProcess(path, broker_url, speed) as town: clock, info = await
+    """``async with TownProcess(path, broker, speed) as town: clock, info = await
     town.start(start)`` — the process loads first; the clock starts after that, so that the
     interpreter's start does not eat simulated time."""
 
     def __init__(
-        self, town_path: Path, broker_url: str | None, speed: float, start_timeout_s: float = 60
+        self, town_path: Path, broker: TownBroker, speed: float, start_timeout_s: float = 60
     ) -> None:
         self._timeout_s = start_timeout_s
         self._rate = SharedRate(speed)
@@ -87,7 +86,7 @@ class TownProcess:
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_town_child,
-            args=(child, str(town_path), broker_url, self._rate),
+            args=(child, str(town_path), broker, self._rate),
             name="waldstadt demo town",
             daemon=True,
         )
@@ -134,4 +133,4 @@ class TownProcess:
             await asyncio.to_thread(self._proc.join, 5)
 
 
-__all__ = ["TownInfo", "TownProcess"]
+__all__ = ["TownBroker", "TownInfo", "TownProcess"]
