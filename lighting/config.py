@@ -26,6 +26,8 @@ Example (YAML)::
          lower_classes: [M5, M6], traffic: {capacity_veh_per_h: 600}, presence: {}}
     luminaires:
       - {id: lum-1, segment: seg-0, street: Hauptstraße, pole: 1, rated_power_w: 40}
+    sensors:
+      - {id: 70b3d57ed0000a01, segment: seg-0, street: Hauptstraße, pole: 1, network: tts}
 
 Clock times must be quoted ("22:00"): unquoted, YAML 1.1 reads 22:00 as the number 1320.
 """
@@ -285,21 +287,40 @@ class LuminaireConfig(_Model):
     driver_curve: str | None = None
 
 
+#: The LoRaWAN network servers whose uplinks carry sensor data (docs/lighting.md).
+Network = Literal["chirpstack", "tts"]
+DEFAULT_NETWORK: Network = "chirpstack"
+
+
 class SensorConfig(_Model):
     id: str = Field(min_length=1)
     segment: str
     street: str
     pole: int
+    #: the LoRaWAN network server that forwards the sensor's uplinks
+    network: Network = DEFAULT_NETWORK
 
 
 class LightingSite(BaseModel):
-    """The built core values: the index (segments, luminaires, streets) and the programs."""
+    """The built core values: the index (segments, luminaires, streets) and the programs;
+    ``sensor_networks`` names each sensor's network server (a sensor not named in it:
+    ChirpStack)."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     index: LightingIndex
     programs: Programs
     co2_g_per_kwh: float
+    sensor_networks: dict[str, Network] = Field(default_factory=dict)
+
+    def network_of(self, sensor_id: str) -> Network:
+        """The network server whose uplinks carry ``sensor_id``'s data."""
+        return self.sensor_networks.get(sensor_id, DEFAULT_NETWORK)
+
+    @property
+    def networks(self) -> frozenset[Network]:
+        """The network servers the site's sensors use (none without sensors)."""
+        return frozenset(self.network_of(s) for s in self.index.sensors)
 
 
 class LightingConfig(_Model):
@@ -351,7 +372,12 @@ class LightingConfig(_Model):
             )
         sensors = [Sensor(s.id, s.segment, s.street, s.pole) for s in self.sensors]
         index = build_index([s.segment for s in self.segments], lums, sensors)
-        self._site = LightingSite(index=index, programs=programs, co2_g_per_kwh=self.co2_g_per_kwh)
+        self._site = LightingSite(
+            index=index,
+            programs=programs,
+            co2_g_per_kwh=self.co2_g_per_kwh,
+            sensor_networks={s.id: s.network for s in self.sensors},
+        )
         return self
 
     @property

@@ -151,7 +151,7 @@ def demo_lighting_data(town: TownConfig, path: Path = DEFAULT_LIGHTING) -> dict[
     ]  # fmt: skip
     data["sensors"] = [
         {"id": st.sensor_dev_eui, "segment": st.name, "street": st.name,
-         "pole": (st.luminaires + 1) // 2}
+         "pole": (st.luminaires + 1) // 2, "network": st.network}
         for st in town.streets
         if st.sensor_dev_eui
     ]  # fmt: skip

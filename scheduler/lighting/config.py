@@ -4,11 +4,12 @@ command ids that fit the node protocol."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal
 
 from kernel.errors import ConfigError
+from lighting.config import Network
 from lighting.failures import FailureThresholds
 from lighting.sun import zone
 from protocols.streetlight import DEFAULT_PREFIX
@@ -21,8 +22,10 @@ class LightingServiceConfig:
     ``command_expiry_s``: how long a level command lives. A level that stays is sent again
     as a new command within ``renew_within_s`` of its expiry, so it must stay below the
     node's ``controller_timeout_s`` (after which a node runs its stored program).
-    ``uplink_filter`` is the network server's uplink topic filter (default: all
-    applications); ``watch_uplinks=False`` leaves sensors out (a site without them)."""
+    ``uplink_filters`` are the network servers' uplink topic filters by network (default:
+    all applications); which networks are listened to is the site's choice, a property of
+    each sensor (``lighting.config.SensorConfig.network``). ``watch_uplinks=False`` leaves
+    sensors out."""
 
     prefix: str = DEFAULT_PREFIX
     command_expiry_s: float = 300.0
@@ -33,8 +36,7 @@ class LightingServiceConfig:
     push_at: time = time(12, 30)
     timezone: str = "Europe/Berlin"
     thresholds: FailureThresholds = field(default_factory=FailureThresholds)
-    network: Literal["chirpstack", "tts"] = "chirpstack"
-    uplink_filter: str | None = None
+    uplink_filters: Mapping[Network, str] = field(default_factory=dict)
     watch_uplinks: bool = True
 
     def __post_init__(self) -> None:
@@ -65,6 +67,8 @@ class ServiceStats:
     detections: int = 0
     traffic_samples: int = 0
     unknown_sensors: int = 0
+    #: uplinks of a known sensor that came through another network server than its own
+    wrong_network: int = 0
     schedules_pushed: int = 0
     state_reports: int = 0
 

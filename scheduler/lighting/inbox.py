@@ -1,6 +1,7 @@
 """What the lighting's sensors and nodes say, kept until the next cycle takes it.
 
-The bus hands every message to these handlers as it arrives: a traffic count becomes the
+The bus hands every message to these handlers as it arrives: a traffic count (from the
+sensor's own network server; one through another is counted and ignored) becomes the
 newest sample of its segment, a presence detection is queued for the snapshot (and goes
 through the fast path at once, :mod:`scheduler.lighting.runtime`), a node's state report
 becomes its newest :class:`~lighting.failures.NodeReport` (an older or redelivered report is
@@ -10,11 +11,13 @@ ignored: at-least-once delivery says nothing new), an availability message its o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC
 from types import MappingProxyType
 
 from kernel.readings import Reading
+from lighting.config import DEFAULT_NETWORK
 from lighting.failures import NodeReport
 from lighting.presence import Detection
 from lighting.site import LightingIndex
@@ -25,6 +28,8 @@ from scheduler.lighting.config import ServiceStats
 from scheduler.lighting.uplinks import presence_detection, sensor_of, traffic_sample
 from scheduler.snapshot import LightingInputs
 
+log = logging.getLogger(__name__)
+
 DetectionHandler = Callable[[Detection], Awaitable[object]]
 
 
@@ -32,9 +37,16 @@ class LightingInbox:
     """The newest sample, report and availability per segment or node, and the detections
     since the last :meth:`take`."""
 
-    def __init__(self, index: LightingIndex, stats: ServiceStats) -> None:
+    def __init__(
+        self,
+        index: LightingIndex,
+        stats: ServiceStats,
+        network_of: Callable[[str], str] = lambda _sensor_id: DEFAULT_NETWORK,
+    ) -> None:
         self.index = index
         self.stats = stats
+        self._network_of = network_of
+        self._misrouted: set[tuple[str, str]] = set()
         self._traffic: dict[str, TrafficSample] = {}
         self._presence: list[Detection] = []
         self._reports: dict[str, NodeReport] = {}
@@ -46,9 +58,14 @@ class LightingInbox:
         """Hand every detection to ``handler`` as it arrives (the presence fast path)."""
         self._on_detection = handler
 
-    def reindex(self, index: LightingIndex) -> None:
+    def reindex(
+        self,
+        index: LightingIndex,
+        network_of: Callable[[str], str] = lambda _sensor_id: DEFAULT_NETWORK,
+    ) -> None:
         """Keep only what belongs to the luminaires and segments of a changed site."""
         self.index = index
+        self._network_of = network_of
         self._traffic = {k: v for k, v in self._traffic.items() if k in index.segments}
         self._reports = {k: v for k, v in self._reports.items() if k in index.luminaires}
         self._online = {k: v for k, v in self._online.items() if k in index.luminaires}
@@ -75,6 +92,10 @@ class LightingInbox:
         if sensor is None:
             self.stats.unknown_sensors += 1
             return
+        own = self._network_of(sensor.sensor_id)
+        if uplink.network != own:
+            self._misrouted_uplink(sensor.sensor_id, own, uplink.network)
+            return
         sample = traffic_sample(self.index, sensor, uplink)
         if sample is not None:
             self._traffic[sample.segment_id] = sample.sample
@@ -86,6 +107,15 @@ class LightingInbox:
             self._presence.append(detection)
             if self._on_detection is not None:
                 await self._on_detection(detection)
+
+    def _misrouted_uplink(self, sensor_id: str, own: str, came: str) -> None:
+        """A sensor's data comes through its own network server only (another one's topic
+        may carry a spoofed or stale device): counted, said once per sensor and network."""
+        self.stats.wrong_network += 1
+        if (sensor_id, came) not in self._misrouted and len(self._misrouted) < 10_000:
+            self._misrouted.add((sensor_id, came))
+            log.warning("sensor %s: uplink through %s ignored, the site file names %s",
+                        sensor_id, came, own)  # fmt: skip
 
     async def state(self, node_id: str, state: LightState) -> None:
         if not self.running or node_id not in self.index.luminaires:

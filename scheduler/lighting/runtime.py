@@ -5,7 +5,9 @@
 
 * **inputs** — the bus handlers of :class:`~scheduler.lighting.inbox.LightingInbox` keep the
   newest traffic sample per segment, the presence detections, the newest node report and the
-  availability of every node; each cycle takes them into its snapshot;
+  availability of every node; each cycle takes them into its snapshot. Sensor uplinks come
+  from every LoRaWAN network server the site's sensors name (ChirpStack, The Things Stack:
+  ``network`` of each sensor in the site file), each sensor's only from its own;
 * **decide** — :class:`~scheduler.lighting.decider.LightingDecider` is one of the cycle's
   deciders (run off the event loop); its commands go through the cycle's one writer, which
   journals them, so a restarted service re-applies the lighting commands in force like the
@@ -83,7 +85,7 @@ class LightingRuntime:
         self.alarms = AlarmBook(on_alarm)
         self.state = LightingState(site)
         self.decider = LightingDecider(self.state, self.config)
-        self.inbox = LightingInbox(site.index, self.stats)
+        self.inbox = LightingInbox(site.index, self.stats, site.network_of)
         self.inbox.on_detection(self.detect)
         self.monitor = LightingMonitor(self.alarms, self.config.thresholds, clock.now())
         self.targets = LuminaireTargets(self.controller, site.index)
@@ -91,6 +93,7 @@ class LightingRuntime:
         self._run_cycle: RunCycle | None = None
         self._scheduler: ClockedScheduler | None = None
         self._subscribed = False
+        self._networks: set[str] = set()
         self._stored: dict[str, float] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -108,13 +111,7 @@ class LightingRuntime:
             self._subscribed = True
             await self.controller.watch_states(self.inbox.state)
             await self.controller.watch_availability(self.inbox.availability)
-            if self.config.watch_uplinks:
-                await subscribe_uplinks(
-                    self.bus,
-                    self.inbox.uplink,
-                    network=self.config.network,
-                    topic_filter=self.config.uplink_filter,
-                )
+        await self._listen_to_networks()
         await self.push_schedules()
         push = self.config.push_at
         trigger = daily_trigger(self.config.timezone, push.hour, push.minute)
@@ -122,6 +119,21 @@ class LightingRuntime:
             guarded(JOB_PUSH, self.push_schedules, scheduler, on_job_error), trigger, JOB_PUSH
         )
         self._scheduler = scheduler
+
+    async def _listen_to_networks(self) -> None:
+        """Subscribe the uplinks of every network server the site's sensors use (the bus
+        cannot unsubscribe: a network no sensor uses any more stays subscribed, and its
+        uplinks find no sensor of its own)."""
+        if not self.config.watch_uplinks:
+            return
+        for network in sorted(self.state.site.networks - self._networks):
+            self._networks.add(network)
+            await subscribe_uplinks(
+                self.bus,
+                self.inbox.uplink,
+                network=network,
+                topic_filter=self.config.uplink_filters.get(network),
+            )
 
     def stop(self) -> None:
         self.inbox.running = False
@@ -237,7 +249,8 @@ class LightingRuntime:
         state.boosts = {k: v for k, v in state.boosts.items() if k in site.index.luminaires}
         state.site = site
         self.decider.reset()
-        self.inbox.reindex(site.index)
+        self.inbox.reindex(site.index, site.network_of)
+        await self._listen_to_networks()
         self.monitor.reindex()
         self.targets.index = site.index
         for lid in sorted(removed):

@@ -77,6 +77,19 @@ def test_site_section_builds_the_core_values() -> None:
     assert resolve_segment_night(seg, site.programs, date(2026, 12, 30)).rule == "Ferien"
 
 
+def test_each_sensor_names_its_network_server() -> None:
+    """ChirpStack unless the sensor says ``network: tts``; the service listens to both."""
+    text = SITE + "  - {id: radar-2, segment: seg-0, street: Hauptstraße, pole: 1, network: tts}\n"
+    site = LightingConfig.model_validate(yaml.safe_load(text)).site
+    assert (site.network_of("radar-1"), site.network_of("radar-2")) == ("chirpstack", "tts")
+    assert site.networks == {"chirpstack", "tts"}
+    only_chirpstack = LightingConfig.model_validate(yaml.safe_load(SITE)).site
+    assert only_chirpstack.networks == {"chirpstack"}
+    no_sensors = yaml.safe_load(SITE)
+    del no_sensors["sensors"]
+    assert LightingConfig.model_validate(no_sensors).site.networks == frozenset()
+
+
 @pytest.mark.parametrize(
     ("old", "new", "field", "line", "reason"),
     [
@@ -113,6 +126,13 @@ def test_site_section_builds_the_core_values() -> None:
             "<root>",
             1,
             "sensor 'radar-1'.street_id",
+        ),
+        (
+            "street: Hauptstraße, pole: 2}\n",
+            "street: Hauptstraße, pole: 2, network: ttn}\n",
+            "sensors.0.network",
+            39,
+            "'chirpstack' or 'tts'",
         ),
     ],
 )

@@ -130,6 +130,10 @@ async def test_the_default_town_runs_and_its_site_validates_device_by_device(
         assert len(site.lighting.luminaires) == 100
         assert len(sim.light_ids) == 100
         assert len(sim.sensors) == 4
+        # each street's counter is listened to on the network server it publishes through
+        networks = {st.sensor_dev_eui: st.network for st in town.streets}
+        assert {s.id: s.network for s in site.lighting.sensors} == networks
+        assert site.lighting.site.networks == {"chirpstack", "tts"}
         assert len(sim.modbus.gateways) == 6 + 2
 
         async def read(name: str, driver: str) -> tuple[str, dict[str, float | None]]:

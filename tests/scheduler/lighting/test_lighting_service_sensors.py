@@ -96,7 +96,7 @@ async def test_traffic_lowers_the_class_and_a_silent_sensor_restores_it(
         sensors=[Sensor(ident.device_name, "s1", "st", 1)],
     )
     config = LightingServiceConfig(
-        prefix=prefix, uplink_filter=chirpstack_filter(ident.application_id)
+        prefix=prefix, uplink_filters={"chirpstack": chirpstack_filter(ident.application_id)}
     )
     async with (
         running_fleet(
@@ -142,7 +142,7 @@ async def test_a_presence_event_boosts_its_corridor_at_once(
         sensors=[Sensor(ident.device_name, "s1", "st", 5)],
     )
     config = LightingServiceConfig(
-        prefix=prefix, uplink_filter=chirpstack_filter(ident.application_id)
+        prefix=prefix, uplink_filters={"chirpstack": chirpstack_filter(ident.application_id)}
     )
     boosted: set[str] = set()
 
