@@ -122,9 +122,9 @@ class Lockout:
     def lock_for(self, failures: int) -> timedelta:
         """How long ``failures`` failures in a row lock the account (zero: not at all)."""
         beyond = failures - self.free_failures
-        if beyond < 0:
+        if beyond <= 0:
             return timedelta(0)
-        lock: timedelta = min(self.max_lock, self.first_lock * 2 ** min(beyond, 32))
+        lock: timedelta = min(self.max_lock, self.first_lock * 2 ** min(beyond - 1, 32))
         return lock
 
 

@@ -38,6 +38,7 @@ async def audit_page(
         "audit.html",
         who,
         report=report,
+        key_id=state.audit_key.key_id,
         records=records,
         older=first_after + 1 if first_after > 0 else None,
     )

@@ -177,6 +177,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "chain_ok": {"de": "intakt", "en": "intact"},
     "chain_broken": {"de": "GEBROCHEN", "en": "BROKEN"},
     "records_checked": {"de": "geprüfte Einträge", "en": "records checked"},
+    "records_unkeyed": {
+        "de": "davon vor dem Audit-Schlüssel geschrieben (versiegelt)",
+        "en": "of them written before the audit key (sealed)",
+    },
+    "audit_key_id": {"de": "Schlüssel", "en": "key"},
     "time_utc": {"de": "Zeit (UTC)", "en": "Time (UTC)"},
     "actor": {"de": "Wer", "en": "Actor"},
     "role": {"de": "Rolle", "en": "Role"},

@@ -242,6 +242,7 @@ async def test_the_auditor_sees_the_log_and_a_broken_chain(
     page = (await clients["aldo"].get("/audit")).text
     assert "intakt" in page
     assert "command.override" in page
+    assert f"<code>{AUDIT.key_id}</code>" in page  # which key the chain was checked with
     async with web_store.engine.begin() as conn:  # an admin switching the triggers off
         await conn.execute(text("DROP TRIGGER audit_log_no_update"))
         await conn.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE id = 1"))
