@@ -10,8 +10,14 @@ from fastapi import FastAPI
 
 
 async def serve_web(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` with uvicorn in this event loop until cancelled (or uvicorn exits)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    """Serve ``app`` with uvicorn in this event loop until cancelled (or uvicorn exits).
+
+    uvicorn's own ``X-Forwarded-*`` handling is off (by default it believes them from
+    127.0.0.1): the app believes them only from ``WALDSTADT_TRUSTED_PROXIES``
+    (:class:`api.middleware.TrustedProxies`)."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name=f"web {host}:{port}")
     try:
