@@ -45,10 +45,10 @@ from scheduler.broker_connection import bus_config
 from scheduler.controller import Controller, site_controller
 from scheduler.cycle import CycleReport
 from scheduler.devices import SiteDevices
-from scheduler.health import Check, Readiness, broker_check, database_check
+from scheduler.health import Check, Readiness, broker_check, database_check, journal_check
 from scheduler.ingest import TelemetryIngest
 from scheduler.jobs import ClockedScheduler
-from scheduler.journal import BackgroundJournal, StoreJournal
+from scheduler.journal_background import BackgroundJournal, service_journal
 from scheduler.lighting.alarms import stored_alarms
 from scheduler.lighting.config import LightingServiceConfig
 from scheduler.lighting.runtime import LightingRuntime
@@ -149,15 +149,15 @@ class Service:
         )
 
     async def readiness(self) -> Readiness:
-        """Broker connected, database reachable (a real query), last cycle recent."""
+        """Broker connected, database reachable (a real query), last cycle recent, the
+        command journal recording (else its buffer grows: why, and how deep)."""
         cycle = (
             self._controller.check()
             if self._controller is not None
             else Check("cycle", False, "not started")
         )
-        return Readiness(
-            (broker_check(self._bus), await database_check(self._store, DB_PROBE_TIMEOUT_S), cycle)
-        )
+        db = await database_check(self._store, DB_PROBE_TIMEOUT_S)
+        return Readiness((broker_check(self._bus), db, cycle, journal_check(self.journal)))
 
     # -- the parts ------------------------------------------------------------------------------
 
@@ -245,8 +245,9 @@ class Service:
             SiteDevices(self._site.devices, self._clock)
         )
         self.journal = await stack.enter_async_context(
-            BackgroundJournal(StoreJournal(store, self._clock.now))
+            service_journal(store, self._clock.now, self._metrics.registry)
         )
+        await self.journal.replay()  # what a killed process buffered, before reapply_live
         lighting = await self._make_lighting()
         targets = Targets(self._devices.writable, lighting.targets if lighting else None)
         self._writer = CommandWriter(

@@ -14,6 +14,7 @@ from typing import Literal
 from kernel.errors import WaldstadtError
 from protocols.mqtt.bus import Bus
 from protocols.mqtt.config import HealthState
+from scheduler.journal_background import BackgroundJournal
 from store import Store
 
 
@@ -69,4 +70,13 @@ async def database_check(store: Store | None, timeout_s: float) -> Check:
     return Check("database", True, "reachable")
 
 
-__all__ = ["Check", "Readiness", "broker_check", "database_check"]
+def journal_check(journal: BackgroundJournal | None) -> Check:
+    """The command journal records: degraded while the database does not take its batches
+    (they wait in the persisted buffer), with the reason and the buffer's depth."""
+    if journal is None:
+        return Check("journal", False, "not started")
+    health = journal.health()
+    return Check("journal", health.ok, health.detail)
+
+
+__all__ = ["Check", "Readiness", "broker_check", "database_check", "journal_check"]

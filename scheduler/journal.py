@@ -5,24 +5,22 @@ command id), device setpoints and lighting levels alike, so that after a restart
 :func:`scheduler.recovery.reapply_live` can apply the commands in force once more under their
 ids (fault F3). :func:`to_row` / :func:`from_row` are the one mapping between a
 :class:`~kernel.commands.Command` and a stored row; the web API's overrides use it too.
+:class:`StoreJournal` records a batch in one transaction; the service records through
+:class:`~scheduler.journal_background.BackgroundJournal`, which keeps the batches the
+database cannot take yet in a bounded, persisted buffer (:mod:`scheduler.journal_buffer`)
+and never drops one below its bound.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kernel.commands import Command, CommandKind, CommandResult, CommandStatus
-from scheduler.writer import CommandJournal
 from store import Store
 from store.commands import Command as StoredCommandRow
 from store.commands import CommandOutcome
-
-log = logging.getLogger(__name__)
 
 #: What the writer's result means for the stored command. Duplicates and commands that had
 #: expired before they were written were never applied: nothing to journal.
@@ -86,60 +84,9 @@ class StoreJournal:
 
     async def record(self, results: Sequence[CommandResult]) -> None:
         now = self._now()
-        entries = outcomes(results, now)
+        await self.record_outcomes(outcomes(results, now), now)
+
+    async def record_outcomes(self, entries: Sequence[CommandOutcome], now: datetime) -> None:
+        """Record ``entries`` with ``now`` as their status time, in one transaction."""
         if entries:
             await self._store.commands.record_many(entries, now=now)
-
-
-class BackgroundJournal:
-    """A journal off the cycle's path: :meth:`record` queues the batch and returns at once;
-    one task records the batches in order. Leaving the context records what is still queued,
-    so a service that stops leaves nothing it applied unrecorded.
-
-    Why: a quarter-hour's new setpoints (a hundred, say) are a transaction's work; in the
-    cycle that delays every write behind it. Batches that queue up while one is recorded are
-    recorded together, in order, in the next transaction. A process killed before its batch
-    is recorded loses only the journal entry, not the command: the decider re-issues it
-    under the same id after the restart, and the new process applies it then.
-    """
-
-    def __init__(self, journal: CommandJournal) -> None:
-        self._journal = journal
-        self._queue: asyncio.Queue[Sequence[CommandResult]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> BackgroundJournal:
-        self._task = asyncio.create_task(self._run(), name="command journal")
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.flush()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def record(self, results: Sequence[CommandResult]) -> None:
-        if self._task is None:
-            raise RuntimeError("BackgroundJournal used outside 'async with'")
-        self._queue.put_nowait(list(results))
-
-    async def flush(self) -> None:
-        """Wait until every queued batch is recorded."""
-        await self._queue.join()
-
-    async def _run(self) -> None:
-        while True:
-            batch = list(await self._queue.get())
-            taken = 1
-            while not self._queue.empty():  # what queued meanwhile goes into the same record
-                batch.extend(self._queue.get_nowait())
-                taken += 1
-            try:
-                await self._journal.record(batch)
-            except Exception:
-                log.exception("journal of %d command result(s) failed", len(batch))
-            finally:
-                for _ in range(taken):
-                    self._queue.task_done()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -65,6 +66,23 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def database_file(url: str | URL) -> Path | None:
+    """The file a SQLite database lives in (``None``: in memory, or a server database)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return None if database.startswith("file::memory:") else Path(database)
+
+
+def server_name(url: str | URL) -> str | None:
+    """``host-port-database`` of a server database, for file names (``None``: SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return None
+    return f"{parsed.host or 'localhost'}-{parsed.port or 5432}-{parsed.database or ''}"
 
 
 def describe(engine: AsyncEngine) -> str:

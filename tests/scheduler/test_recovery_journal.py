@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from kernel.clock import ManualClock
 from kernel.commands import Command, CommandKind, CommandResult, CommandStatus
-from scheduler.journal import BackgroundJournal, StoreJournal, outcomes
+from scheduler.journal import StoreJournal, outcomes
+from scheduler.journal_background import BackgroundJournal
 from store import Store
+from store.commands import CommandOutcome
 
 T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 
@@ -28,9 +30,9 @@ class CountingJournal:
         self.inner = inner
         self.sizes: list[int] = []
 
-    async def record(self, results: Sequence[CommandResult]) -> None:
-        self.sizes.append(len(results))
-        await self.inner.record(results)
+    async def record_outcomes(self, entries: Sequence[CommandOutcome], now: datetime) -> None:
+        self.sizes.append(len(entries))
+        await self.inner.record_outcomes(entries, now)
 
 
 def test_only_applied_and_failed_commands_have_journal_entries() -> None:
@@ -71,7 +73,7 @@ async def test_batches_queued_behind_a_record_go_into_one(store_url: str) -> Non
     clock = ManualClock(T0)
     async with Store(store_url) as store:
         counting = CountingJournal(StoreJournal(store, clock.now))
-        async with BackgroundJournal(counting) as background:
+        async with BackgroundJournal(counting, clock.now) as background:
             # five cycles' batches arrive before the journal task gets to run
             await background.record([CommandResult(limit("x"), CommandStatus.APPLIED)])
             for i in range(3):

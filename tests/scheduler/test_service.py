@@ -140,7 +140,7 @@ async def test_service_cycles_stores_readings_and_is_ready(
         assert stored >= 2 * len(report.snapshot.readings["school-pv"])
         ready = await service.readiness()
         assert ready.status == "ok", ready.reasons
-        assert {c.name for c in ready.checks} == {"broker", "database", "cycle"}
+        assert {c.name for c in ready.checks} == {"broker", "database", "cycle", "journal"}
         text = service.metrics.render().decode()
         assert 'waldstadt_device_available{device="h1-pv"} 1.0' in text
         assert "waldstadt_cycle_seconds_count" in text
