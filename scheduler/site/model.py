@@ -15,6 +15,7 @@ from kernel.config import Path_
 from lighting.config import LightingConfig
 from protocols.modbus.factory import SUNSPEC
 from protocols.modbus.template import load_template
+from protocols.sunspec.mapping import meter_part_of
 from scheduler.site.assets import DeviceConfig, MemberConfig, SiteInfo
 from scheduler.site.broker import BrokerConfig
 from scheduler.site.community import (
@@ -85,6 +86,13 @@ def _check_exchanges(index: int, device: DeviceConfig) -> None:
         previous = ex.at_utc
 
 
+def _meter_part(name: str, devices: dict[str, DeviceConfig]) -> bool:
+    """``<device>:meter`` (``:meter2`` …) names the meter on a SunSpec inverter's unit id
+    (:func:`protocols.sunspec.mapping.meter_part_id`): a member's grid meter may be one."""
+    part = meter_part_of(name)
+    return part is not None and part[0] in devices and devices[part[0]].driver == SUNSPEC
+
+
 class Site(_Model):
     """The whole site file. Validating it also checks every cross reference (a
     :class:`SiteReferenceError` naming the key path); load it with :func:`load_site` so that
@@ -129,14 +137,14 @@ class Site(_Model):
         for i, member in enumerate(self.members):
             for sub, name in member.device_roles():
                 path: Path_ = ("members", i, *sub)
-                if name not in devices:
+                if name not in devices and not (sub == ("meter",) and _meter_part(name, devices)):
                     raise SiteReferenceError(path, f"unknown device {name!r}")
                 if name in used:
                     raise SiteReferenceError(
                         path, f"device {name!r} is already used as {_dotted(used[name])}"
                     )
                 used[name] = path
-            driver = devices[member.meter].driver
+            driver = devices[member.meter].driver if member.meter in devices else SUNSPEC
             if not _reads_grid_energy(driver):
                 raise SiteReferenceError(
                     ("members", i, "meter"),

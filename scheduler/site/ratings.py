@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from protocols.modbus.codec import SIZE
 from protocols.modbus.factory import SUNSPEC
 from protocols.modbus.template import load_template
+from protocols.sunspec.mapping import meter_part_of
 from scheduler.site.assets import DeviceConfig, MemberConfig
 from scheduler.site.model import Site
 from scheduler.site.plausibility import COUNTER_CHANNELS, driver_channels
@@ -101,9 +102,18 @@ def _facts(device: DeviceConfig, rating_w: float | None) -> DeviceFacts:
 
 
 def device_facts(site: Site) -> dict[str, DeviceFacts]:
-    """Every device of the site by name."""
+    """Every device of the site by name, and every meter on a SunSpec inverter's unit id
+    that a member names (``<device>:meter``: a SunSpec device's channels, the device's
+    recorded exchanges)."""
     ratings = _ratings(site)
-    return {d.name: _facts(d, ratings.get(d.name)) for d in site.devices}
+    facts = {d.name: _facts(d, ratings.get(d.name)) for d in site.devices}
+    devices = {d.name: d for d in site.devices}
+    for m in site.members:
+        part = meter_part_of(m.meter)
+        if part is not None and part[0] in devices:
+            as_meter = devices[part[0]].model_copy(update={"name": m.meter})
+            facts[m.meter] = _facts(as_meter, ratings.get(m.meter))
+    return facts
 
 
 __all__ = [
