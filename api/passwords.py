@@ -10,18 +10,24 @@ the only factor; raise the constant when the accounts are exposed beyond the uti
 No composition rules (NIST and ASVS both advise against them).
 
 **Hashing** (:class:`HashPool`): argon2id takes ~0.15–0.3 s of CPU per hash or check. Each
-runs in a worker thread (argon2-cffi releases the GIL), at most ``concurrency`` at once, so
-a login storm queues instead of stalling the event loop that also runs the controller's
-cycle; beyond ``max_waiting`` queued calls, or after ``max_wait_s``, the pool refuses with
-:class:`PoolBusy` (the API answers 429 with Retry-After).
+runs in a worker thread of the pool's own (argon2-cffi releases the GIL), at most
+``concurrency`` at once, so a login storm queues instead of stalling the event loop that also
+runs the controller's cycle; beyond ``max_waiting`` queued calls, or after ``max_wait_s``, the
+pool refuses with :class:`PoolBusy` (the API answers 429 with Retry-After). On Linux the
+workers run at the lowest CPU priority (nice 19, per thread): when the cores are busy, the
+event loop and the devices' I/O come first and a login waits a little longer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import functools
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
 from typing import ParamSpec, TypeVar
@@ -72,6 +78,12 @@ class PoolBusy(TransientError):
         super().__init__(f"password hashing is busy; retry after {retry_after_s} s")
 
 
+def _lowest_priority() -> None:
+    """Make the calling worker thread the last to get a core (Linux: nice is per thread)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 def default_concurrency() -> int:
     """One core's worth less than the machine: the event loop keeps a core of its own."""
     return max(1, (os.cpu_count() or 2) - 1)
@@ -93,6 +105,7 @@ class HashPool:
         self.max_wait_s = max_wait_s
         self._slots = asyncio.Semaphore(self.concurrency)
         self._waiting = 0
+        self._executor: ThreadPoolExecutor | None = None
         self.refused = 0
 
     async def verify(self, password_hash: str, password: str) -> bool:
@@ -124,8 +137,13 @@ class HashPool:
             raise PoolBusy(max(1, round(self.max_wait_s))) from exc
         finally:
             self._waiting -= 1
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self.concurrency, thread_name_prefix="argon2", initializer=_lowest_priority
+            )
+        loop = asyncio.get_running_loop()
         # the slot is free when the thread is done, even if the caller went away before
-        work = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+        work = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
         work.add_done_callback(lambda _: self._slots.release())
         return await asyncio.shield(work)
 

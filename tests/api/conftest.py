@@ -8,6 +8,9 @@ production default takes ~130 ms per hash); the code path is the same.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 
@@ -145,3 +149,30 @@ async def login(client: httpx.AsyncClient, username: str, password: str = PASSWO
     assert r.status_code == 200, r.text
     token: str = r.json()["access_token"]
     return token
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: FastAPI) -> AsyncIterator[int]:
+    """``app`` on a real uvicorn (the one ``waldstadt run`` uses) on a free port."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                       proxy_headers=False)
+    )  # fmt: skip
+    task = asyncio.create_task(server.serve(), name="test uvicorn")
+    try:
+        for _ in range(1000):  # uvicorn says when it listens by a flag only
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        await task

@@ -8,17 +8,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from starlette.types import Message
 
 from api.app import BODY_LIMITS
-from tests.api.conftest import bearer
+from tests.api.conftest import bearer, serve_app
 
 pytestmark = pytest.mark.usefixtures("accounts")
 
@@ -123,36 +120,9 @@ async def test_a_body_within_the_limit_still_reaches_the_route(
     assert r.status_code not in (413, 401)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[int]:
-    """``app`` on a real uvicorn (the one ``waldstadt run`` uses) on a free port."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                       proxy_headers=False)
-    )  # fmt: skip
-    task = asyncio.create_task(server.serve(), name="test uvicorn")
-    try:
-        for _ in range(1000):  # uvicorn says when it listens by a flag only
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        yield port
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def test_a_real_server_answers_413_before_the_body_is_sent(app: FastAPI) -> None:
     """Over TCP: the headers of a 200 MB upload, then nothing; the 413 comes back at once."""
-    async with served(app) as port:
+    async with serve_app(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         head = (
             f"POST {OVERRIDES} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -169,7 +139,7 @@ async def test_a_real_server_answers_413_before_the_body_is_sent(app: FastAPI) -
 async def test_a_real_server_stops_a_chunked_upload_at_the_limit(app: FastAPI) -> None:
     """Over TCP, chunked: the server answers 413 and closes; it was sent a little more than
     the limit (socket buffers), not 200 MB."""
-    async with served(app) as port:
+    async with serve_app(app) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
             f"POST {OVERRIDES} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
