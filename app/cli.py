@@ -28,21 +28,27 @@ def main() -> None:
 @app.command()
 def ingest(
     prefix: Annotated[str, typer.Option(help="telemetry topic prefix")] = "waldstadt",
+    site: Annotated[
+        str | None, typer.Option(help="site file: check devices, channels and ratings")
+    ] = None,
 ) -> None:
     """Store device telemetry from the broker (WALDSTADT_BROKER_URL) in the database
-    (WALDSTADT_DATABASE_URL), acknowledging each message after its commit."""
+    (WALDSTADT_DATABASE_URL), acknowledging each message after its commit; implausible
+    readings are quarantined."""
     from kernel.errors import ConfigError
     from scheduler.ingest import run_ingest
     from scheduler.observability import configure_logging
     from scheduler.settings import load_settings
+    from scheduler.site import load_site
 
     try:
         settings = load_settings()
+        world = load_site(site) if site is not None else None
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc
     configure_logging(settings.log_level)
     try:
-        asyncio.run(run_ingest(settings, prefix=prefix))
+        asyncio.run(run_ingest(settings, prefix=prefix, site=world))
     except KeyboardInterrupt:
         typer.echo("stopped")
 

@@ -54,6 +54,7 @@ from scheduler.lighting.config import LightingServiceConfig
 from scheduler.lighting.runtime import LightingRuntime
 from scheduler.live import LiveView
 from scheduler.observability import Metrics
+from scheduler.plausibility import ReadingGate
 from scheduler.recovery import reapply_live
 from scheduler.service_jobs import SiteJobs, reading_recorder
 from scheduler.settings import Settings
@@ -112,6 +113,8 @@ class Service:
         self.scheduler = ClockedScheduler(clock)
         self._lighting: LightingRuntime | None = None
         self.ingest: TelemetryIngest | None = None
+        #: the plausibility checks of every reading before it is stored
+        self.gate: ReadingGate | None = None
         #: what the restart recovery re-applied at start
         self.reapplied: list[object] = []
         #: who paces a simulated clock (the demo's), for the live view
@@ -237,6 +240,7 @@ class Service:
 
     async def _start(self, stack: contextlib.AsyncExitStack) -> None:
         store = await self._open_store(stack)
+        self.gate = ReadingGate(store, self._clock, self._metrics, self._site)
         self._readings = await stack.enter_async_context(
             ReadingWriter(store.readings, now=self._clock.now)
         )
@@ -300,7 +304,8 @@ class Service:
         # Telemetry is routed before the connection: a persistent session hands over the QoS 1
         # messages queued while the service was down right after CONNACK, and a route added
         # later would miss them (the bus acknowledges what no route takes).
-        self.ingest = TelemetryIngest(bus, self.reading_writer)
+        self._metrics.count_rejections(bus.malformed)
+        self.ingest = TelemetryIngest(bus, self.reading_writer, gate=self.gate)
         await self.ingest.start()
         self._bus = await stack.enter_async_context(bus)
         stack.push_async_callback(self._drain_ingest)
@@ -346,7 +351,8 @@ class Service:
             lighting=lighting,
             device_names=[d.name for d in site.devices],
         )
-        controller.after.insert(0, reading_recorder(self.reading_writer, self._metrics, lighting))
+        recorder = reading_recorder(self.reading_writer, self._metrics, lighting, self.gate)
+        controller.after.insert(0, recorder)
         return controller
 
     async def _pace(self) -> None:

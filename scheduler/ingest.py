@@ -7,8 +7,11 @@ nothing: the broker redelivers what was never acknowledged, and the store ignore
 already has (unique on device, channel and time), so a redelivery is harmless.
 
 Malformed payloads are counted and logged by the bus with the topic and the field, and never
-stop the stream. A failed commit (database away) is retried with backoff; the message stays
-unacknowledged until its readings are stored.
+stop the stream. With a :class:`~scheduler.plausibility.ReadingGate` the readings are checked
+before they are queued: implausible ones are quarantined (kept apart, counted, alarmed once
+per device and reason) and the rest stored; a message whose readings were all quarantined is
+acknowledged once the quarantine is written. A failed commit (database away) is retried with
+backoff; the message stays unacknowledged until its readings are stored.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from protocols.mqtt.telemetry import (
     telemetry_filter,
 )
 from scheduler.broker_connection import bus_config
+from scheduler.observability import Metrics
+from scheduler.plausibility import SOURCE_TELEMETRY, ReadingGate
 from scheduler.settings import Settings
+from scheduler.site import Site
 from store import Store
 from store.readings import WriteResult
 from store.writer import ReadingWriter
@@ -66,12 +72,14 @@ class TelemetryIngest:
         bus: Bus,
         writer: ReadingWriter,
         *,
+        gate: ReadingGate | None = None,
         prefix: str = DEFAULT_PREFIX,
         max_in_flight: int = 20_000,
         retry_cap_s: float = 30.0,
     ) -> None:
         self._bus = bus
         self._writer = writer
+        self._gate = gate
         self._prefix = prefix
         self._slots = asyncio.Semaphore(max_in_flight)
         self._retry_cap_s = retry_cap_s
@@ -85,11 +93,19 @@ class TelemetryIngest:
         self._idle.set()
 
     async def start(self) -> None:
-        await subscribe_telemetry(self._bus, self._sink, prefix=self._prefix, ack="manual")
+        limits = None if self._gate is None else self._gate.limits
+        await subscribe_telemetry(
+            self._bus, self._sink, prefix=self._prefix, ack="manual", limits=limits
+        )
 
     async def _sink(self, readings: list[Reading], inbound: Inbound[TelemetryPayload]) -> None:
         self.messages += 1
         self._idle.clear()
+        if self._gate is not None:
+            readings = await self._gate.admit(readings, SOURCE_TELEMETRY)
+            if not readings:
+                self._done(inbound)
+                return
         await self._slots.acquire()
 
         def committed(outcome: WriteResult | Exception) -> None:
@@ -144,11 +160,15 @@ class TelemetryIngest:
             await self._idle.wait()
 
 
-async def run_ingest(settings: Settings, *, prefix: str = DEFAULT_PREFIX) -> None:
+async def run_ingest(
+    settings: Settings, *, prefix: str = DEFAULT_PREFIX, site: Site | None = None
+) -> None:
     """Run ingestion until cancelled: the ``waldstadt ingest`` command.
 
     The client id comes from the settings and must be stable: the broker keeps the persistent
-    session (and every unacknowledged message) under it while the process is away."""
+    session (and every unacknowledged message) under it while the process is away. Readings
+    pass the plausibility checks; without ``site`` only those that need no site file (the
+    time window, counters that fall), with a warning at start."""
     hp = settings.broker_host_port
     if hp is None:
         raise ConfigError("WALDSTADT_BROKER_URL", "ingest needs a broker", "environment")
@@ -159,7 +179,12 @@ async def run_ingest(settings: Settings, *, prefix: str = DEFAULT_PREFIX) -> Non
         ingest_writer(store, clock.now) as writer,
         Bus(config) as bus,
     ):
-        ingest = TelemetryIngest(bus, writer, prefix=prefix)
+        metrics = Metrics()
+        metrics.count_rejections(bus.malformed)
+        gate = ReadingGate(store, clock, metrics, site)
+        if site is None:
+            log.warning("no site file: devices, channels and ratings of telemetry not checked")
+        ingest = TelemetryIngest(bus, writer, gate=gate, prefix=prefix)
         await ingest.start()
         log.info("ingesting %s into %s", telemetry_filter(prefix), store.url.split("@")[-1])
         await asyncio.Event().wait()

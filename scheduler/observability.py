@@ -3,6 +3,11 @@
 One :class:`Metrics` object per process holds its own registry, so that tests and several
 services in one process do not collide. ``/metrics`` (in ``api/``) renders
 :meth:`Metrics.render`.
+
+Rejections: ``waldstadt_messages_rejected_total{source, reason}`` counts messages refused
+whole (malformed, too large, a LoRaWAN port without codec … — the bus's reasons,
+:meth:`Metrics.count_rejections`); ``waldstadt_readings_quarantined_total{source, reason}``
+counts readings that failed the plausibility checks (:mod:`scheduler.plausibility`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from protocols.mqtt.inbound import MalformedStats
 
 
 class Metrics:
@@ -35,6 +42,12 @@ class Metrics:
         self.messages_rejected = Counter(
             "waldstadt_messages_rejected_total",
             "Payloads rejected (malformed or invalid)",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.readings_quarantined = Counter(
+            "waldstadt_readings_quarantined_total",
+            "Readings refused by the plausibility checks: kept apart, never stored or billed",
             ["source", "reason"],
             registry=r,
         )
@@ -70,6 +83,14 @@ class Metrics:
             "Runs coalesced or skipped since start",
             ["job"],
             registry=r,
+        )
+
+    def count_rejections(self, malformed: MalformedStats, source: str = "mqtt") -> None:
+        """Count every message ``malformed`` (a bus's) records in
+        ``waldstadt_messages_rejected_total{source, reason}``."""
+        rejected = self.messages_rejected
+        malformed.listen(
+            lambda _filter, reason: rejected.labels(source=source, reason=reason).inc()
         )
 
     def set_plan_status(self, status: str, known: list[str]) -> None:

@@ -58,6 +58,7 @@ from scheduler.lighting.runtime import LightingRuntime
 from scheduler.metering_job import MeteringJob
 from scheduler.observability import Metrics
 from scheduler.overrides import Overrides, overridable
+from scheduler.plausibility import SOURCE_CYCLE, ReadingGate
 from scheduler.settlement_job import SettlementJob
 from scheduler.site import Site
 from store import MirrorUnavailable, ReadingWriter, Store
@@ -207,14 +208,21 @@ class SiteJobs:
 
 
 def reading_recorder(
-    readings: ReadingWriter, metrics: Metrics, lighting: LightingRuntime | None
+    readings: ReadingWriter,
+    metrics: Metrics,
+    lighting: LightingRuntime | None,
+    gate: ReadingGate | None = None,
 ) -> Callable[[CycleReport], Awaitable[None]]:
     """An after-cycle step: the cycle's readings (and the lighting's new node reports and
     traffic samples) queued for the store. The commit happens in the writer's batch; the
-    cycle does not wait for it (stopping the service drains the writer)."""
+    cycle does not wait for it (stopping the service drains the writer). With ``gate``, the
+    devices' readings pass the plausibility checks first (a meter whose counter fell or
+    jumped is quarantined, not stored); the lighting's come from its validated inbox."""
 
     async def record(report: CycleReport) -> None:
         batch: list[Reading] = report.snapshot.all_readings()
+        if gate is not None:
+            batch = await gate.admit(batch, SOURCE_CYCLE)
         if lighting is not None:
             batch += lighting.new_readings(report.snapshot.lighting)
         if not batch:

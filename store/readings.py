@@ -293,28 +293,37 @@ class ReadingRepository:
         return [_reading(row) for row in rows]
 
     async def latest(
-        self, device_id: str, channel: str, at_or_before: datetime | None = None
+        self,
+        device_id: str,
+        channel: str,
+        at_or_before: datetime | None = None,
+        *,
+        with_value: bool = False,
     ) -> Reading | None:
-        """The newest reading of one channel (at or before an instant, if given)."""
+        """The newest reading of one channel (at or before an instant, if given; with a
+        value, not *unavailable*, if asked)."""
         stmt = select(raw_readings).where(
             raw_readings.c.device_id == device_id, raw_readings.c.channel == channel
         )
         if at_or_before is not None:
             stmt = stmt.where(raw_readings.c.ts <= at_or_before)
+        if with_value:
+            stmt = stmt.where(raw_readings.c.value.is_not(None))
         stmt = stmt.order_by(raw_readings.c.ts.desc()).limit(1)
         async with read_tx(self._engine, f"read latest {device_id}/{channel}") as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else _reading(row)
 
     async def first_after(self, device_id: str, channel: str, after: datetime) -> Reading | None:
-        """The oldest reading of one channel with ``ts > after`` (the neighbour a late reading
-        is checked against)."""
+        """The oldest reading of one channel with a value and ``ts > after`` (the neighbour a
+        late reading is checked against)."""
         stmt = (
             select(raw_readings)
             .where(
                 raw_readings.c.device_id == device_id,
                 raw_readings.c.channel == channel,
                 raw_readings.c.ts > after,
+                raw_readings.c.value.is_not(None),
             )
             .order_by(raw_readings.c.ts)
             .limit(1)

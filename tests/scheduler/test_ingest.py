@@ -27,7 +27,9 @@ from scheduler.ingest import TelemetryIngest
 from store import Store
 from store.writer import ReadingWriter
 
-T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
+#: an hour ago: ``waldstadt ingest`` quarantines readings outside a window around its clock's
+#: now (``site.plausibility``), and it runs on the real clock
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -31,17 +31,18 @@ def make_site(
     key: dict[str, Any] | None = None,
     membership: dict[str, dict[str, Any]] | None = None,
     exchanges: dict[str, list[dict[str, Any]]] | None = None,
+    driver: str = "eastron_sdm630",
 ) -> Site:
-    """A site with one SDM630 grid meter per member and one community of all of them
-    (``membership``: joined/left/participation_pct per member id; ``exchanges``: the
-    recorded exchanges of a member's meter)."""
+    """A site with one grid meter (``driver``, an SDM630) per member and one community of
+    all of them (``membership``: joined/left/participation_pct per member id;
+    ``exchanges``: the recorded exchanges of a member's meter)."""
     return site_from_data(
         {
             "site": {"name": "Testquartier", "latitude": 51.37, "longitude": 7.70},
             "devices": [
                 {
                     "name": f"{m}-meter",
-                    "driver": "eastron_sdm630",
+                    "driver": driver,
                     "host": "127.0.0.1",
                     "unit_id": 1 + i,
                     "exchanges": (exchanges or {}).get(m, []),
