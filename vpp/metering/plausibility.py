@@ -77,6 +77,10 @@ class Step:
     exchange: MeterExchange | None = None
 
 
+def _at(exchange: MeterExchange) -> datetime:
+    return exchange.ts
+
+
 def _limit_wh(rules: CounterRules, dt_s: float) -> float | None:
     if rules.max_power_w is None:
         return None
@@ -88,9 +92,10 @@ def counter_step(
 ) -> Step:
     """Judge the register value ``value_wh`` at ``ts`` against ``prev_wh`` at ``prev_ts``
     (``prev_ts ≤ ts``); see the module doc."""
-    between = sorted((e for e in rules.exchanges if prev_ts <= e.ts < ts), key=lambda e: e.ts)
-    if between:
-        return _across_exchanges(prev_wh, ts, value_wh, between, rules, prev_ts)
+    if rules.exchanges:
+        between = sorted((e for e in rules.exchanges if prev_ts <= e.ts < ts), key=_at)
+        if between:
+            return _across_exchanges(prev_wh, ts, value_wh, between, rules, prev_ts)
     if value_wh >= prev_wh:
         energy = value_wh - prev_wh
         wrapped = False
