@@ -158,3 +158,55 @@ async def test_demo_users_refuse_an_account_of_another_role(store: Store) -> Non
     await ensure_demo_users(store, "h01", now=NOW, hasher=FAST_HASHER)
     with pytest.raises(ConfigError, match="h01"):
         await ensure_demo_users(store, "h02", now=NOW, hasher=FAST_HASHER)
+
+
+def test_passwd_enable_delete_end_the_sessions_and_are_audited(
+    invoke: Invoke, store_url: str
+) -> None:
+    """A token of olga's dies with ``passwd``; the new password works, the old one no longer;
+    ``disable`` then ``enable`` still leaves the old token dead; ``delete`` removes her."""
+    first = "first long passphrase"
+    assert invoke("users", "add", "olga", "--role", "operator", "--password-stdin",
+                  stdin=first + "\n")[0] == 0  # fmt: skip
+
+    async def token_and_me(password: str, token: str | None = None) -> tuple[int, str | None]:
+        async with Store(store_url) as store:
+            app = create_app(settings_for(store_url), store=store)
+            app.state.waldstadt.hasher = FAST_HASHER
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                if token is not None:
+                    me = await c.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+                    return me.status_code, token
+                r = await c.post(
+                    "/api/v1/auth/token", data={"username": "olga", "password": password}
+                )
+                return r.status_code, r.json().get("access_token")
+
+    code, token = asyncio.run(token_and_me(first))
+    assert code == 200
+    assert token is not None
+    assert asyncio.run(token_and_me(first, token))[0] == 200
+    code, out = invoke("users", "passwd", "olga", "--password-stdin", stdin="a 2nd long secret\n")
+    assert (code, out.strip()) == (0, "password of olga changed; its sessions are ended")
+    assert asyncio.run(token_and_me(first, token))[0] == 401
+    assert asyncio.run(token_and_me(first))[0] == 401
+    code, token = asyncio.run(token_and_me("a 2nd long secret"))
+    assert code == 200
+    assert invoke("users", "passwd", "olga", "--password-stdin", stdin="password123\n")[0] == 2
+    assert invoke("users", "passwd", "nobody", "--password-stdin", stdin="x\n")[0] == 2
+    # interactive: asked twice without echo; a mismatch is asked again
+    code, out = invoke("users", "passwd", "olga",
+                       stdin="third long secret\nthird long secreT\nthird long secret\n"
+                             "third long secret\n")  # fmt: skip
+    assert code == 0, out
+    assert "third long secret" not in out  # never echoed
+    assert invoke("users", "disable", "olga")[0] == 0
+    assert invoke("users", "enable", "olga")[0] == 0
+    assert asyncio.run(token_and_me("third long secret", token))[0] == 401
+    assert asyncio.run(token_and_me("third long secret"))[0] == 200
+    assert invoke("users", "delete", "olga") == (0, "deleted olga\n")
+    assert users_in(store_url) == []
+    assert [a[0] for a in audit_in(store_url)] == [
+        "user.add", "user.passwd", "user.passwd", "user.disable", "user.enable", "user.delete",
+    ]  # fmt: skip
