@@ -91,10 +91,18 @@ class AppState:
 
     @property
     def hash_pool(self) -> HashPool:
-        """Password hashing off the event loop, bounded (made with :attr:`hasher`)."""
+        """Password hashing off the event loop, bounded (made with :attr:`hasher` unless one
+        was set)."""
         if self._hash_pool is None or self._hash_pool.hasher is not self.hasher:
             self._hash_pool = HashPool(self.hasher)
         return self._hash_pool
+
+    @hash_pool.setter
+    def hash_pool(self, pool: HashPool) -> None:
+        """Use ``pool`` (and its hasher) for the logins from now on."""
+        self.hasher = pool.hasher
+        self._hash_pool = pool
+        self.authenticator = None
 
     @property
     def audit_key(self) -> AuditKey:

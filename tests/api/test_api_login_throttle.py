@@ -164,9 +164,7 @@ async def test_a_login_storm_beyond_the_hashing_pool_gets_429_not_a_stall(
     state = app.state.waldstadt
     state.login_limiter = RateLimiter(RateLimit(1000, 1000))
     slow = PasswordHasher(time_cost=2, memory_cost=32 * 1024, parallelism=1)  # ~50 ms a check
-    state.hasher = slow
-    state.authenticator = None
-    state._hash_pool = HashPool(slow, concurrency=1, max_waiting=4)
+    state.hash_pool = HashPool(slow, concurrency=1, max_waiting=4)
     results = await asyncio.gather(
         *(attempt(client, f"storm{i}", "not the password") for i in range(20))
     )
