@@ -58,6 +58,8 @@ SOURCE_CYCLE = "modbus"
 #: How many counters, and (device, reason) pairs, are remembered at most (device ids come
 #: from senders when there is no site).
 _MAX_KEYS = 100_000
+#: Unknown devices alarmed one by one; beyond, they are counted only (an attacker names them).
+MAX_UNKNOWN_ALARMS = 100
 _NO_RULES = CounterRules()
 
 
@@ -96,6 +98,7 @@ class ReadingGate:
         self.limits = TelemetryLimits(config.max_readings_per_message, config.max_message_bytes)
         self._levels: dict[tuple[str, str], _Level | None] = {}
         self._warned: set[tuple[str, str]] = set()
+        self._unknown = 0
         #: readings quarantined by this gate, per reason
         self.counts: Counter[str] = Counter()
 
@@ -203,13 +206,31 @@ class ReadingGate:
             log.warning("%d quarantined readings not kept: %s", len(refused), exc)
         for q in refused:
             key = (q.device_id, q.reason)
-            if key in self._warned or len(self._warned) > _MAX_KEYS:
+            if key in self._warned or not self._may_warn(q.reason):
                 continue
             self._warned.add(key)
+            if q.reason == Reason.UNKNOWN_DEVICE:
+                self._unknown += 1
             log.warning(
                 "reading of %s/%s quarantined (%s): %s", q.device_id, q.channel, q.reason, q.detail
             )
             await self._alarm(q, now)
+
+    def _may_warn(self, reason: str) -> bool:
+        """Device ids of unknown devices come from the senders: after
+        :data:`MAX_UNKNOWN_ALARMS` of them, the next are quarantined and counted, with one
+        warning for all of them and no alarm each."""
+        if reason != Reason.UNKNOWN_DEVICE or self._unknown < MAX_UNKNOWN_ALARMS:
+            return len(self._warned) < _MAX_KEYS
+        if self._unknown == MAX_UNKNOWN_ALARMS:
+            self._unknown += 1
+            log.warning(
+                "more than %d unknown devices sent telemetry: the next are quarantined and "
+                "counted (waldstadt_readings_quarantined_total), without a warning or an "
+                "alarm each",
+                MAX_UNKNOWN_ALARMS,
+            )
+        return False
 
     async def _alarm(self, q: QuarantinedReading, now: datetime) -> None:
         try:

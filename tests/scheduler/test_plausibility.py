@@ -12,7 +12,12 @@ import pytest
 from kernel.clock import ManualClock
 from kernel.readings import Reading
 from scheduler.observability import Metrics
-from scheduler.plausibility import SOURCE_CYCLE, SOURCE_TELEMETRY, ReadingGate
+from scheduler.plausibility import (
+    MAX_UNKNOWN_ALARMS,
+    SOURCE_CYCLE,
+    SOURCE_TELEMETRY,
+    ReadingGate,
+)
 from scheduler.site import Site
 from store import Store
 from tests.scheduler.test_metering_job import make_site
@@ -171,3 +176,19 @@ async def test_a_telemetry_device_of_the_broker_section_is_known_with_any_channe
     assert await gate.admit([r], SOURCE_TELEMETRY) == [r]
     ghost = Reading("weather-2", "temperature_c", 21.5, "°C", NOW)
     assert await gate.admit([ghost], SOURCE_TELEMETRY) == []
+
+
+async def test_a_flood_of_unknown_devices_is_counted_but_not_alarmed_one_by_one(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate, metrics = await gate_for(store)
+    flood = [wh(1.0, NOW, device=f"ghost-{k}") for k in range(MAX_UNKNOWN_ALARMS + 50)]
+    for r in flood:
+        assert await gate.admit([r], SOURCE_TELEMETRY) == []
+    assert quarantined(metrics, "mqtt", "unknown_device") == len(flood)
+    assert len(await store.alarms.active()) == MAX_UNKNOWN_ALARMS
+    summary = [r for r in caplog.records if "more than 100 unknown devices" in r.getMessage()]
+    assert len(summary) == 1
+    # a known device's fault is still alarmed after the flood
+    await gate.admit([wh(-1.0, NOW)], SOURCE_TELEMETRY)
+    assert len(await store.alarms.active()) == MAX_UNKNOWN_ALARMS + 1
