@@ -205,13 +205,12 @@ def _gateway_nodes(broker: BrokerConfig, lighting: LightingConfig | None) -> lis
 def _network_servers(
     broker: BrokerConfig, lighting: LightingConfig | None
 ) -> Sequence[NetworkServerConfig]:
-    """The listed network servers; when none are listed, the ChirpStack server the lighting
-    runtime listens to, if the lighting has LoRaWAN sensors."""
+    """The listed network servers; when none are listed, one per network the lighting's
+    LoRaWAN sensors use (``lighting.sensors[].network``), named after it."""
     if broker.network_servers is not None:
         return broker.network_servers
-    if lighting is not None and lighting.sensors:
-        return [NetworkServerConfig(username="chirpstack", network="chirpstack")]
-    return []
+    networks = sorted({s.network for s in lighting.sensors}) if lighting is not None else []
+    return [NetworkServerConfig(username=net, network=net) for net in networks]
 
 
 # -- Mosquitto's files ------------------------------------------------------------------------

@@ -60,14 +60,13 @@ def street_username(street: str) -> str:
 
 
 def demo_broker_config(town: TownConfig) -> dict[str, Any]:
-    """The site file's ``broker:`` section for the demo town."""
-    networks = sorted({st.network for st in town.streets if st.sensor_dev_eui})
+    """The site file's ``broker:`` section for the demo town: a gateway per street; the
+    network servers follow from the sensors' networks (named ``chirpstack``, ``tts``)."""
     return {
         "controller": DEFAULT_CONTROLLER,
         "gateways": [
             {"username": street_username(st.name), "segments": [st.name]} for st in town.streets
         ],
-        "network_servers": [{"username": net, "network": net} for net in networks],
     }
 
 

@@ -50,7 +50,7 @@ class GatewayConfig(_Model):
 
 class BrokerConfig(_Model):
     """``network_servers`` ``None`` (not given): one per LoRaWAN network the lighting's
-    sensors use, named after it (``chirpstack``); ``[]``: none."""
+    sensors use, named after it (``chirpstack``, ``tts``); ``[]``: none."""
 
     controller: Username = DEFAULT_CONTROLLER
     telemetry_devices: list[Username] = Field(default_factory=list)

@@ -124,7 +124,21 @@ def test_a_gateway_for_a_segment_covers_all_its_luminaires() -> None:
     assert [c.role for c in clients.values()].count("node") == 0
 
 
-def test_listed_network_servers_replace_the_derived_one() -> None:
+def test_each_network_the_sensors_use_gets_its_network_server() -> None:
+    sensors = [
+        {"id": "waldweg-radar", "segment": "waldweg", "street": "Waldweg", "pole": 1},
+        {"id": "70b3d57ed0000a01", "segment": "waldweg", "street": "Waldweg", "pole": 4,
+         "network": "tts"},
+    ]  # fmt: skip
+    clients = by_name(site_broker_clients(site_with(sensors=sensors)))
+    assert may(clients["chirpstack"], "write", "application/1/device/x/event/up")
+    assert may(clients["tts"], "write", "v3/app@ttn/devices/radar/up")
+    assert not may(clients["tts"], "write", "application/1/device/x/event/up")
+    no_sensors = by_name(site_broker_clients(site_with(sensors=[])))
+    assert not [c for c in no_sensors.values() if c.role == "network_server"]
+
+
+def test_listed_network_servers_replace_the_derived_ones() -> None:
     servers = [{"username": "tts-bridge", "network": "tts"}]
     clients = by_name(site_broker_clients(site_with({"network_servers": servers})))
     assert "chirpstack" not in clients
