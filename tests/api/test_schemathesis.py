@@ -82,6 +82,8 @@ class Target:
     app: Any
     schema: Any
     tokens: dict[Role, str] = field(default_factory=dict)
+    #: a session of each role's own for the logout (which ends the session it is called with)
+    spare_tokens: dict[Role, str] = field(default_factory=dict)
     seeded: dict[str, str] = field(default_factory=dict)
 
 
@@ -186,9 +188,11 @@ def make_target(url: str) -> Target:
     target = Target(app, schema, seeded=seeded_ids(lighting))
     with asgi.get_client(app) as client:  # type: ignore[arg-type]
         for role, (username, _) in USERS.items():
-            r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            target.tokens[role] = r.json()["access_token"]
+            for tokens in (target.tokens, target.spare_tokens):
+                form = {"username": username, "password": PASSWORD}
+                r = client.post("/api/v1/auth/token", data=form)
+                assert r.status_code == 200, r.text
+                tokens[role] = r.json()["access_token"]
     return target
 
 
@@ -322,17 +326,26 @@ class Fuzzer:
         return statuses
 
 
+LOGOUT = "POST /api/v1/auth/logout"
+
+
 def fuzz(target: Target) -> tuple[int, list[Finding]]:
     """Every operation × {anonymous, each role} × {positive, negative, seeded}: the number of
     requests sent and the findings. An operation that refused the caller every positive case
     (401/403; the role × route matrix tests those answers) is not fuzzed further for it."""
     fuzzer = Fuzzer()
-    callers: list[tuple[str, dict[str, str]]] = [("anonymous", {})]
-    callers += [(r.value, {"Authorization": f"Bearer {t}"}) for r, t in target.tokens.items()]
-    for caller, headers in callers:
+    callers: list[tuple[str, dict[str, str], dict[str, str]]] = [("anonymous", {}, {})]
+    callers += [
+        (r.value, {"Authorization": f"Bearer {t}"},
+         {"Authorization": f"Bearer {target.spare_tokens[r]}"})
+        for r, t in target.tokens.items()
+    ]  # fmt: skip
+    for caller, own, spare in callers:
         for result in target.schema.get_all_operations():
             op = result.ok()
             label = f"{op.method.upper()} {op.path}"
+            # the logout ends the session it is sent with: a spare one, not the fuzzer's own
+            headers = spare if label == LOGOUT else own
             for kind, strategy in strategies(op, target.seeded):
                 seen = fuzzer.run(strategy, caller, headers, label, kind)
                 if kind == "positive" and seen <= {401, 403}:
