@@ -240,7 +240,8 @@ class LocalAuthenticator:
         self, username: str, password: str, kind: TokenKind = TokenKind.API
     ) -> IssuedToken:
         now = self._clock.now()
-        await self._refuse_if_locked(await self._store.users.login_lock(username), now)
+        lock = await self._store.users.login_lock(username)
+        await self._refuse_if_locked(lock, now)
         user = await self._store.users.get(username)
         if len(password) > MAX_PASSWORD_LENGTH:
             matches = False  # not worth hashing a megabyte for
@@ -261,7 +262,8 @@ class LocalAuthenticator:
             raise AuthError("account disabled")
         if user.role not in Role.__members__.values():
             raise AuthError(f"role {user.role!r} cannot use the web API")
-        await self._store.users.clear_login_failures(username)
+        if lock is not None:
+            await self._store.users.clear_login_failures(username)
         if self._pool.needs_rehash(user.password_hash):
             await self._store.users.rehash_password(username, await self._pool.hash(password))
         session = await self._store.users.open_session(
