@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -175,7 +175,9 @@ async def test_broker_restart_loses_no_qos1_reading_and_the_service_is_ready_aga
 ) -> None:
     clock = SimClock(NOON, speed=30)
     n = 60
-    async with running_town(clock, db_url, restartable_broker, poll_s=30) as r:
+    # a meter that publishes over MQTT is named in the site file (else: unknown_device)
+    edit = telemetry_devices("mqtt-meter-1")
+    async with running_town(clock, db_url, restartable_broker, poll_s=30, edit=edit) as r:
         service = r.service
         await service.wait_for_cycle()
         assert (await service.readiness()).status == "ok"
@@ -223,6 +225,16 @@ async def test_broker_restart_loses_no_qos1_reading_and_the_service_is_ready_aga
         assert ready
 
 
+def telemetry_devices(*names: str) -> Callable[[dict[str, Any]], None]:
+    """A site edit: ``names`` publish telemetry over MQTT (the broker section knows them)."""
+
+    def edit(data: dict[str, Any]) -> None:
+        broker = data.setdefault("broker", {})
+        broker["telemetry_devices"] = [*broker.get("telemetry_devices", []), *names]
+
+    return edit
+
+
 async def _degraded(service: Service) -> list[str] | None:
     ready = await service.readiness()
     return list(ready.reasons) if ready.status == "degraded" else None
@@ -261,7 +273,8 @@ async def test_killed_while_curtailing_the_inverter_reverts_and_a_restart_duplic
     clock = SimClock(NOON - timedelta(minutes=1), speed=60)
     town = small_town()
     async with SimTown(town, clock, restartable_broker.host, restartable_broker.port) as sim:
-        site = site_for(town, sim, poll_s=20, revert_s=120)
+        edit = telemetry_devices("mqtt-meter-2")
+        site = site_for(town, sim, poll_s=20, revert_s=120, edit=edit)
         settings = settings_for(db_url, restartable_broker.host, restartable_broker.port)
         plant = sim.modbus.sim(PLANT)
         assert isinstance(plant, SunSpecInverterSim)
