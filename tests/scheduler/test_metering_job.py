@@ -10,12 +10,14 @@ import math
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from kernel.readings import Quality, Reading
 from scheduler.metering_job import EXPORT_CHANNEL, IMPORT_CHANNEL, MeteringJob
 from scheduler.site import Site, site_from_data
 from store import Store
+from store.intervals import Interval
 from vpp.metering.intervals import register_intervals
 from vpp.metering.registers import RegisterReading
 
@@ -322,3 +324,31 @@ async def test_a_negative_counter_reading_is_ignored_and_named(store: Store) -> 
     # logged once, not every quarter-hour
     await job.close_quarter_hours(end + timedelta(minutes=1))
     assert len(job.rejected[("h02", IMPORT_CHANNEL)]) == 1
+
+
+async def test_phantom_quarter_hours_of_a_database_from_before_are_restated(store: Store) -> None:
+    """A demo restarted on its database replayed the morning: a second counter, a few Wh
+    below the first, interleaved with it; the old metering billed each fall as a reset of the
+    whole register and recorded such quarter-hours as substitutes (L2). They are open (not L1),
+    so the next run meters them again, from the plausible readings, as a new version."""
+    site = make_site(["h01"])
+    end = T0 + 4 * QH
+    first = counter("h01-meter", IMPORT_CHANNEL, T0, end, household(600, 1))
+    replay = [
+        Reading(r.device_id, r.channel, (r.value or 0) - 3, r.unit, r.ts + timedelta(seconds=20))
+        for r in first
+    ]
+    exp = counter("h01-meter", EXPORT_CHANNEL, T0, end, pv_surplus(0))
+    await store.readings.write(first + replay + exp, now=end)
+    phantom = Interval(
+        h01 := "h01", IMPORT_CHANNEL, T0 + QH, Decimal(17_324_855), Quality.SUBSTITUTE
+    )
+    await store.intervals.record([phantom], now=end)
+    await MeteringJob(store, site).close_quarter_hours(end + timedelta(seconds=5))
+    got = await stored_intervals(store, h01, IMPORT_CHANNEL, T0, end)
+    assert got[T0 + QH][0] < 1_000  # 600 W for a quarter-hour, not 17,325 kWh
+    assert sum(e for e, _ in got.values()) == growth_wh(first, T0, end)
+    history = await store.intervals.for_member(
+        h01, T0 + QH, T0 + 2 * QH, IMPORT_CHANNEL, history=True
+    )
+    assert [h.version for h in history] == [1, 2]
