@@ -39,6 +39,7 @@ from scheduler.plausibility import SOURCE_TELEMETRY, ReadingGate
 from scheduler.settings import Settings
 from scheduler.site import Site
 from store import Store
+from store.errors import StoreUnavailable
 from store.readings import WriteResult
 from store.writer import ReadingWriter
 
@@ -102,7 +103,7 @@ class TelemetryIngest:
         self.messages += 1
         self._idle.clear()
         if self._gate is not None:
-            readings = await self._gate.admit(readings, SOURCE_TELEMETRY)
+            readings = await self._admit(self._gate, readings, inbound)
             if not readings:
                 self._done(inbound)
                 return
@@ -112,6 +113,22 @@ class TelemetryIngest:
             self._committed(outcome, readings, inbound)
 
         await self._writer.submit_callback(readings, committed)
+
+    async def _admit(
+        self, gate: ReadingGate, readings: list[Reading], inbound: Inbound[TelemetryPayload]
+    ) -> list[Reading]:
+        """The plausible readings; while the database cannot be read the message is held
+        (unacknowledged, the bus waits: back-pressure) and the check tried again."""
+        delay = 0.5
+        while True:
+            try:
+                return await gate.admit(readings, SOURCE_TELEMETRY)
+            except StoreUnavailable as exc:
+                level = logging.WARNING if delay == 0.5 else logging.DEBUG
+                log.log(level, "checking %s needs the database (%s); retrying", inbound.topic, exc)
+                self.retries += 1
+                await asyncio.sleep(self._rng.uniform(delay / 2, delay))
+                delay = min(self._retry_cap_s, delay * 2)
 
     def _committed(
         self,

@@ -45,7 +45,7 @@ from scheduler.site import Site
 from scheduler.site.plausibility import COUNTER_CHANNELS, POWER_CHANNELS, PlausibilityConfig
 from scheduler.site.ratings import DeviceFacts, device_facts
 from store import Store
-from store.errors import StoreError
+from store.errors import StoreError, StoreUnavailable
 from store.quarantine import QuarantinedReading
 from vpp.metering.plausibility import RATING_MARGIN, CounterRules, counter_step
 
@@ -103,7 +103,11 @@ class ReadingGate:
         self.counts: Counter[str] = Counter()
 
     async def admit(self, readings: Sequence[Reading], source: str) -> list[Reading]:
-        """The readings that may be stored; the others are quarantined (see module doc)."""
+        """The readings that may be stored; the others are quarantined (see module doc).
+
+        Raises :class:`~store.errors.StoreUnavailable` when a counter's history cannot be
+        read: the caller keeps the readings and tries again (nothing is admitted unchecked).
+        A quarantine or an alarm that cannot be written is logged; the count stands."""
         now = self._clock.now()
         lo, hi = now - self._max_age, now + self._max_ahead
         known = self._site is not None and source == SOURCE_TELEMETRY
@@ -202,7 +206,7 @@ class ReadingGate:
             self.counts[q.reason] += 1
         try:
             await self._store.quarantine.add(refused)
-        except StoreError as exc:
+        except (StoreError, StoreUnavailable) as exc:
             log.warning("%d quarantined readings not kept: %s", len(refused), exc)
         for q in refused:
             key = (q.device_id, q.reason)
@@ -243,7 +247,7 @@ class ReadingGate:
                 now=now,
                 details={"device": q.device_id, "channel": q.channel, "reason": q.reason},
             )
-        except StoreError as exc:
+        except (StoreError, StoreUnavailable) as exc:
             log.warning("alarm for %s (%s) not raised: %s", q.device_id, q.reason, exc)
 
 

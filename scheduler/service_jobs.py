@@ -62,6 +62,7 @@ from scheduler.plausibility import SOURCE_CYCLE, ReadingGate
 from scheduler.settlement_job import SettlementJob
 from scheduler.site import Site
 from store import MirrorUnavailable, ReadingWriter, Store
+from store.errors import StoreUnavailable
 from store.mirror import InfluxMirror
 from store.readings import WriteResult
 from vpp.dispatch import Plan
@@ -222,7 +223,11 @@ def reading_recorder(
     async def record(report: CycleReport) -> None:
         batch: list[Reading] = report.snapshot.all_readings()
         if gate is not None:
-            batch = await gate.admit(batch, SOURCE_CYCLE)
+            try:
+                batch = await gate.admit(batch, SOURCE_CYCLE)
+            except StoreUnavailable as exc:
+                log.warning("readings of the cycle at %s not stored: %s", report.snapshot.at, exc)
+                batch = []
         if lighting is not None:
             batch += lighting.new_readings(report.snapshot.lighting)
         if not batch:

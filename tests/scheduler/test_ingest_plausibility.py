@@ -26,6 +26,7 @@ from scheduler.observability import Metrics
 from scheduler.plausibility import ReadingGate
 from scheduler.site import Site, site_from_data
 from store import Store
+from store.errors import StoreUnavailable
 
 NOW = datetime(2026, 6, 10, 9, 0, 30, tzinfo=UTC)
 T0 = datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
@@ -259,3 +260,36 @@ async def test_1000_malformed_among_10000_good_messages(
         sample = {"source": "mqtt", "reason": reason}
         got = metrics.registry.get_sample_value("waldstadt_messages_rejected_total", sample)
         assert got == float(n)
+
+
+async def test_a_message_waits_while_the_database_cannot_be_read(
+    store_url: str, mqtt_broker: Any, unique: str, monkeypatch: Any
+) -> None:
+    """The check needs the counter's last value; while the database is away the message is
+    held (not acknowledged, not admitted unchecked) and checked again."""
+    clock = ManualClock(NOW)
+    async with (
+        Store(store_url) as store,
+        ingest_writer(store, clock.now) as writer,
+        Bus(cfg(mqtt_broker, f"ingest-{unique}", manual_ack=True)) as bus,
+        Bus(cfg(mqtt_broker, f"pub-{unique}")) as pub,
+    ):
+        latest = store.readings.latest
+        failures = [StoreUnavailable(store_url, "connection refused")] * 2
+
+        async def flaky(*args: Any, **kw: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return await latest(*args, **kw)
+
+        monkeypatch.setattr(store.readings, "latest", flaky)
+        ingest = TelemetryIngest(
+            bus, writer, gate=ReadingGate(store, clock, Metrics(), site()), prefix=unique
+        )
+        await ingest.start()
+        await bus.wait_connected()
+        payload = encode_telemetry(NOW - MIN, {IMPORT_CHANNEL: 1_000.0})
+        await pub.publish_confirmed(telemetry_topic("h01-meter", unique), payload)
+        await eventually(lambda: ingest.committed == 1, 30)
+        assert ingest.retries == 2
+        assert await store.readings.count("h01-meter") == 1
