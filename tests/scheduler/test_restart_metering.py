@@ -6,10 +6,13 @@ broker, the real service on a simulated clock).
    the counter's growth.
 2. The demo's restart: the town starts again at the same morning with its meters at their
    initial counters, on the database of the first run. Its readings interleave with the
-   stored ones and fall by a few Wh here and there; each fall was billed as a reset of the
-   whole register (phantom quarter-hours of 17,325 kWh were measured). Now no quarter-hour
-   exceeds what the connection can carry, the falls are quarantined with one alarm per
-   meter, and the booked energy stays within the counters' span.
+   stored ones and fall by a few Wh here and there (the simulated meter integrates power at
+   the instants it is asked, so two runs differ by how the reads fell); each fall was billed
+   as a reset of the whole register (phantom quarter-hours of 17,325 kWh were measured). The
+   test makes the fall certain rather than left to timing: the second run's meter starts
+   50 Wh below the first's. Now no quarter-hour exceeds what the connection can carry, the
+   falls are quarantined with one alarm per meter, and the booked energy stays within the
+   counters' span.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from kernel.readings import Reading
 from scheduler.metering_job import EXPORT_CHANNEL, IMPORT_CHANNEL, MeteringJob
 from scheduler.site import Site
 from scheduler.site.ratings import device_facts
+from sims.modbus.meters import Sdm630Sim
 from store import Store
 from tests.conftest import BrokerAddress
 from tests.scheduler.test_service import settings_for, small_fleet, small_site
@@ -33,6 +37,7 @@ from vpp.metering.plausibility import TOLERANCE_WH
 START = datetime(2026, 6, 21, 6, 0, tzinfo=UTC)  # 08:00 in Berlin, PV and load
 QH = timedelta(minutes=15)
 SPEED = 600.0
+BEHIND_WH = 50.0
 
 
 async def run_until(clock: SimClock, until: datetime) -> None:
@@ -100,10 +105,15 @@ async def test_the_demo_restart_on_the_same_database_books_no_phantom_energy(
 ) -> None:
     settings = settings_for(db_url, mqtt_broker, unique)
     end = START + timedelta(minutes=65)
-    for _run in range(2):  # the same morning twice, the meters starting over each time
+    for run in range(2):  # the same morning twice, the meters starting over each time
         clock = SimClock(START, speed=SPEED)
         async with small_fleet(clock) as fleet:
             site = small_site(fleet)
+            meter = fleet.sim("h1-meter")
+            assert isinstance(meter, Sdm630Sim)
+            if run == 1:  # behind the stored counters by more than a register's jitter
+                meter.import_wh -= BEHIND_WH
+                meter.export_wh -= BEHIND_WH
             async with Service(settings, site, clock):
                 await run_until(clock, end)
     rating_w = device_facts(site)["h1-meter"].rating_w
