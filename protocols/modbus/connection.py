@@ -56,7 +56,10 @@ _EXCEPTION_NAMES = {
 class ModbusConnection:
     """A shared, lock-protected Modbus TCP client for one gateway (``host:port``).
 
-    ``timeout_s`` bounds each request (and each connect attempt) in real seconds. After
+    ``timeout_s`` bounds each request (pymodbus's own per-request timeout, with no retries:
+    a second timer around it cost the cycle 7 % of its time on 1,000 devices and bounded
+    nothing more; the callers' budgets — the cycle's per device, the writer's per command —
+    sit above it) and each connect attempt in real seconds. After
     ``max_silent`` consecutive requests without any answer the socket is dropped and reopened,
     because a gateway that swallows everything is usually wedged.
     """
@@ -168,8 +171,7 @@ class ModbusConnection:
         async with self._lock:
             client = await self._ensure_connected(device_id)
             try:
-                async with asyncio.timeout(self.timeout_s + 1.0):
-                    response = await op(client)
+                response = await op(client)
             except (TimeoutError, ModbusIOException) as exc:
                 self._note_silence()
                 raise DeviceUnavailable(
