@@ -19,6 +19,8 @@ only luminaires with a hold or an override get their own reason chain, which kee
 
 from __future__ import annotations
 
+import functools
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -328,30 +330,65 @@ def level_commands(
     """The commands that bring the nodes to ``decisions`` (decided at ``at``).
 
     ``in_force`` holds each luminaire's command in force (the writer's). A luminaire whose
-    command in force has the decided level gets no command, unless that command expires
-    within ``renew_within_s``: then the same level is sent again as a new command, so a node
-    never mistakes a long program step for a lost controller (its controller timeout must
-    exceed ``life_s``). Every command lives ``life_s`` seconds; its id is derived from
-    luminaire, instant and level, so the same decision issued twice is the same command."""
+    command in force has the decided level gets no command unless it is due for renewal;
+    then the same level is sent again as a new command, so a node never mistakes a long
+    program step for a lost controller (its controller timeout must exceed ``life_s``).
+
+    Renewal (``renew_within_s`` > 0) is **staggered**: every luminaire has its own renewal
+    instants, one every ``period = life_s − renew_within_s``, at a phase spread evenly by a
+    hash of its id (:func:`renewal_phase`); a command decided before the luminaire's last
+    renewal instant is renewed. So the luminaires commanded together (at dusk, at a program
+    step) are renewed over the next period, a share ``tick ÷ period`` per tick, instead of all
+    10,000 in one tick every few minutes (a burst that held the tick at 30–45 ms and put
+    10,000 messages on the broker at once). Whatever the phases, a command that expires within
+    ``renew_within_s`` is renewed. Every command lives ``life_s`` seconds; its id is derived
+    from luminaire, instant and level, so the same decision issued twice is the same
+    command."""
     stamp = at.strftime("%Y%m%dT%H%M%S")
     expires = at + timedelta(seconds=life_s)
     renew_by = at + timedelta(seconds=renew_within_s)
+    period = life_s - renew_within_s
+    stagger = renew_within_s > 0 and period > 0
+    at_s = at.timestamp()
+    ages: dict[datetime | None, float] = {}  # age in s by decision instant (few distinct)
+    reasons: dict[tuple[str, ...], str] = {}  # the reason text by chain (shared by segments)
     out: list[Command] = []
     for lid, dec in decisions.items():
         held = in_force.get(lid)
         if held is not None and held.value == dec.level_pct and held.expires_at > renew_by:
-            continue
+            if not stagger:
+                continue
+            age = ages.get(held.decided_at)
+            if age is None:
+                decided = held.decided_at
+                age = ages[decided] = -1.0 if decided is None else (at - decided).total_seconds()
+            # the luminaire's last renewal instant lies ``since`` s before ``at``
+            since = (at_s - renewal_phase(lid) * period) % period
+            if age <= since:
+                continue
+        reason = reasons.get(dec.reasons)
+        if reason is None:
+            reason = reasons[dec.reasons] = dec.reason_text
         out.append(
-            Command(
+            Command.of(
                 f"tick-{lid}-{stamp}-{dec.level_pct:.1f}",
                 lid,
                 CommandKind.DIM_LEVEL_PCT,
                 dec.level_pct,
                 expires,
-                source=TICK_SOURCE,
-                ramp_s=dec.ramp_s,
-                reason=dec.reason_text,
-                decided_at=at,
+                TICK_SOURCE,
+                0,
+                dec.ramp_s,
+                reason,
+                at,
             )
         )
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=200_000)
+def renewal_phase(luminaire_id: str) -> float:
+    """Where in each renewal period a luminaire's renewal falls, as a fraction in [0, 1):
+    a hash of its id (CRC-32, the same in every process and run), so the luminaires of a
+    street are spread over the period like all others."""
+    return zlib.crc32(luminaire_id.encode()) / 2**32

@@ -20,8 +20,10 @@ class LightingServiceConfig:
     """How the lighting runs; every duration in s of clock time.
 
     ``command_expiry_s``: how long a level command lives. A level that stays is sent again
-    as a new command within ``renew_within_s`` of its expiry, so it must stay below the
-    node's ``controller_timeout_s`` (after which a node runs its stored program).
+    as a new command once per ``command_expiry_s − renew_within_s``, each luminaire at its
+    own phase (:func:`lighting.tick.level_commands`), and always within ``renew_within_s``
+    of its expiry; it must stay below the node's ``controller_timeout_s`` (after which a
+    node runs its stored program).
     ``uplink_filters`` are the network servers' uplink topic filters by network (default:
     all applications); which networks are listened to is the site's choice, a property of
     each sensor (``lighting.config.SensorConfig.network``). ``watch_uplinks=False`` leaves

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
@@ -162,18 +164,48 @@ def test_level_commands_only_for_changes_with_stable_ids() -> None:
     assert level_commands(later.decisions, in_force, later.at, 300.0) == cmds
 
 
-def test_an_unchanged_level_is_renewed_before_its_command_expires() -> None:
+def test_a_command_without_decision_instant_is_renewed_in_its_last_window() -> None:
     first = tick(EVENING)
-    in_force = {c.target: c for c in level_commands(first.decisions, {}, first.at, 300.0)}
+    made = level_commands(first.decisions, {}, first.at, 300.0)
+    in_force = {c.target: dataclasses.replace(c, decided_at=None) for c in made}
     at = EVENING + timedelta(seconds=230)
     decisions = tick(at).decisions
-    # 70 s left: not yet within the 60 s renewal window
+    # 70 s left: not yet within the 60 s renewal window (no phase: its decision is unknown)
     assert level_commands(decisions, in_force, at, 300.0, renew_within_s=60.0) == ()
     at = EVENING + timedelta(seconds=245)
     renewed = level_commands(tick(at).decisions, in_force, at, 300.0, renew_within_s=60.0)
     assert len(renewed) == len(INDEX.luminaires)
     assert {c.value for c in renewed} == {100.0}
     assert not {c.command_id for c in renewed} & {c.command_id for c in in_force.values()}
+
+
+def test_unchanged_levels_are_renewed_spread_over_the_period_and_never_expire() -> None:
+    """All luminaires commanded in one tick are renewed over the next period (240 s), a few
+    per tick, each once per period, and no command in force ever runs out."""
+    life_s, renew_s, step = 300.0, 60.0, timedelta(seconds=60)
+    period = timedelta(seconds=life_s - renew_s)
+    first = tick(EVENING)
+    in_force = {c.target: c for c in level_commands(first.decisions, {}, first.at, life_s)}
+    renewed_at: dict[str, list[datetime]] = {lid: [EVENING] for lid in in_force}
+    per_tick: list[int] = []
+    at = EVENING
+    for _ in range(16):  # four periods, one tick a minute, the level stays (100 %)
+        at += step
+        assert all(c.expires_at > at for c in in_force.values())
+        cmds = level_commands(tick(at).decisions, in_force, at, life_s, renew_within_s=renew_s)
+        assert {c.value for c in cmds} <= {100.0}
+        per_tick.append(len(cmds))
+        for c in cmds:
+            in_force[c.target] = c
+            renewed_at[c.target].append(at)
+    n = len(INDEX.luminaires)
+    assert sum(per_tick) >= 3 * n  # every luminaire at least three times in four periods
+    assert max(per_tick) <= n // 2  # spread: before, all 80 came in one tick
+    assert min(per_tick[4:]) > 0  # ...and every tick has some
+    for lid, times in renewed_at.items():
+        gaps = [b - a for a, b in itertools.pairwise(times[1:])]
+        assert all(period - step <= g <= period + step for g in gaps), (lid, gaps)
+        assert times[1] - times[0] <= period + step, lid
 
 
 instants = st.integers(min_value=0, max_value=24 * 3600 - 1).map(
