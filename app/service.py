@@ -261,6 +261,7 @@ class Service:
             journal=self.journal,
             pace=self._pace,
         )
+        stack.push_async_callback(self._writer.settle)  # before the journal stops
         reapplied = await reapply_live(store, self._writer, self._clock.now())
         self.reapplied = list(reapplied)
         self._jobs = self._make_jobs(store)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -161,7 +162,8 @@ def site_controller(
             await lighting.after_cycle(report.snapshot)
 
         controller.after.append(lighting_after)
-        lighting.bind(writer.write, controller.run_cycle)
+        # the fast path does not wait for the journal's fsync (CommandWriter.write)
+        lighting.bind(functools.partial(writer.write, wait_for_journal=False), controller.run_cycle)
     return controller
 
 

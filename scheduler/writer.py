@@ -155,6 +155,7 @@ class CommandWriter:
         self._expiry: list[tuple[datetime, int, CommandKind, str, str]] = []
         self._pushed = 0
         self._locks: dict[str, asyncio.Lock] = {}
+        self._behind: set[asyncio.Task[None]] = set()
 
     # -- what others read -------------------------------------------------------------------
 
@@ -178,8 +179,16 @@ class CommandWriter:
 
     # -- writing ----------------------------------------------------------------------------
 
-    async def write(self, commands: Iterable[Command]) -> list[CommandResult]:
-        """Apply a batch; one result per command (and one per refresh, after them)."""
+    async def write(
+        self, commands: Iterable[Command], *, wait_for_journal: bool = True
+    ) -> list[CommandResult]:
+        """Apply a batch; one result per command (and one per refresh, after them).
+
+        With ``wait_for_journal=False`` (the presence fast path) it returns once the commands
+        are sent and their journal entries are on their way (recorded in order behind, in a
+        task that :meth:`settle` awaits): the next detection is not held up behind this
+        one's fsync (measured: presence p50 27 ms, p99 157 ms when it was; a boost of a
+        minute lost by a crash within those milliseconds is the cost)."""
         now = self._clock.now()
         results: list[CommandResult] = []
         todo: list[Command] = []
@@ -197,8 +206,27 @@ class CommandWriter:
         written = await self._write_in_slices([*todo, *refreshes])
         news = [*results, *written[: len(todo)]]
         if self._journal is not None and news:
-            await self._journal.record(news)
+            if wait_for_journal:
+                await self._journal.record(news)
+            else:
+                self._record_behind(self._journal, news)
         return [*news, *written[len(todo) :]]
+
+    def _record_behind(self, journal: CommandJournal, news: list[CommandResult]) -> None:
+        task = asyncio.create_task(journal.record(news), name="journal fast-path commands")
+        self._behind.add(task)
+        task.add_done_callback(self._recorded_behind)
+
+    def _recorded_behind(self, task: asyncio.Task[None]) -> None:
+        self._behind.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("command journal: fast-path commands not recorded: %r", exc)
+
+    async def settle(self) -> None:
+        """Wait until the journal entries recorded behind (the fast path's) are handed to the
+        journal: before the journal stops."""
+        while self._behind:
+            await asyncio.gather(*self._behind, return_exceptions=True)
 
     def _due_refreshes(self, now: datetime, superseded: set[Key]) -> list[Command]:
         """Commands with a revert time that are due for a refresh (only those are looked at:

@@ -4,11 +4,12 @@ pacing, and one failing target never stopping the others."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from kernel.clock import ManualClock
-from kernel.commands import Command, CommandKind, CommandStatus
+from kernel.commands import Command, CommandKind, CommandResult, CommandStatus
 from kernel.errors import DeviceUnavailable
 from scheduler.writer import CommandWriter
 
@@ -147,3 +148,37 @@ async def test_a_large_batch_goes_out_in_paced_slices_and_the_fast_path_gets_bet
     assert results[9].status is CommandStatus.SUPERSEDED
     assert lamps["l9"].levels == [(100.0, "p9")]
     assert all(lamps[f"l{i}"].levels == [(50.0, f"t{i}")] for i in range(9))
+
+
+@dataclass
+class SlowJournal:
+    """A journal whose record takes ``delay_s`` (an fsync on a busy disk)."""
+
+    delay_s: float
+    recorded: list[list[str]] = field(default_factory=list)
+
+    async def record(self, results: Sequence[CommandResult]) -> None:
+        await asyncio.sleep(self.delay_s)
+        self.recorded.append([r.command.command_id for r in results])
+
+
+async def test_the_fast_path_does_not_wait_for_the_journal_and_loses_no_entry() -> None:
+    """A presence corridor is sent without waiting for its journal entries; they are recorded
+    behind, in order, and ``settle`` (before the journal stops) waits for them. The cycle's
+    batches still wait."""
+    clock = ManualClock(T0)
+    lamps = {f"l{k}": Lamp(f"l{k}") for k in range(3)}
+    journal = SlowJournal(delay_s=0.2)
+    writer = CommandWriter(lamps, clock, journal=journal)
+    for k in range(3):
+        boost = dim(f"presence-l{k}", f"l{k}", 100.0, T0 + timedelta(seconds=k))
+        [res] = await writer.write([boost], wait_for_journal=False)
+        assert res.status is CommandStatus.APPLIED
+    assert [lamp.levels for lamp in lamps.values()] == [
+        [(100.0, f"presence-l{k}")] for k in range(3)
+    ]
+    assert journal.recorded == []  # three corridors sent, no journal entry written yet
+    await writer.settle()
+    assert journal.recorded == [[f"presence-l{k}"] for k in range(3)]
+    await writer.write([dim("tick-l0", "l0", 30.0, T0 + timedelta(seconds=9))])
+    assert journal.recorded[-1] == ["tick-l0"]  # the cycle's batch waited for its record
