@@ -334,16 +334,10 @@ def level_commands(
     then the same level is sent again as a new command, so a node never mistakes a long
     program step for a lost controller (its controller timeout must exceed ``life_s``).
 
-    Renewal (``renew_within_s`` > 0) is **staggered**: every luminaire has its own renewal
-    instants, one every ``period = life_s − renew_within_s``, at a phase spread evenly by a
-    hash of its id (:func:`renewal_phase`); a command decided before the luminaire's last
-    renewal instant is renewed. So the luminaires commanded together (at dusk, at a program
-    step) are renewed over the next period, a share ``tick ÷ period`` per tick, instead of all
-    10,000 in one tick every few minutes (a burst that held the tick at 30–45 ms and put
-    10,000 messages on the broker at once). Whatever the phases, a command that expires within
-    ``renew_within_s`` is renewed. Every command lives ``life_s`` seconds; its id is derived
-    from luminaire, instant and level, so the same decision issued twice is the same
-    command."""
+    Renewal (``renew_within_s`` > 0) is staggered (:func:`renewal_phase`); a command that
+    expires within ``renew_within_s`` is renewed whatever its phase. Every command lives
+    ``life_s`` seconds; its id is derived from luminaire, instant and level, so the same
+    decision issued twice is the same command."""
     stamp = at.strftime("%Y%m%dT%H%M%S")
     expires = at + timedelta(seconds=life_s)
     renew_by = at + timedelta(seconds=renew_within_s)
@@ -390,5 +384,12 @@ def level_commands(
 def renewal_phase(luminaire_id: str) -> float:
     """Where in each renewal period a luminaire's renewal falls, as a fraction in [0, 1):
     a hash of its id (CRC-32, the same in every process and run), so the luminaires of a
-    street are spread over the period like all others."""
+    street are spread over the period like all others.
+
+    Every luminaire has its own renewal instants, one every ``period = life_s −
+    renew_within_s``, at this phase; :func:`level_commands` renews a command decided before
+    the luminaire's last renewal instant. So the luminaires commanded together (at dusk, at a
+    program step) are renewed over the next period, a share ``tick ÷ period`` per tick,
+    instead of all 10,000 in one tick every few minutes (a burst that held the tick at
+    30–45 ms and put 10,000 messages on the broker at once)."""
     return zlib.crc32(luminaire_id.encode()) / 2**32
