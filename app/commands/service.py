@@ -127,7 +127,11 @@ def demo_command(
     ] = None,
     port: Annotated[int, typer.Option(help="port of the web app", min=1, max=65535)] = 8000,
     database: Annotated[
-        str | None, typer.Option(help="database URL; default: a SQLite file in ./var")
+        str | None,
+        typer.Option(
+            help="database URL; default: a fresh SQLite file in a temporary folder, "
+            "removed when the demo stops"
+        ),
     ] = None,
 ) -> None:
     """The simulated town, the controller, SQLite and the web app, all on this machine."""

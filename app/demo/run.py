@@ -7,7 +7,7 @@ import contextlib
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from datetime import time as wall_time
@@ -29,6 +29,7 @@ from scheduler.settings import Settings
 from scheduler.site import Site, site_from_data
 from sims.demo_site import demo_site_data
 from sims.town import DEFAULT_TOWN, load_town
+from sims.town_config import TownConfig
 
 #: The readout's refresh, in real seconds.
 REFRESH_S = 3.0
@@ -45,11 +46,16 @@ def _town_broker(broker: DemoBroker) -> TownBroker:
     return TownBroker(broker.host, broker.port, broker.description, broker.town)
 
 
-def _database(database_url: str | None) -> str:
+@contextlib.contextmanager
+def _database(database_url: str | None) -> Iterator[str]:
+    """``database_url``, or a fresh SQLite file in a temporary folder that is removed when
+    the demo stops (each run starts the same simulated morning: a database kept from an
+    earlier run would hold that morning's readings already)."""
     if database_url:
-        return database_url
-    folder = Path(tempfile.mkdtemp(prefix="waldstadt-demo-"))
-    return f"sqlite+aiosqlite:///{folder / 'waldstadt.sqlite'}"
+        yield database_url
+        return
+    with tempfile.TemporaryDirectory(prefix="waldstadt-demo-") as folder:
+        yield f"sqlite+aiosqlite:///{Path(folder) / 'waldstadt.sqlite'}"
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,20 @@ async def demo_service(
     keep up (:class:`~app.demo.pace.Pace`)."""
     town_cfg = load_town(town_path)
     target = speed or town_cfg.speed
+    with _database(database_url) as db_url:
+        async with _demo_on(town_cfg, town_path, target, broker_url, db_url, port) as demo:
+            yield demo
+
+
+@contextlib.asynccontextmanager
+async def _demo_on(
+    town_cfg: TownConfig,
+    town_path: Path,
+    target: float,
+    broker_url: str | None,
+    db_url: str,
+    port: int | None,
+) -> AsyncIterator[Demo]:
     async with (
         demo_broker(town_cfg, broker_url) as broker,
         TownProcess(town_path, _town_broker(broker), target) as proc,
@@ -91,7 +111,7 @@ async def demo_service(
         login = broker.controller
         settings = Settings(
             mode="demo",
-            database_url=_database(database_url),
+            database_url=db_url,
             broker_url=broker.url,
             broker_username=login.username if login else None,
             broker_password=SecretStr(login.password) if login else None,
