@@ -30,6 +30,7 @@ from protocols.mqtt.telemetry import encode_telemetry, telemetry_topic
 from scheduler.settings import Settings
 from sims.modbus.inverter import SunSpecInverterSim
 from sims.town import SimTown
+from store import Store
 from store.schema import commands, member_intervals
 from tests.api.conftest import AUDIT_KEY, FAST_HASHER, PASSWORD, SECRET, login
 from tests.e2e.conftest import (
@@ -291,11 +292,13 @@ async def test_killed_while_curtailing_the_inverter_reverts_and_a_restart_duplic
                 )
                 await until(clock, NOON + timedelta(minutes=7))  # mid-interval
                 before_ids = await plant_command_ids(service, floor_to_qh(clock.now()))
-                before_all = await all_command_ids(service)
                 task.cancel()  # the service dies here (no more refreshes)
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             killed_at = clock.now()
+            # every command the first life wrote, once its journal is recorded (the journal
+            # records in the background: a query before the end can miss the last cycle's)
+            before_all = await all_command_ids(db_url)
             # -- while it is away: readings over MQTT pile up in its persistent session; the
             #    plant's limit runs out after revert_s and it reverts by itself (F2)
             t0 = killed_at.replace(microsecond=0)
@@ -359,8 +362,8 @@ async def plant_command_ids(service: Service, qh: datetime) -> set[str]:
         return {row[0] for row in rows}
 
 
-async def all_command_ids(service: Service) -> set[str]:
-    async with service.store.engine.connect() as conn:
+async def all_command_ids(db_url: str) -> set[str]:
+    async with Store(db_url) as store, store.engine.connect() as conn:
         return {row[0] for row in await conn.execute(select(commands.c.command_id))}
 
 
